@@ -205,7 +205,7 @@ StatusOr<std::string> ReadFile(const std::string& path) {
       return InvalidArgument("larger than ", kMaxSketchFileBytes, " bytes: not a sketch");
     }
   }
-  if (in->bad()) return InvalidArgument("read error");
+  if (in->bad()) return Internal("read error");
   return bytes;
 }
 
@@ -285,7 +285,7 @@ Status WriteFile(const std::string& path, const std::vector<uint8_t>& bytes) {
   file.write(reinterpret_cast<const char*>(bytes.data()),
              static_cast<std::streamsize>(bytes.size()));
   file.close();
-  if (!file) return InvalidArgument("cannot write ", path);
+  if (!file) return Internal("cannot write ", path);
   return OkStatus();
 }
 
@@ -334,7 +334,9 @@ int RunSketchCommand(int argc, char** argv) {
   if (!status.ok()) {
     std::fprintf(stderr, "orion sketch %s: %s\n", options.subcommand.c_str(),
                  status.message().c_str());
-    return cli::kExitFailure;
+    // Bad input (a malformed sketch, a non-number) exits 2 like every other usage/input
+    // error of orion; anything else (a file that cannot be read) exits 1.
+    return status.code() == StatusCode::kInvalidArgument ? cli::kExitUsage : cli::kExitFailure;
   }
   return cli::kExitOk;
 }

@@ -106,7 +106,7 @@ TEST_F(SketchCliTest, EmptyInputIsAnEmptySketch) {
 TEST_F(SketchCliTest, MalformedNumbersGiveTheLine) {
   for (const std::string bad : {"abc", "1e999", "nan", "12ms", "--5"}) {
     const Result result = Orion("sketch summarize", "1\\n2\\n" + bad + "\\n");
-    EXPECT_EQ(result.exit_code, 1) << bad;
+    EXPECT_EQ(result.exit_code, 2) << bad;
     EXPECT_NE(result.err.find("stdin line 3"), std::string::npos) << bad << ": " << result.err;
   }
 }
@@ -149,13 +149,13 @@ TEST_F(SketchCliTest, MergeEqualsSummarizingEverything) {
 TEST_F(SketchCliTest, MalformedSketchesGiveTheByteOffset) {
   std::ofstream(Path("bad.pb"), std::ios::binary) << std::string("\x0a\x05\x09", 3);
   const Result bad = Orion("sketch show " + Path("bad.pb"));
-  EXPECT_EQ(bad.exit_code, 1);
+  EXPECT_EQ(bad.exit_code, 2);
   EXPECT_NE(bad.err.find("bad.pb (protobuf): byte 1: length 5 exceeds"), std::string::npos)
       << bad.err;
 
   std::ofstream(Path("bad.b64")) << "Zm9v!";
   const Result bad64 = Orion("sketch show " + Path("bad.b64"));
-  EXPECT_EQ(bad64.exit_code, 1);
+  EXPECT_EQ(bad64.exit_code, 2);  // bad input: usage-class error
   EXPECT_NE(bad64.err.find("byte"), std::string::npos) << bad64.err;
 
   const Result missing = Orion("sketch show " + Path("missing.pb"));
@@ -163,7 +163,7 @@ TEST_F(SketchCliTest, MalformedSketchesGiveTheByteOffset) {
   EXPECT_NE(missing.err.find("cannot open"), std::string::npos) << missing.err;
 
   std::ofstream(Path("empty.pb"));
-  EXPECT_EQ(Orion("sketch show " + Path("empty.pb")).exit_code, 1);
+  EXPECT_EQ(Orion("sketch show " + Path("empty.pb")).exit_code, 2);
 }
 
 TEST_F(SketchCliTest, MergeRefusesDifferentMappings) {
@@ -174,7 +174,7 @@ TEST_F(SketchCliTest, MergeRefusesDifferentMappings) {
   EXPECT_EQ(result.exit_code, 0) << result.err;
   std::ofstream(Path("log.b64")) << Base64Encode(EncodeDDSketch(logarithmic));
   const Result mixed = Orion("sketch merge " + Path("kernel.pb") + " " + Path("log.b64"));
-  EXPECT_EQ(mixed.exit_code, 1);
+  EXPECT_EQ(mixed.exit_code, 2);
   EXPECT_NE(mixed.err.find("different index mappings"), std::string::npos) << mixed.err;
 }
 

@@ -1,0 +1,71 @@
+#!/usr/bin/env bash
+# Set-up for a fresh Debian 12 machine, idempotent: Debian packages, the USDT-enabled OTP
+# (cached outside the repo by beam_dtrace_build/), node modules for the cross-check test,
+# and the CMake build in build/.  A second run does nothing expensive.
+#
+#   scripts/setup.sh            # everything
+#   ORION_BUILD_DIR=/tmp/b scripts/setup.sh
+set -euo pipefail
+
+readonly ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+readonly BUILD_DIR="${ORION_BUILD_DIR:-$ROOT/build}"
+
+log() { printf '\n==> %s\n' "$*"; }
+die() { printf 'setup: error: %s\n' "$*" >&2; exit 1; }
+
+[[ $EUID -eq 0 ]] || die "run as root: it installs packages, and BPF needs root anyway (sudo $0)"
+
+# Everything the build, the tests and the demo use, from Debian's archive.
+readonly PACKAGES=(
+  build-essential cmake pkg-config git
+  clang llvm libbpf-dev bpftool libelf-dev zlib1g-dev
+  erlang-base erlang-dev erlang-nox
+  libspdlog-dev nlohmann-json3-dev libgtest-dev libgmock-dev libbenchmark-dev
+  systemtap-sdt-dev bpfcc-tools python3-bpfcc bpftrace python3
+  dpkg-dev libncurses-dev
+  iproute2 procps psmisc
+)
+
+missing_packages() {
+  local p
+  for p in "${PACKAGES[@]}"; do
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || echo "$p"
+  done
+}
+
+log "Debian packages"
+mapfile -t missing < <(missing_packages)
+if (( ${#missing[@]} )); then
+  echo "installing: ${missing[*]}"
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq
+  apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+else
+  echo "all present"
+fi
+if ! command -v npm >/dev/null; then
+  apt-get install -y -qq nodejs npm >/dev/null
+fi
+
+log "USDT-enabled OTP (beam_dtrace_build/)"
+otp_prefix="$("$ROOT/beam_dtrace_build/build.sh" | tail -1)"
+echo "prefix: $otp_prefix"
+
+log "node modules for the DDSketch cross-check (tests/crosscheck)"
+if [[ -f "$ROOT/tests/crosscheck/package-lock.json" ]]; then
+  if [[ ! -d "$ROOT/tests/crosscheck/node_modules" ]] ||
+     [[ "$ROOT/tests/crosscheck/package-lock.json" -nt "$ROOT/tests/crosscheck/node_modules" ]]; then
+    npm ci --prefix "$ROOT/tests/crosscheck" --no-audit --no-fund --loglevel=error
+    touch "$ROOT/tests/crosscheck/node_modules"
+  else
+    echo "up to date"
+  fi
+fi
+
+log "CMake build ($BUILD_DIR)"
+mkdir -p "$BUILD_DIR"
+cmake -S "$ROOT" -B "$BUILD_DIR" -DORION_OTP_PREFIX="$otp_prefix" > "$BUILD_DIR/configure.log" 2>&1 ||
+  { cat "$BUILD_DIR/configure.log" >&2; die "cmake configure failed"; }
+cmake --build "$BUILD_DIR" -j"$(nproc)"
+echo
+echo "orion: $BUILD_DIR/userspace/orion"

@@ -1,0 +1,37 @@
+#!/usr/bin/env bash
+# Runs every test: set-up (packages, USDT OTP, build), then unit and integration tests
+# through ctest, then the fuzzers for a bounded time.  Prints one summary line at the end.
+#
+#   scripts/test.sh                     # all tests
+#   scripts/test.sh -R capture          # extra arguments go to ctest
+#   ORION_REQUIRE_BPF=1 scripts/test.sh # a BPF test that cannot run fails instead of skipping
+set -uo pipefail
+
+readonly ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+readonly BUILD_DIR="${ORION_BUILD_DIR:-$ROOT/build}"
+
+"$ROOT/scripts/setup.sh" || { echo "test: set-up failed" >&2; exit 1; }
+
+echo
+echo "==> ctest (ORION_REQUIRE_BPF=${ORION_REQUIRE_BPF:-0})"
+ctest_log="$BUILD_DIR/ctest.log"
+(cd "$BUILD_DIR" && ctest --output-on-failure --timeout 900 "$@") 2>&1 | tee "$ctest_log"
+ctest_rc=${PIPESTATUS[0]}
+
+fuzz_rc=0
+if [[ $# -eq 0 && -x "$ROOT/scripts/fuzz.sh" ]]; then
+  echo
+  echo "==> fuzzers (${ORION_FUZZ_SECONDS:-20} s each)"
+  "$ROOT/scripts/fuzz.sh"
+  fuzz_rc=$?
+fi
+
+summary="$(grep -E '^[0-9]+% tests passed' "$ctest_log" | tail -1)"
+skipped="$(grep -cE '\*\*\*Skipped|Not Run' "$ctest_log")"
+echo
+echo "SUMMARY: ${summary:-ctest produced no summary}; skipped: $skipped; fuzz: $([[ $fuzz_rc -eq 0 ]] && echo ok || echo FAILED)"
+if (( skipped )); then
+  echo "skipped tests (each says why above):"
+  grep -E '\*\*\*Skipped|Not Run' "$ctest_log" | sed 's/^/  /'
+fi
+(( ctest_rc == 0 && fuzz_rc == 0 ))

@@ -1,0 +1,338 @@
+// orion capture, end to end: the real binary, a real USDT BEAM (emu flavor), real probes.
+// Every assertion is a property of the calls the workload made: exact counts, quantiles
+// within the sketch's relative accuracy of an oracle measured on the same calls, and nothing
+// left attached afterwards.
+#include <gtest/gtest.h>
+#include <nlohmann/json.hpp>
+#include <unistd.h>
+
+#include <algorithm>
+#include <csignal>
+#include <cmath>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include "tests/integration/support/beam_node.h"
+#include "tests/integration/support/bpf_requirements.h"
+#include "tests/integration/support/probe_state.h"
+#include "tests/integration/support/subprocess.h"
+#include "userspace/beam/beam_process.h"
+
+namespace orion {
+namespace {
+
+using nlohmann::json;
+using testing::BeamNode;
+using testing::Subprocess;
+
+// The sketch's relative accuracy: (gamma - 1) / (gamma + 1) with gamma = 2^(1/64).
+const double kAlpha = (std::exp2(1.0 / 64) - 1) / (std::exp2(1.0 / 64) + 1);
+
+// A capture running in the background: orion capture --json until Stop().
+class RunningCapture {
+ public:
+  bool Start(const BeamNode& node, const std::vector<std::string>& patterns,
+             std::vector<std::string> extra = {}) {
+    std::vector<std::string> args = {ORION_TEST_ORION_BIN, "capture", "--json", "--duration",
+                                     "600", "--pid", std::to_string(node.os_pid())};
+    args.insert(args.end(), extra.begin(), extra.end());
+    args.insert(args.end(), patterns.begin(), patterns.end());
+    if (!process_.Start(args)) return false;
+    auto beam = beam::InspectBeam(node.os_pid());
+    if (!beam.ok()) return false;
+    // Attached once the BEAM sees the return probe's semaphore set.
+    return testing::WaitFor(
+        [&] { return testing::SemaphoreOf(*beam, "function__return") > 0 || !process_.Alive(); },
+        std::chrono::seconds(30)) &&
+           process_.Alive();
+  }
+
+  // SIGINT (Ctrl-C): orion detaches and prints the JSON document.
+  json Stop(int signal = SIGINT) {
+    process_.Signal(signal);
+    std::string out = process_.ReadAll(std::chrono::seconds(60));
+    exit_status_ = process_.Wait(std::chrono::seconds(10));
+    return json::parse(out, nullptr, /*allow_exceptions=*/false);
+  }
+
+  int exit_status() const { return exit_status_; }
+  Subprocess& process() { return process_; }
+
+ private:
+  Subprocess process_;
+  int exit_status_ = -1;
+};
+
+const json* FindCall(const json& doc, const std::string& mfa) {
+  if (!doc.contains("calls")) return nullptr;
+  for (const auto& c : doc["calls"]) {
+    if (c["mfa"] == mfa) return &c;
+  }
+  return nullptr;
+}
+
+uint64_t CountOf(const json& doc, const std::string& mfa) {
+  const json* c = FindCall(doc, mfa);
+  return c ? (*c)["count"].get<uint64_t>() : 0;
+}
+
+// Parses an Erlang list of integers printed by the REPL: "[1,2,3]".
+std::vector<double> ParseIntegerList(std::string text) {
+  std::replace(text.begin(), text.end(), '[', ' ');
+  std::replace(text.begin(), text.end(), ']', ' ');
+  std::replace(text.begin(), text.end(), ',', ' ');
+  std::istringstream in(text);
+  std::vector<double> v;
+  double x;
+  while (in >> x) v.push_back(x);
+  return v;
+}
+
+// The quantile definition of the sketch (docs/sketch.md): the element of rank
+// floor(q * (n - 1)) of the sorted values.
+double LowerQuantile(std::vector<double> v, double q) {
+  std::sort(v.begin(), v.end());
+  return v[static_cast<size_t>(std::floor(q * (static_cast<double>(v.size()) - 1)))];
+}
+
+class CaptureTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    ORION_REQUIRE_BPF_OR_SKIP();
+    ASSERT_TRUE(node_.Start({.flavor = "emu"})) << node_.error();
+  }
+  BeamNode node_;
+};
+
+TEST_F(CaptureTest, CountsEveryCallExactlyAcrossProcessesRecursionTailCallsAndExceptions) {
+  RunningCapture capture;
+  ASSERT_TRUE(capture.Start(node_, {"orion_workload:known/1", "orion_workload:fact/1",
+                                    "orion_workload:tail_caller/1", "orion_workload:tail_callee/1",
+                                    "orion_workload:self_tail/1", "orion_workload:raiser/1",
+                                    "orion_workload:catcher/1"}));
+  // 4 processes at once, each: 5,000 calls of known/1, 300 of fact(6) (7 nested calls
+  // each, returning through deallocate_return), 200 tail calls, 100 self-tail-recursive
+  // runs of 9 re-entries, 150 caught exceptions (catcher/1 also calls known/1 once).
+  ASSERT_EQ(node_.Eval("orion_workload:parallel(4, 5000, fun orion_workload:call_known/1)."), "ok");
+  ASSERT_EQ(node_.Eval("orion_workload:parallel(4, 300, fun(N) -> orion_workload:call_fact(N, 6) end)."), "ok");
+  ASSERT_EQ(node_.Eval("orion_workload:parallel(4, 200, fun(N) -> orion_workload:call_tail(N, 1) end)."), "ok");
+  ASSERT_EQ(node_.Eval("orion_workload:parallel(4, 100, fun(N) -> orion_workload:call_self_tail(N, 9) end)."), "ok");
+  ASSERT_EQ(node_.Eval("orion_workload:parallel(4, 150, fun(N) -> orion_workload:call_catcher(N, 3) end)."), "ok");
+  json doc = capture.Stop();
+  ASSERT_FALSE(doc.is_discarded()) << "orion printed no JSON";
+  EXPECT_EQ(capture.exit_status(), 0);
+
+  EXPECT_EQ(CountOf(doc, "orion_workload:known/1"), 4u * 5000 + 4u * 150);
+  EXPECT_EQ(CountOf(doc, "orion_workload:fact/1"), 4u * 300 * 7);
+  EXPECT_EQ(CountOf(doc, "orion_workload:tail_caller/1"), 4u * 200);
+  EXPECT_EQ(CountOf(doc, "orion_workload:tail_callee/1"), 4u * 200);
+  const json* self_tail = FindCall(doc, "orion_workload:self_tail/1");
+  ASSERT_NE(self_tail, nullptr);
+  EXPECT_EQ((*self_tail)["count"], 4u * 100);
+  EXPECT_EQ((*self_tail)["tail_calls"], 4u * 100 * 9);
+  const json* raiser = FindCall(doc, "orion_workload:raiser/1");
+  ASSERT_NE(raiser, nullptr);
+  EXPECT_EQ((*raiser)["count"], 0u);
+  EXPECT_EQ((*raiser)["exceptions"], 4u * 150);
+  EXPECT_EQ(CountOf(doc, "orion_workload:catcher/1"), 4u * 150);
+  for (const auto& [name, value] : doc["lost"].items()) EXPECT_EQ(value, 0u) << name;
+  // Named functions only: call_known/1 and friends ran, but were not asked for.
+  EXPECT_EQ(FindCall(doc, "orion_workload:call_known/1"), nullptr);
+  EXPECT_EQ(doc["calls"].size(), 7u);
+}
+
+TEST_F(CaptureTest, QuantilesAgreeWithTheWorkloadsOwnTiming) {
+  RunningCapture capture;
+  ASSERT_TRUE(capture.Start(node_, {"orion_workload:sleeper/1"}));
+  // 200 calls of sleeper(3): the workload times each call itself (monotonic_time around it).
+  std::vector<double> oracle = ParseIntegerList(node_.Eval("orion_workload:call_sleeper(200, 3)."));
+  ASSERT_EQ(oracle.size(), 200u);
+  json doc = capture.Stop();
+  const json* sleeper = FindCall(doc, "orion_workload:sleeper/1");
+  ASSERT_NE(sleeper, nullptr);
+  ASSERT_EQ((*sleeper)["count"], 200u);
+  // The oracle's interval contains the kernel's (entry and return probes fire inside it),
+  // plus the call's own instructions and the probes' cost: a few microseconds.
+  constexpr double kSlackNs = 50'000;
+  for (auto [q, key] : {std::pair{0.5, "p50_ns"}, {0.9, "p90_ns"}, {0.99, "p99_ns"}}) {
+    const double exact = LowerQuantile(oracle, q);
+    const double got = (*sleeper)[key].get<double>();
+    EXPECT_LE(got, exact * (1 + kAlpha) + 1) << key;
+    EXPECT_GE(got, exact * (1 - kAlpha) - kSlackNs) << key;
+  }
+  EXPECT_LE((*sleeper)["max_ns"].get<double>(), *std::max_element(oracle.begin(), oracle.end()));
+}
+
+TEST_F(CaptureTest, OnCpuTimeSeparatesWaitingFromComputing) {
+  RunningCapture capture;
+  ASSERT_TRUE(capture.Start(node_, {"orion_workload:sleeper/1", "orion_workload:busy_wrapper/1"}));
+  ASSERT_NE(node_.Eval("orion_workload:call_sleeper(20, 10)."), "DEAD");
+  ASSERT_NE(node_.Eval("orion_workload:call_busy(20, 300000)."), "DEAD");
+  json doc = capture.Stop();
+  const json* sleeper = FindCall(doc, "orion_workload:sleeper/1");
+  const json* busy = FindCall(doc, "orion_workload:busy_wrapper/1");
+  ASSERT_NE(sleeper, nullptr);
+  ASSERT_NE(busy, nullptr);
+  const double sleep_wall = (*sleeper)["p50_ns"], sleep_cpu = (*sleeper)["cpu"]["p50_ns"];
+  const double busy_wall = (*busy)["p50_ns"], busy_cpu = (*busy)["cpu"]["p50_ns"];
+  EXPECT_GE(sleep_wall, 10e6 * (1 - kAlpha));
+  EXPECT_LT(sleep_cpu, sleep_wall / 100) << "a sleeping call is mostly off-CPU";
+  EXPECT_GT(busy_cpu, busy_wall * 0.8) << "a busy loop is mostly on-CPU";
+  EXPECT_LE(busy_cpu, busy_wall * (1 + kAlpha));
+  EXPECT_EQ((*busy)["cpu"]["count"], (*busy)["count"]);
+}
+
+TEST_F(CaptureTest, PatternsMatchWhatTheyNameAndNothingElse) {
+  // Patterns name whole atoms: neither a prefix of a function nor of a module matches.
+  RunningCapture prefixes;
+  ASSERT_TRUE(prefixes.Start(node_, {"orion_workload:tail_c", "orion_work"}));
+  ASSERT_EQ(node_.Eval("orion_workload:call_tail(10, 1)."), "ok");
+  json none = prefixes.Stop();
+  ASSERT_FALSE(none.is_discarded());
+  EXPECT_TRUE(none["calls"].empty()) << none.dump();
+
+  RunningCapture by_name;
+  ASSERT_TRUE(by_name.Start(node_, {"orion_workload:fact", "orion_workload:tail_callee/_"}));
+  ASSERT_EQ(node_.Eval("orion_workload:call_fact(10, 2)."), "ok");
+  ASSERT_EQ(node_.Eval("orion_workload:call_tail(10, 1)."), "ok");
+  json names = by_name.Stop();
+  ASSERT_EQ(names["calls"].size(), 2u) << names.dump();
+  EXPECT_EQ(CountOf(names, "orion_workload:fact/1"), 30u);
+  EXPECT_EQ(CountOf(names, "orion_workload:tail_callee/1"), 10u);
+
+  RunningCapture module;
+  ASSERT_TRUE(module.Start(node_, {"orion_workload"}));
+  ASSERT_EQ(node_.Eval("orion_workload:call_tail(10, 1)."), "ok");
+  json all = module.Stop();
+  // call_tail/2 itself (11 entries: 10 recursions are tail calls of itself) and its callees.
+  EXPECT_EQ(CountOf(all, "orion_workload:call_tail/2"), 1u);
+  EXPECT_EQ(CountOf(all, "orion_workload:tail_caller/1"), 10u);
+  EXPECT_EQ(CountOf(all, "orion_workload:tail_callee/1"), 10u);
+  EXPECT_EQ(FindCall(all, "orion_workload:other/1"), nullptr);
+  for (const auto& c : all["calls"]) {
+    EXPECT_EQ(c["mfa"].get<std::string>().rfind("orion_workload:", 0), 0u) << c["mfa"];
+  }
+}
+
+TEST_F(CaptureTest, ElixirStylePatternsNameElixirModules) {
+  // 'Elixir.Orion.Demo' is what an Elixir module Orion.Demo compiles to.
+  ASSERT_EQ(node_.Eval("orion_workload:load_elixir_style_module()."), "ok");
+  RunningCapture capture;
+  ASSERT_TRUE(capture.Start(node_, {"Orion.Demo.double/1"}));
+  ASSERT_EQ(node_.Eval("lists:foreach(fun(I) -> 'Elixir.Orion.Demo':double(I) end, lists:seq(1, 321))."),
+            "ok");
+  json doc = capture.Stop();
+  EXPECT_EQ(CountOf(doc, "'Elixir.Orion.Demo':double/1"), 321u) << doc.dump();
+}
+
+TEST_F(CaptureTest, NothingStaysAttachedAfterExitSigtermOrKill9) {
+  auto beam = beam::InspectBeam(node_.os_pid());
+  ASSERT_TRUE(beam.ok());
+  for (int signal : {0, SIGTERM, SIGKILL}) {
+    SCOPED_TRACE("signal " + std::to_string(signal));
+    if (signal == 0) {
+      std::string out;
+      EXPECT_EQ(testing::RunCommand({ORION_TEST_ORION_BIN, "capture", "--json", "--duration", "1",
+                                     "--pid", std::to_string(node_.os_pid()),
+                                     "orion_workload:known/1"},
+                                    &out),
+                0)
+          << out;
+    } else {
+      RunningCapture capture;
+      ASSERT_TRUE(capture.Start(node_, {"orion_workload:known/1"}));
+      EXPECT_GT(testing::CountOrionBpfLinks(), 0);
+      capture.process().Signal(signal);
+      capture.process().Wait(std::chrono::seconds(20));
+    }
+    EXPECT_TRUE(testing::WaitFor(
+        [&] {
+          return testing::SemaphoreOf(*beam, "function__return") == 0 &&
+                 testing::SemaphoreOf(*beam, "local__function__entry") == 0 &&
+                 testing::SemaphoreOf(*beam, "process__scheduled") == 0;
+        },
+        std::chrono::seconds(10)))
+        << "a USDT semaphore is still set: the BEAM still formats probe arguments";
+    EXPECT_EQ(testing::CountOrionBpfLinks(), 0);
+    EXPECT_EQ(node_.Eval("orion_workload:call_known(1000)."), "ok") << "the BEAM was harmed";
+  }
+}
+
+TEST_F(CaptureTest, ReportsWhatWasCapturedWhenTheBeamExits) {
+  RunningCapture capture;
+  ASSERT_TRUE(capture.Start(node_, {"orion_workload:known/1"}));
+  ASSERT_EQ(node_.Eval("orion_workload:call_known(777)."), "ok");
+  node_.Kill();
+  std::string out = capture.process().ReadAll(std::chrono::seconds(30));
+  EXPECT_EQ(capture.process().Wait(std::chrono::seconds(10)), 0);
+  json doc = json::parse(out, nullptr, false);
+  ASSERT_FALSE(doc.is_discarded()) << out;
+  EXPECT_EQ(CountOf(doc, "orion_workload:known/1"), 777u);
+  EXPECT_EQ(doc["target_exited"], true);
+}
+
+// Error cases: the message says what to do, the exit code says what kind of problem.
+class CaptureErrorTest : public ::testing::Test {
+ protected:
+  void SetUp() override { ORION_REQUIRE_BPF_OR_SKIP(); }
+
+  static int Run(const std::vector<std::string>& args, std::string* out) {
+    std::vector<std::string> argv = {ORION_TEST_ORION_BIN, "capture"};
+    argv.insert(argv.end(), args.begin(), args.end());
+    return testing::RunCommand(argv, out);
+  }
+};
+
+TEST_F(CaptureErrorTest, InvalidPatternSaysWhere) {
+  std::string out;
+  EXPECT_EQ(Run({"--pid", "1", "lists:sort/x"}, &out), 2);
+  EXPECT_NE(out.find("arity at column 12"), std::string::npos) << out;
+  EXPECT_EQ(Run({"--pid", "1", "Lists:sort/1"}, &out), 2);
+  EXPECT_NE(out.find("uppercase"), std::string::npos) << out;
+}
+
+TEST_F(CaptureErrorTest, MissingPidAndNonBeamPid) {
+  std::string out;
+  EXPECT_EQ(Run({"--pid", "4000000", "lists:sort/1"}, &out), 4);
+  EXPECT_NE(out.find("no process with pid 4000000"), std::string::npos) << out;
+  EXPECT_EQ(Run({"--pid", std::to_string(getpid()), "lists:sort/1"}, &out), 4);
+  EXPECT_NE(out.find("not a BEAM"), std::string::npos) << out;
+}
+
+TEST_F(CaptureErrorTest, BeamWithoutUsdtProbesPointsToTheBuild) {
+  if (access("/usr/lib/erlang/erts-13.1.5/bin/beam.smp", X_OK) != 0) {
+    GTEST_SKIP() << "SKIPPING: Debian's stock erlang-base is not installed";
+  }
+  BeamNode stock;
+  ASSERT_TRUE(stock.Start({.flavor = "", .erl = "/usr/bin/erl"})) << stock.error();
+  std::string out;
+  EXPECT_EQ(Run({"--pid", std::to_string(stock.os_pid()), "lists:sort/1"}, &out), 4);
+  EXPECT_NE(out.find("no erlang USDT probes"), std::string::npos) << out;
+  EXPECT_NE(out.find("beam_dtrace_build"), std::string::npos) << out;
+}
+
+TEST_F(CaptureErrorTest, JitFlavorSaysHowToStartTheEmuFlavor) {
+  BeamNode jit;
+  ASSERT_TRUE(jit.Start({.flavor = "jit"})) << jit.error();
+  std::string out;
+  EXPECT_EQ(Run({"--pid", std::to_string(jit.os_pid()), "lists:sort/1"}, &out), 4);
+  EXPECT_NE(out.find("JIT flavor"), std::string::npos) << out;
+  EXPECT_NE(out.find("-emu_flavor emu"), std::string::npos) << out;
+}
+
+TEST_F(CaptureErrorTest, NotRootIsRefusedWithNothingAttached) {
+  BeamNode node;
+  ASSERT_TRUE(node.Start({.flavor = "emu"})) << node.error();
+  std::string out;
+  // setpriv drops to nobody; orion cannot even read the BEAM's /proc entry then.
+  int rc = testing::RunCommand({"/usr/bin/setpriv", "--reuid=65534", "--regid=65534",
+                                "--clear-groups", ORION_TEST_ORION_BIN, "capture", "--pid",
+                                std::to_string(node.os_pid()), "lists:sort/1"},
+                               &out);
+  EXPECT_EQ(rc, 3) << out;
+  EXPECT_NE(out.find("root"), std::string::npos) << out;
+}
+
+}  // namespace
+}  // namespace orion

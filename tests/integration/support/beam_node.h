@@ -1,0 +1,59 @@
+// A real Erlang node for integration tests: starts the USDT-enabled erl from
+// beam_dtrace_build/ (or any erl), with tests/erlang/ on its code path, and evaluates
+// expressions in it through tests/erlang/orion_test_repl.erl over stdin/stdout.
+//
+//   BeamNode node;
+//   ASSERT_TRUE(node.Start({.flavor = "emu"})) << node.error();
+//   EXPECT_EQ(node.Eval("orion_workload:known(1)."), "2");
+#pragma once
+
+#include <sys/types.h>
+
+#include <chrono>
+#include <string>
+#include <vector>
+
+#include "tests/integration/support/subprocess.h"
+
+namespace orion::testing {
+
+struct BeamNodeOptions {
+  std::string flavor = "emu";  // -emu_flavor; "" for the binary's default
+  std::string sname;           // -sname (erl starts epmd if needed); "" = not distributed
+  std::string name;            // -name (long names)
+  std::string cookie;          // -setcookie
+  std::string erl;             // erl to run; default: <OtpPrefix()>/bin/erl
+  std::vector<std::string> extra_args;
+  std::vector<std::string> env;  // extra "NAME=value" environment entries
+};
+
+class BeamNode {
+ public:
+  // Starts the node and waits until the REPL is ready (up to 60 s).
+  bool Start(const BeamNodeOptions& options);
+
+  // Evaluates one expression (ending with '.'); returns the printed result (~tp on one
+  // line), or "ERROR {Class,Reason}" if it raised, or "TIMEOUT"/"DEAD".
+  std::string Eval(const std::string& expr,
+                   std::chrono::milliseconds timeout = std::chrono::seconds(120));
+
+  pid_t os_pid() const { return os_pid_; }  // the beam.* process
+  const std::string& error() const { return error_; }
+  const std::string& node_name() const { return node_name_; }  // "" if not distributed
+
+  void Kill() { process_.Kill(); }
+  bool Alive() const { return process_.Alive(); }
+
+  // The USDT-enabled OTP prefix the tests use ($ORION_OTP_PREFIX or the build's default).
+  static std::string OtpPrefix();
+  // Directory with the compiled test modules (tests/erlang/*.erl).
+  static std::string TestEbin();
+
+ private:
+  Subprocess process_;
+  pid_t os_pid_ = -1;
+  std::string error_;
+  std::string node_name_;
+};
+
+}  // namespace orion::testing

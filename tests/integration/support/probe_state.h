@@ -1,0 +1,26 @@
+// What is attached to a BEAM right now, read from outside: USDT semaphores in its memory,
+// and perf-event uprobe links in the kernel. Used to prove that nothing stays attached.
+#pragma once
+
+#include <sys/types.h>
+
+#include <chrono>
+#include <functional>
+#include <string>
+
+#include "userspace/beam/beam_process.h"
+
+namespace orion::testing {
+
+// The semaphore of erlang:<probe> in the BEAM (-1 if it cannot be read).
+int SemaphoreOf(const beam::BeamProcess& beam, const std::string& probe);
+
+// Number of BPF links in the kernel whose program is one of Orion's (by program name:
+// `bpftool link show`), -1 if bpftool cannot tell. Orion's programs are named "orion_*" or
+// "count_probe".
+int CountOrionBpfLinks();
+
+// Polls `condition` every 20 ms until it holds or `timeout` passes.
+bool WaitFor(const std::function<bool()>& condition, std::chrono::milliseconds timeout);
+
+}  // namespace orion::testing

@@ -1,0 +1,141 @@
+#include "userspace/beam/beam_process.h"
+
+#include <dirent.h>
+#include <unistd.h>
+
+#include <climits>
+#include <cstring>
+#include <fstream>
+#include <iterator>
+
+#include "userspace/beam/usdt_notes.h"
+
+namespace orion::beam {
+namespace {
+
+constexpr char kProvider[] = "erlang";
+
+std::string ReadLink(const std::string& path) {
+  char buf[PATH_MAX];
+  ssize_t n = readlink(path.c_str(), buf, sizeof(buf) - 1);
+  if (n < 0) return "";
+  return std::string(buf, n);
+}
+
+std::vector<std::string> ReadCmdline(pid_t pid) {
+  std::ifstream in("/proc/" + std::to_string(pid) + "/cmdline", std::ios::binary);
+  std::string all((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  std::vector<std::string> args;
+  size_t start = 0;
+  while (start < all.size()) {
+    size_t end = all.find('\0', start);
+    if (end == std::string::npos) end = all.size();
+    args.push_back(all.substr(start, end - start));
+    start = end + 1;
+  }
+  return args;
+}
+
+bool IsBeamBinaryName(std::string_view base) {
+  // beam.smp, beam.emu, beam.jit, and the debug/asan variants (beam.debug.emu, ...).
+  return base.rfind("beam.", 0) == 0;
+}
+
+std::string ShortHostname() {
+  char host[HOST_NAME_MAX + 1] = {};
+  gethostname(host, sizeof(host) - 1);
+  std::string h(host);
+  return h.substr(0, h.find('.'));
+}
+
+}  // namespace
+
+std::string_view FlavorName(Flavor f) { return f == Flavor::kEmu ? "emu" : "jit"; }
+
+std::string NodeNameFromArgs(const std::vector<std::string>& args) {
+  for (size_t i = 0; i + 1 < args.size(); ++i) {
+    if (args[i] == "-sname" || args[i] == "-name") {
+      const std::string& name = args[i + 1];
+      if (name.find('@') != std::string::npos || args[i] == "-name") return name;
+      return name + "@" + ShortHostname();
+    }
+  }
+  return "";
+}
+
+StatusOr<BeamProcess> InspectBeam(pid_t pid) {
+  if (pid <= 0) return InvalidArgument("invalid pid ", pid);
+  const std::string proc = "/proc/" + std::to_string(pid);
+  if (access(proc.c_str(), F_OK) != 0) return NotFound("no process with pid ", pid);
+
+  BeamProcess beam;
+  beam.pid = pid;
+  beam.exe = ReadLink(proc + "/exe");
+  if (beam.exe.empty()) {
+    const int err = errno;
+    if (geteuid() != 0) {
+      return PermissionDenied("cannot read ", proc, "/exe (", std::strerror(err),
+                              "); run orion as root");
+    }
+    return PermissionDenied("cannot inspect pid ", pid, " (", proc, "/exe: ", std::strerror(err),
+                            "); it may be a kernel thread or belong to another user namespace");
+  }
+  const std::string deleted = " (deleted)";
+  if (beam.exe.size() > deleted.size() &&
+      beam.exe.compare(beam.exe.size() - deleted.size(), deleted.size(), deleted) == 0) {
+    beam.exe.resize(beam.exe.size() - deleted.size());
+  }
+  std::string base = beam.exe.substr(beam.exe.rfind('/') + 1);
+  if (!IsBeamBinaryName(base)) {
+    return FailedPrecondition("pid ", pid, " is ", beam.exe,
+                           ", not a BEAM (an Erlang VM runs as beam.smp, beam.emu or beam.jit)");
+  }
+  beam.argv = ReadCmdline(pid);
+  beam.node_name = NodeNameFromArgs(beam.argv);
+  // Through /proc/<pid>/root the binary is reachable even from another mount namespace.
+  beam.attach_path = proc + "/root" + beam.exe;
+
+  ASSIGN_OR_RETURN(auto notes, ReadUsdtNotes(beam.attach_path));
+  for (const auto& n : notes) beam.usdt_sites += n.provider == kProvider;
+  if (beam.usdt_sites == 0) {
+    return FailedPrecondition(
+        "the BEAM of pid ", pid, " (", beam.exe,
+        ") has no erlang USDT probes: it was built without --with-dynamic-trace=systemtap "
+        "(Debian's and most distributions' erlang are). Start the node with the USDT-enabled "
+        "OTP that beam_dtrace_build/build.sh builds: \"$(beam_dtrace_build/build.sh "
+        "--print-prefix)/bin/erl -emu_flavor emu\"");
+  }
+  beam.function_probes = CountSites(notes, kProvider, "function__return") > 0;
+  beam.exception_probe = CountSites(notes, kProvider, "exception__catch") > 0;
+  beam.flavor = beam.function_probes ? Flavor::kEmu : Flavor::kJit;
+  return beam;
+}
+
+Status CheckFunctionProbes(const BeamProcess& beam) {
+  if (beam.flavor == Flavor::kJit) {
+    return FailedPrecondition(
+        "pid ", beam.pid, " runs the JIT flavor of the BEAM (", beam.exe,
+        "): since OTP 24 function entry/return probes fire only in the interpreter. Restart "
+        "the node with the emu flavor of the USDT build: \"erl -emu_flavor emu ...\"");
+  }
+  return OkStatus();
+}
+
+std::vector<BeamProcess> FindUsdtBeams() {
+  std::vector<BeamProcess> beams;
+  DIR* dir = opendir("/proc");
+  if (!dir) return beams;
+  while (dirent* entry = readdir(dir)) {
+    char* end = nullptr;
+    long pid = std::strtol(entry->d_name, &end, 10);
+    if (*end != '\0' || pid <= 0) continue;
+    std::string exe = ReadLink("/proc/" + std::string(entry->d_name) + "/exe");
+    if (!IsBeamBinaryName(exe.substr(exe.rfind('/') + 1))) continue;
+    auto beam = InspectBeam(static_cast<pid_t>(pid));
+    if (beam.ok()) beams.push_back(std::move(*beam));
+  }
+  closedir(dir);
+  return beams;
+}
+
+}  // namespace orion::beam

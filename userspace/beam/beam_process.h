@@ -1,0 +1,46 @@
+// Finds out what a pid is before anything is attached to it: whether it is a BEAM, whether
+// its emulator carries the `erlang` USDT provider, which flavor it runs, and its node name.
+// Every "no" comes back as a Status whose message says what to do instead.
+#pragma once
+
+#include <sys/types.h>
+
+#include <string>
+#include <vector>
+
+#include "base/status.h"
+
+namespace orion::beam {
+
+enum class Flavor { kEmu, kJit };
+std::string_view FlavorName(Flavor f);
+
+struct BeamProcess {
+  pid_t pid = 0;
+  std::string exe;          // the emulator binary, e.g. .../erts-13.1.5/bin/beam.emu
+  std::string attach_path;  // the path to give libbpf (reachable from our mount namespace)
+  Flavor flavor = Flavor::kJit;
+  int usdt_sites = 0;            // number of erlang:* probe sites in the binary
+  bool function_probes = false;  // function__return sites exist: the emu flavor
+  bool exception_probe = false;  // Orion's patch 0002 (exception__catch) is in
+  std::string node_name;         // "app@host" from -sname/-name, "" if not distributed
+  std::vector<std::string> argv;
+};
+
+// Inspects /proc/<pid>: NotFound if there is no such process, FailedPrecondition if it is
+// not a BEAM or its emulator has no erlang USDT probes.
+StatusOr<BeamProcess> InspectBeam(pid_t pid);
+
+// OK if function entry/return probes can fire in this BEAM (emu flavor with USDT), else a
+// FailedPrecondition that says how to start a node where they can.
+Status CheckFunctionProbes(const BeamProcess& beam);
+
+// All running BEAMs with the erlang USDT provider (for the daemon and `orion top` without
+// --pid). Processes that vanish while being read are skipped.
+std::vector<BeamProcess> FindUsdtBeams();
+
+// The node name a BEAM started with `args` has: "-sname a" -> "a@<short hostname>",
+// "-name a@h.example" -> "a@h.example"; "" if neither flag is given.
+std::string NodeNameFromArgs(const std::vector<std::string>& args);
+
+}  // namespace orion::beam

@@ -1,0 +1,141 @@
+// orion probes --pid PID [--duration S] [--mfa M:F/A] [--list]
+//
+// The first thing to run on a new node: is it a USDT BEAM, which flavor, do the probes
+// fire. It counts hits in the kernel (bpf/probe_count.bpf.c) and prints one line per probe.
+#include "userspace/cli/probes_command.h"
+
+#include <getopt.h>
+#include <spdlog/spdlog.h>
+
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <map>
+#include <thread>
+
+#include "userspace/beam/beam_process.h"
+#include "userspace/beam/usdt_notes.h"
+#include "userspace/cli/cli_support.h"
+#include "userspace/cli/signals.h"
+#include "userspace/probes/bpf_environment.h"
+#include "userspace/probes/probe_counter.h"
+
+namespace orion {
+namespace {
+
+constexpr char kUsage[] =
+    "Usage: orion probes --pid PID [--duration SECONDS] [--mfa M:F/A] [--list] [-v]\n"
+    "\n"
+    "Shows a BEAM's erlang USDT probes: whether it has them, which flavor it runs (function\n"
+    "probes fire only in the emu flavor), and how often each probe fires.\n"
+    "\n"
+    "Options:\n"
+    "  -p, --pid PID          the BEAM's OS pid (beam.smp / beam.emu)\n"
+    "  -d, --duration S       count for S seconds (default 5)\n"
+    "  -m, --mfa M:F/A        also count function-entry hits of this exact MFA\n"
+    "  -l, --list             list the probe sites in the binary, count nothing\n"
+    "  -v, --verbose          debug logs, including libbpf's\n"
+    "  -h, --help             this help\n"
+    "\n"
+    "Examples:\n"
+    "  orion probes --pid $(pgrep -f beam.emu)\n"
+    "  orion probes --pid 4242 --duration 2 --mfa 'lists:sort/1'\n"
+    "  orion probes --pid 4242 --list\n";
+
+int ListProbes(const beam::BeamProcess& beam) {
+  auto notes = beam::ReadUsdtNotes(beam.attach_path);
+  if (!notes.ok()) return cli::ReportError("probes", notes.status());
+  std::map<std::string, int> sites;
+  for (const auto& n : *notes) {
+    if (n.provider == "erlang") ++sites[n.name];
+  }
+  std::printf("pid %d  %s  flavor %s  node %s\n", beam.pid, beam.exe.c_str(),
+              std::string(beam::FlavorName(beam.flavor)).c_str(),
+              beam.node_name.empty() ? "-" : beam.node_name.c_str());
+  std::printf("%-36s %s\n", "PROBE", "SITES");
+  for (const auto& [name, count] : sites) std::printf("%-36s %d\n", name.c_str(), count);
+  return cli::kExitOk;
+}
+
+}  // namespace
+
+int RunProbesCommand(int argc, char** argv) {
+  static const option kOptions[] = {{"pid", required_argument, nullptr, 'p'},
+                                    {"duration", required_argument, nullptr, 'd'},
+                                    {"mfa", required_argument, nullptr, 'm'},
+                                    {"list", no_argument, nullptr, 'l'},
+                                    {"verbose", no_argument, nullptr, 'v'},
+                                    {"help", no_argument, nullptr, 'h'},
+                                    {nullptr, 0, nullptr, 0}};
+  long pid = 0;
+  double duration = 5;
+  std::string mfa;
+  bool list = false, verbose = false;
+  optind = 1;
+  int c;
+  while ((c = getopt_long(argc, argv, "p:d:m:lvh", kOptions, nullptr)) != -1) {
+    switch (c) {
+      case 'p': {
+        char* end = nullptr;
+        pid = std::strtol(optarg, &end, 10);
+        if (*end != '\0' || pid <= 0) {
+          std::fprintf(stderr, "orion probes: --pid needs a process id, got '%s'\n", optarg);
+          return cli::kExitUsage;
+        }
+        break;
+      }
+      case 'd':
+        if (!cli::ParseSeconds(optarg, &duration)) {
+          std::fprintf(stderr, "orion probes: --duration needs a positive number of seconds\n");
+          return cli::kExitUsage;
+        }
+        break;
+      case 'm': mfa = optarg; break;
+      case 'l': list = true; break;
+      case 'v': verbose = true; break;
+      case 'h': std::fputs(kUsage, stdout); return cli::kExitOk;
+      default: std::fputs(kUsage, stderr); return cli::kExitUsage;
+    }
+  }
+  if (pid == 0 || optind != argc) {
+    std::fputs(kUsage, stderr);
+    return cli::kExitUsage;
+  }
+  cli::ConfigureLogging(verbose);
+  probes::InstallLibbpfLogger(verbose);
+
+  auto beam = beam::InspectBeam(static_cast<pid_t>(pid));
+  if (!beam.ok()) return cli::ReportError("probes", beam.status());
+  if (list) return ListProbes(*beam);
+
+  if (Status env = probes::CheckBpfEnvironment(); !env.ok()) return cli::ReportError("probes", env);
+  auto wanted = probes::ProbeCounter::DefaultProbes();
+  std::erase_if(wanted, [&](const std::string& p) {
+    return (p == "exception__catch" && !beam->exception_probe) ||
+           (p == "function__return" && !beam->function_probes);
+  });
+  auto counter = probes::ProbeCounter::Start(*beam, wanted, mfa);
+  if (!counter.ok()) return cli::ReportError("probes", counter.status());
+
+  cli::InstallStopSignals();
+  spdlog::info("counting probes of pid {} ({} flavor) for {:g} s", pid,
+               beam::FlavorName(beam->flavor), duration);
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::duration<double>(duration);
+  while (std::chrono::steady_clock::now() < deadline && !cli::StopRequested()) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  auto counts = (*counter)->Read();
+  if (!counts.ok()) return cli::ReportError("probes", counts.status());
+  std::printf("%-28s %12s%s\n", "PROBE", "HITS", mfa.empty() ? "" : ("  " + mfa).c_str());
+  for (const auto& count : *counts) {
+    std::printf("%-28s %12llu", count.probe.c_str(), static_cast<unsigned long long>(count.hits));
+    if (!mfa.empty()) std::printf("  %llu", static_cast<unsigned long long>(count.target_hits));
+    std::printf("\n");
+  }
+  if (beam->flavor == beam::Flavor::kJit) {
+    spdlog::warn("pid {} runs the JIT flavor: function entry/return probes do not fire there", pid);
+  }
+  return cli::kExitOk;
+}
+
+}  // namespace orion

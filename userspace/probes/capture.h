@@ -1,0 +1,91 @@
+// A running capture: bpf/capture.bpf.c loaded, its targets set, attached to the function
+// probes of one or more BEAMs; Read() folds the kernel's per-CPU histograms into DDSketches.
+//
+//   CaptureOptions options{.patterns = {*ParseMfaPattern("lists:sort/1")}};
+//   ASSIGN_OR_RETURN(auto capture, Capture::Start({beam}, options));
+//   ... every interval:
+//   ASSIGN_OR_RETURN(CaptureSnapshot snap, capture->Read());
+//
+// Destroying the Capture detaches everything (the links are fd-owned, so does exit or a crash).
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "base/status.h"
+#include "sketch/ddsketch.h"
+#include "userspace/beam/beam_process.h"
+#include "userspace/probes/mfa_pattern.h"
+#include "userspace/probes/usdt_links.h"
+
+struct capture_bpf;
+
+namespace orion::probes {
+
+struct CaptureOptions {
+  std::vector<MfaPattern> patterns;
+  uint32_t max_functions = 128;  // concrete MFAs with a histogram (map memory: see docs)
+  uint32_t max_procs = 8192;     // Erlang processes with calls in flight at once
+};
+
+// Everything measured for one concrete function, cumulative since Start.
+struct FunctionStats {
+  std::string mfa;  // as the BEAM prints it: "lists:sort/1"
+  sketch::CountSketch wall{sketch::IndexMapping::Kernel()};  // ns, exact summary
+  sketch::CountSketch cpu{sketch::IndexMapping::Kernel()};   // on-CPU ns, exact summary
+  uint64_t exceptions = 0;  // calls that ended by an exception (no latency sample)
+  uint64_t tail_calls = 0;  // tail-recursive re-entries folded into the call in flight
+  uint64_t exits = 0;       // calls in flight when their process exited
+};
+
+// What could not be measured; all zero in a healthy capture.
+struct LostCounters {
+  uint64_t frames_evicted = 0;   // processes evicted from the in-flight map (LRU, full)
+  uint64_t depth_overflow = 0;   // entries beyond the per-process frame stack
+  uint64_t functions_over_limit = 0;  // entries of functions past max_functions
+  uint64_t mfa_truncated = 0;    // MFA strings longer than the probes read
+  uint64_t read_errors = 0;      // probe arguments that could not be read
+  uint64_t recursion_misses = 0; // probe hits the kernel skipped (another BPF program ran)
+  uint64_t hash_collisions = 0;  // functions matched by hash but not by name (dropped)
+};
+
+struct CaptureSnapshot {
+  std::vector<FunctionStats> functions;  // sorted by MFA
+  LostCounters lost;
+  uint64_t events = 0;   // probe hits the programs saw
+  uint64_t matched = 0;  // entries of targeted functions
+};
+
+class Capture {
+ public:
+  // Loads and attaches. Every BEAM must run the emu flavor (CheckFunctionProbes).
+  static StatusOr<std::unique_ptr<Capture>> Start(const std::vector<beam::BeamProcess>& beams,
+                                                  const CaptureOptions& options);
+  ~Capture();
+  Capture(const Capture&) = delete;
+  Capture& operator=(const Capture&) = delete;
+
+  // Cumulative totals since Start.
+  StatusOr<CaptureSnapshot> Read() const;
+
+  // Detaches from every BEAM now (Read() still works on what was captured).
+  void Detach();
+
+  // Bytes of BPF map memory this capture allocated (for -v and docs/performance.md).
+  uint64_t MapMemoryBytes() const;
+
+ private:
+  Capture() = default;
+  Status LoadAndAttach(const std::vector<beam::BeamProcess>& beams);
+  Status SetTargets();
+  Status ReadFunction(uint32_t slot, const std::string& mfa, FunctionStats* out) const;
+  StatusOr<uint64_t> CountLiveProcs() const;
+
+  CaptureOptions options_;
+  capture_bpf* skel_ = nullptr;
+  UsdtLinks links_;
+};
+
+}  // namespace orion::probes
