@@ -21,5 +21,8 @@ if(ErlInterface_FOUND AND NOT TARGET ErlInterface::ei)
   set_target_properties(ErlInterface::ei PROPERTIES
     IMPORTED_LOCATION ${ERL_INTERFACE_EI_LIBRARY}
     INTERFACE_INCLUDE_DIRECTORIES ${ERL_INTERFACE_INCLUDE_DIR}
+    # libei is built reentrant: erl_errno is then a per-thread function call, which ei.h only
+    # selects when _REENTRANT is defined (else: undefined reference to __erl_errno).
+    INTERFACE_COMPILE_DEFINITIONS _REENTRANT
     INTERFACE_LINK_LIBRARIES Threads::Threads)
 endif()

@@ -15,6 +15,7 @@
 
 #include "tests/integration/support/beam_node.h"
 #include "tests/integration/support/bpf_requirements.h"
+#include "tests/integration/support/oracle.h"
 #include "tests/integration/support/probe_state.h"
 #include "tests/integration/support/subprocess.h"
 #include "userspace/beam/beam_process.h"
@@ -25,9 +26,9 @@ namespace {
 using nlohmann::json;
 using testing::BeamNode;
 using testing::Subprocess;
-
-// The sketch's relative accuracy: (gamma - 1) / (gamma + 1) with gamma = 2^(1/64).
-const double kAlpha = (std::exp2(1.0 / 64) - 1) / (std::exp2(1.0 / 64) + 1);
+using testing::kAlpha;
+using testing::LowerQuantile;
+using testing::ParseIntegerList;
 
 // A capture running in the background: orion capture --json until Stop().
 class RunningCapture {
@@ -75,25 +76,6 @@ const json* FindCall(const json& doc, const std::string& mfa) {
 uint64_t CountOf(const json& doc, const std::string& mfa) {
   const json* c = FindCall(doc, mfa);
   return c ? (*c)["count"].get<uint64_t>() : 0;
-}
-
-// Parses an Erlang list of integers printed by the REPL: "[1,2,3]".
-std::vector<double> ParseIntegerList(std::string text) {
-  std::replace(text.begin(), text.end(), '[', ' ');
-  std::replace(text.begin(), text.end(), ']', ' ');
-  std::replace(text.begin(), text.end(), ',', ' ');
-  std::istringstream in(text);
-  std::vector<double> v;
-  double x;
-  while (in >> x) v.push_back(x);
-  return v;
-}
-
-// The quantile definition of the sketch (docs/sketch.md): the element of rank
-// floor(q * (n - 1)) of the sorted values.
-double LowerQuantile(std::vector<double> v, double q) {
-  std::sort(v.begin(), v.end());
-  return v[static_cast<size_t>(std::floor(q * (static_cast<double>(v.size()) - 1)))];
 }
 
 class CaptureTest : public ::testing::Test {
@@ -152,9 +134,7 @@ TEST_F(CaptureTest, QuantilesAgreeWithTheWorkloadsOwnTiming) {
   const json* sleeper = FindCall(doc, "orion_workload:sleeper/1");
   ASSERT_NE(sleeper, nullptr);
   ASSERT_EQ((*sleeper)["count"], 200u);
-  // The oracle's interval contains the kernel's (entry and return probes fire inside it),
-  // plus the call's own instructions and the probes' cost: a few microseconds.
-  constexpr double kSlackNs = 50'000;
+  constexpr double kSlackNs = testing::kOracleSlackNs;
   for (auto [q, key] : {std::pair{0.5, "p50_ns"}, {0.9, "p90_ns"}, {0.99, "p99_ns"}}) {
     const double exact = LowerQuantile(oracle, q);
     const double got = (*sleeper)[key].get<double>();

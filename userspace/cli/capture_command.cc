@@ -18,9 +18,11 @@
 #include "userspace/beam/beam_process.h"
 #include "userspace/cli/cli_support.h"
 #include "userspace/cli/latency_report.h"
+#include "userspace/cli/remote_capture.h"
 #include "userspace/cli/signals.h"
 #include "userspace/probes/bpf_environment.h"
 #include "userspace/probes/capture.h"
+#include "userspace/dist/cookie.h"
 #include "userspace/probes/mfa_pattern.h"
 
 namespace orion {
@@ -29,6 +31,8 @@ namespace {
 constexpr char kUsage[] =
     "Usage: orion capture --pid PID [--pid PID...] [--duration SECONDS] [--interval SECONDS]\n"
     "                     [--json] [--max-functions N] [-v] PATTERN...\n"
+    "       orion capture --daemon NODE [--cluster] [--node NAME] [--cookie-file PATH]\n"
+    "                     [--duration SECONDS] [--json] PATTERN...\n"
     "\n"
     "Measures how long Erlang/Elixir functions take on a running BEAM, in the kernel, with no\n"
     "restart: wall time and on-CPU time of every call, as DDSketches (0.54 % relative\n"
@@ -46,12 +50,21 @@ constexpr char kUsage[] =
     "  -i, --interval S       refresh the live view every S seconds (default 1)\n"
     "  -j, --json             print one JSON document at the end (no live view)\n"
     "      --max-functions N  functions with a histogram, for wide patterns (default 128)\n"
+    "\n"
+    "Through the daemons (orion daemon, docs/operations.md):\n"
+    "      --daemon NODE      ask this daemon (orion@host) to capture on its host's BEAMs\n"
+    "      --cluster          ... and on every host of the cluster, merged\n"
+    "      --node NAME        only the BEAM node NAME (app@host1); default: every BEAM\n"
+    "      --per-node         also each daemon's own results (which host is slow?)\n"
+    "      --cookie-file P    the cluster's cookie (default /etc/orion/cookie)\n"
+    "                         (--duration defaults to 10 s; --interval does not apply)\n"
     "  -v, --verbose          debug logs, including libbpf's\n"
     "  -h, --help             this help\n"
     "\n"
     "Examples:\n"
     "  orion capture --pid $(pgrep -f beam.emu) --duration 10 'my_app:handle_call/3'\n"
     "  orion capture --pid 4242 --json --duration 30 MyApp.Repo ets:lookup/2 > latency.json\n"
+    "  orion capture --daemon orion@web1 --cluster --duration 30 MyApp.Repo.get/2\n"
     "\n"
     "Exit codes: 0 ok, 1 runtime failure, 2 bad usage or pattern, 3 not privileged,\n"
     "4 the target cannot be profiled (gone, not a BEAM, no probes, JIT flavor).\n";
@@ -64,6 +77,12 @@ struct Options {
   bool verbose = false;
   uint32_t max_functions = 128;
   std::vector<probes::MfaPattern> patterns;
+  std::vector<std::string> pattern_texts;  // as written, for a daemon
+  std::string daemon;
+  bool cluster = false;
+  bool per_node = false;
+  std::string node;
+  std::string cookie_file = dist::kDefaultCookieFile;
 };
 
 int UsageError(const std::string& message) {
@@ -73,12 +92,17 @@ int UsageError(const std::string& message) {
 
 // Parses argv into `options`; returns an exit code when the command should stop now.
 std::optional<int> ParseOptions(int argc, char** argv, Options* options) {
-  enum { kMaxFunctions = 1000 };
+  enum { kMaxFunctions = 1000, kDaemon, kCluster, kNode, kCookieFile, kPerNode };
   static const option kOptions[] = {{"pid", required_argument, nullptr, 'p'},
                                     {"duration", required_argument, nullptr, 'd'},
                                     {"interval", required_argument, nullptr, 'i'},
                                     {"json", no_argument, nullptr, 'j'},
                                     {"max-functions", required_argument, nullptr, kMaxFunctions},
+                                    {"daemon", required_argument, nullptr, kDaemon},
+                                    {"cluster", no_argument, nullptr, kCluster},
+                                    {"per-node", no_argument, nullptr, kPerNode},
+                                    {"node", required_argument, nullptr, kNode},
+                                    {"cookie-file", required_argument, nullptr, kCookieFile},
                                     {"verbose", no_argument, nullptr, 'v'},
                                     {"help", no_argument, nullptr, 'h'},
                                     {nullptr, 0, nullptr, 0}};
@@ -112,17 +136,32 @@ std::optional<int> ParseOptions(int argc, char** argv, Options* options) {
         options->max_functions = static_cast<uint32_t>(n);
         break;
       }
+      case kDaemon: options->daemon = optarg; break;
+      case kCluster: options->cluster = true; break;
+      case kPerNode: options->per_node = true; break;
+      case kNode: options->node = optarg; break;
+      case kCookieFile: options->cookie_file = optarg; break;
       case 'v': options->verbose = true; break;
       case 'h': std::fputs(kUsage, stdout); return cli::kExitOk;
       default: std::fputs(kUsage, stderr); return cli::kExitUsage;
     }
   }
-  if (options->pids.empty()) return UsageError("--pid is required (the OS pid of the BEAM)");
+  if (options->daemon.empty()) {
+    if (options->pids.empty()) {
+      return UsageError("--pid is required (the OS pid of the BEAM), or --daemon NODE");
+    }
+    if (options->cluster || options->per_node || !options->node.empty()) {
+      return UsageError("--cluster, --per-node and --node need --daemon");
+    }
+  } else if (!options->pids.empty()) {
+    return UsageError("--pid and --daemon exclude each other (use --node to pick a BEAM)");
+  }
   if (optind == argc) return UsageError("name at least one function pattern, e.g. lists:sort/1");
   for (int i = optind; i < argc; ++i) {
     auto pattern = probes::ParseMfaPattern(argv[i]);
     if (!pattern.ok()) return cli::ReportError("capture", pattern.status());
     options->patterns.push_back(std::move(*pattern));
+    options->pattern_texts.push_back(argv[i]);
   }
   return std::nullopt;
 }
@@ -157,6 +196,17 @@ int RunCaptureCommand(int argc, char** argv) {
   Options options;
   if (auto exit_code = ParseOptions(argc, argv, &options)) return *exit_code;
   cli::ConfigureLogging(options.verbose);
+  if (!options.daemon.empty()) {
+    return cli::RunRemoteCapture({.daemon = options.daemon,
+                                  .cluster = options.cluster,
+                                  .node = options.node,
+                                  .cookie_file = options.cookie_file,
+                                  .duration_s = options.duration.value_or(10),
+                                  .json = options.json,
+                                  .max_functions = options.max_functions,
+                                  .per_node = options.per_node,
+                                  .patterns = options.pattern_texts});
+  }
   probes::InstallLibbpfLogger(options.verbose);
 
   std::vector<beam::BeamProcess> beams;

@@ -4,6 +4,7 @@
 #include <string_view>
 
 #include "userspace/cli/capture_command.h"
+#include "userspace/cli/daemon_command.h"
 #include "userspace/cli/probes_command.h"
 #include "userspace/cli/sketch_command.h"
 
@@ -18,6 +19,8 @@ struct Command {
 constexpr Command kCommands[] = {
     {"capture", "latency of named functions on a running BEAM, measured in the kernel",
      orion::RunCaptureCommand},
+    {"daemon", "the per-host agent: a hidden Erlang node that captures for the cluster",
+     orion::RunDaemonCommand},
     {"probes", "list a BEAM's USDT probes and count how often they fire", orion::RunProbesCommand},
     {"sketch", "summarize, merge and show DDSketches (stdin numbers or protobuf files)",
      orion::RunSketchCommand},

@@ -5,9 +5,10 @@
 namespace orion::cli {
 namespace {
 
-volatile std::sig_atomic_t g_stop = 0;
+std::atomic<bool> g_stop{false};
+static_assert(std::atomic<bool>::is_always_lock_free, "set from a signal handler");
 
-void OnStopSignal(int) { g_stop = 1; }
+void OnStopSignal(int) { g_stop.store(true); }
 
 }  // namespace
 
@@ -18,8 +19,12 @@ void InstallStopSignals() {
   sigaction(SIGINT, &sa, nullptr);
   sigaction(SIGTERM, &sa, nullptr);
   sigaction(SIGHUP, &sa, nullptr);
+  // A peer that closes its connection must not kill the daemon or the CLI.
+  signal(SIGPIPE, SIG_IGN);
 }
 
-bool StopRequested() { return g_stop != 0; }
+bool StopRequested() { return g_stop.load(); }
+
+std::atomic<bool>& StopFlag() { return g_stop; }
 
 }  // namespace orion::cli

@@ -12,7 +12,7 @@ std::string BeamNode::OtpPrefix() {
 std::string BeamNode::TestEbin() { return ORION_TEST_EBIN; }
 
 bool BeamNode::Start(const BeamNodeOptions& options) {
-  std::vector<std::string> args;
+  std::vector<std::string> args = options.launcher;
   args.push_back(options.erl.empty() ? OtpPrefix() + "/bin/erl" : options.erl);
   if (!options.flavor.empty()) args.insert(args.end(), {"-emu_flavor", options.flavor});
   if (!options.sname.empty()) args.insert(args.end(), {"-sname", options.sname});
@@ -30,7 +30,7 @@ bool BeamNode::Start(const BeamNodeOptions& options) {
   // os:getpid() anyway.
   std::string ready = process_.WaitForLine("ORION-READY ", std::chrono::seconds(60));
   if (ready.empty()) {
-    error_ = "the node did not start: " + args[0];
+    error_ = "the node did not start: " + args[options.launcher.size()];
     process_.Kill();
     return false;
   }

@@ -25,6 +25,8 @@ struct BeamNodeOptions {
   std::string erl;             // erl to run; default: <OtpPrefix()>/bin/erl
   std::vector<std::string> extra_args;
   std::vector<std::string> env;  // extra "NAME=value" environment entries
+  // A command that runs erl, e.g. {"ip", "netns", "exec", "ns1"}; it must exec erl in place.
+  std::vector<std::string> launcher;
 };
 
 class BeamNode {

@@ -1,0 +1,428 @@
+// orion daemon, end to end: a cluster of network namespaces on this machine, each with its own
+// address, epmd, USDT BEAM and daemon (support/test_cluster.h); the orion CLI and plain `erl`
+// shells in the root namespace talk to them over real distribution connections.
+//
+// What is proved: merged counts are the sums of exact per-host counts; the merged sketch is,
+// bin for bin, the merge of the per-host sketches of the same calls; merged quantiles are within
+// the sketch's accuracy of the exact quantiles of all calls; a plain shell gets the documented
+// map; dead and cut-off peers are reported within the deadline and the rest is merged; hostile
+// input gets the documented answer and the daemon keeps serving with bounded memory.
+#include <gtest/gtest.h>
+#include <nlohmann/json.hpp>
+#include <unistd.h>
+
+#include <chrono>
+#include <fstream>
+#include <future>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "sketch/ddsketch.h"
+#include "sketch/encoding/base64.h"
+#include "sketch/encoding/ddsketch_encoding.h"
+#include "tests/integration/support/bpf_requirements.h"
+#include "tests/integration/support/oracle.h"
+#include "tests/integration/support/probe_state.h"
+#include "tests/integration/support/test_cluster.h"
+#include "userspace/beam/beam_process.h"
+#include "userspace/dist/c_node.h"
+#include "userspace/dist/gen_call.h"
+#include "userspace/dist/term.h"
+
+namespace orion {
+namespace {
+
+using nlohmann::json;
+using testing::kAlpha;
+using testing::LineAfter;
+using testing::TestCluster;
+
+const json* FindCall(const json& doc, const std::string& mfa) {
+  if (!doc.contains("calls")) return nullptr;
+  for (const auto& c : doc["calls"]) {
+    if (c["mfa"] == mfa) return &c;
+  }
+  return nullptr;
+}
+
+uint64_t CountOf(const json& doc, const std::string& mfa) {
+  const json* c = FindCall(doc, mfa);
+  return c ? (*c)["count"].get<uint64_t>() : 0;
+}
+
+sketch::CountSketch SketchOf(const json& call) {
+  auto bytes = sketch::Base64Decode(call["sketch"].get<std::string>());
+  EXPECT_TRUE(bytes.ok());
+  auto decoded = sketch::DecodeDDSketch<sketch::DenseStore<uint64_t>>(*bytes);
+  EXPECT_TRUE(decoded.ok()) << decoded.status().message();
+  return *decoded;
+}
+
+std::string StatusOf(const json& doc, const std::string& node) {
+  for (const auto& n : doc["nodes"]) {
+    if (n["node"] == node) return n["status"];
+  }
+  return "absent";
+}
+
+std::string ReadFile(const std::string& path) {
+  std::ifstream in(path);
+  return std::string((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+}
+
+size_t Occurrences(const std::string& text, const std::string& what) {
+  size_t n = 0;
+  for (size_t at = text.find(what); at != std::string::npos; at = text.find(what, at + 1)) ++n;
+  return n;
+}
+
+// Waits until each daemon of the cluster logged `captures` attached captures. (The BEAM's
+// USDT semaphores cannot tell: the kernel counts a probe site once however many programs use
+// it.)
+::testing::AssertionResult WaitForCaptures(TestCluster& cluster, size_t captures,
+                                           std::chrono::seconds timeout) {
+  std::vector<size_t> seen(cluster.size());
+  const bool ok = testing::WaitFor(
+      [&] {
+        bool all = true;
+        for (int i = 0; i < cluster.size(); ++i) {
+          seen[i] = Occurrences(ReadFile(cluster.daemon_log(i)), "capture attached");
+          all = all && seen[i] >= captures;
+        }
+        return all;
+      },
+      timeout);
+  if (ok) return ::testing::AssertionSuccess();
+  std::string values;
+  for (size_t s : seen) values += " " + std::to_string(s);
+  return ::testing::AssertionFailure() << "captures attached per daemon:" << values;
+}
+
+uint64_t RssKiB(pid_t pid) {
+  std::ifstream status("/proc/" + std::to_string(pid) + "/status");
+  std::string line;
+  while (std::getline(status, line)) {
+    if (line.rfind("VmRSS:", 0) == 0) return std::stoull(line.substr(6));
+  }
+  return 0;
+}
+
+class DaemonClusterTest : public ::testing::Test {
+ protected:
+  void SetUp() override { ORION_REQUIRE_BPF_OR_SKIP(); }
+
+  // On failure, the daemons' logs say what they saw.
+  void TearDown() override {
+    if (!HasFailure()) return;
+    for (int i = 0; i < cluster_.size(); ++i) {
+      std::string text = ReadFile(cluster_.daemon_log(i));
+      if (text.size() > 6000) text = "..." + text.substr(text.size() - 6000);
+      std::fprintf(stderr, "---- %s log (%s) ----\n%s\n", cluster_.daemon_node(i).c_str(),
+                   cluster_.daemon_log(i).c_str(), text.c_str());
+    }
+  }
+
+  // orion capture --daemon ... --json in the background.
+  std::future<std::pair<int, json>> CaptureAsync(std::vector<std::string> args) {
+    return std::async(std::launch::async, [this, args] {
+      std::vector<std::string> argv = {"capture", "--json", "--cookie-file",
+                                       cluster_.cookie_file()};
+      argv.insert(argv.end(), args.begin(), args.end());
+      std::string out;
+      const int status = cluster_.RunOrion(argv, &out);
+      return std::pair{status, json::parse(out, nullptr, /*allow_exceptions=*/false)};
+    });
+  }
+
+  TestCluster cluster_;
+};
+
+const json* NodeEntry(const json& doc, const std::string& node) {
+  for (const auto& n : doc["nodes"]) {
+    if (n["node"] == node) return &n;
+  }
+  return nullptr;
+}
+
+TEST_F(DaemonClusterTest, ClusterCaptureMergesEveryHostExactly) {
+  ASSERT_TRUE(cluster_.Create(3)) << cluster_.error();
+  const std::vector<std::string> patterns = {"orion_workload:known/1", "orion_workload:sleeper/1"};
+  // One cluster capture through host 0, with each host's own part (--per-node): the merged
+  // result must be exactly the merge of the parts. (Two captures side by side would not do:
+  // each takes its own timestamps, a few hundred nanoseconds apart.)
+  std::vector<std::string> args = {"--daemon", cluster_.daemon_node(0), "--cluster",
+                                   "--per-node", "--duration", "20"};
+  args.insert(args.end(), patterns.begin(), patterns.end());
+  auto whole = CaptureAsync(args);
+  ASSERT_TRUE(WaitForCaptures(cluster_, 1, std::chrono::seconds(15)));
+
+  std::vector<double> all_sleeps;
+  for (int i = 0; i < 3; ++i) {
+    ASSERT_EQ(cluster_.beam(i).Eval("orion_workload:call_known(" + std::to_string(1000 * (i + 1)) +
+                                    ")."),
+              "ok");
+    auto sleeps = testing::ParseIntegerList(cluster_.beam(i).Eval(
+        "orion_workload:call_sleeper(40, " + std::to_string(2 * (i + 1)) + ")."));
+    ASSERT_EQ(sleeps.size(), 40u);
+    all_sleeps.insert(all_sleeps.end(), sleeps.begin(), sleeps.end());
+  }
+
+  auto [status, merged] = whole.get();
+  ASSERT_EQ(status, 0);
+  ASSERT_FALSE(merged.is_discarded());
+  ASSERT_EQ(merged["nodes"].size(), 3u);
+  EXPECT_EQ(CountOf(merged, "orion_workload:known/1"), 1000u + 2000u + 3000u);
+  EXPECT_EQ(CountOf(merged, "orion_workload:sleeper/1"), 3u * 40);
+
+  for (const std::string& mfa : patterns) {
+    std::optional<sketch::CountSketch> expected;
+    for (int i = 0; i < 3; ++i) {
+      const json* part = NodeEntry(merged, cluster_.daemon_node(i));
+      ASSERT_NE(part, nullptr);
+      ASSERT_EQ((*part)["status"], "ok") << part->dump();
+      if (mfa == "orion_workload:known/1") {
+        EXPECT_EQ(CountOf(*part, mfa), 1000u * (i + 1)) << "host " << i;
+      }
+      const json* call = FindCall(*part, mfa);
+      ASSERT_NE(call, nullptr) << "host " << i << " " << mfa;
+      if (!expected) {
+        expected = SketchOf(*call);
+      } else {
+        ASSERT_TRUE(expected->merge(SketchOf(*call)).ok());
+      }
+    }
+    const sketch::CountSketch got = SketchOf(*FindCall(merged, mfa));
+    EXPECT_EQ(sketch::encoding_internal::Bins(got.positive_store()),
+              sketch::encoding_internal::Bins(expected->positive_store()))
+        << mfa;
+    EXPECT_EQ(got.count(), expected->count()) << mfa;
+    EXPECT_EQ((*FindCall(merged, mfa))["max_ns"], static_cast<uint64_t>(expected->max())) << mfa;
+    EXPECT_EQ((*FindCall(merged, mfa))["sum_ns"], static_cast<uint64_t>(expected->sum())) << mfa;
+  }
+  // Quantiles of the merged sleeps against the exact quantiles of all sleeps together, as the
+  // workload timed them.
+  const json& sleeper = *FindCall(merged, "orion_workload:sleeper/1");
+  for (auto [q, key] : {std::pair{0.5, "p50_ns"}, {0.9, "p90_ns"}, {0.99, "p99_ns"}}) {
+    const double exact = testing::LowerQuantile(all_sleeps, q);
+    const double got = sleeper[key].get<double>();
+    EXPECT_LE(got, exact * (1 + kAlpha) + 1) << key;
+    EXPECT_GE(got, exact * (1 - kAlpha) - testing::kOracleSlackNs) << key;
+  }
+}
+
+TEST_F(DaemonClusterTest, PlainErlangShellGetsTheDocumentedMap) {
+  ASSERT_TRUE(cluster_.Create(2)) << cluster_.error();
+  // The BEAMs call known/1 continuously; the shell asks for a 3 s cluster capture.
+  for (int i = 0; i < 2; ++i) {
+    ASSERT_NE(cluster_.beam(i).Eval(
+                  "spawn(fun L() -> orion_workload:call_known(100), timer:sleep(5), L() end)."),
+              "DEAD");
+  }
+  const std::string out = cluster_.ShellEval(
+      "{ok, #{calls := Calls, nodes := Nodes}} = gen_server:call({orion, '" +
+      cluster_.daemon_node(0) +
+      "'}, {capture, #{patterns => [<<\"orion_workload:known/1\">>], duration_ms => 3000}}, "
+      "30000),"
+      "[#{mfa := Mfa, count := Count, p50_ns := P50, p90_ns := P90, p99_ns := P99, "
+      "   p999_ns := P999, max_ns := Max, sketch := Sketch}] = Calls,"
+      "io:format(\"MFA ~s~n\", [Mfa]),"
+      "io:format(\"ORDERED ~p~n\", [Count > 0 andalso P50 =< P90 andalso P90 =< P99 andalso "
+      "                              P99 =< P999 andalso P999 =< Max * 1.01]),"
+      "io:format(\"SKETCH ~p~n\", [is_binary(Sketch) andalso byte_size(Sketch) > 0]),"
+      "io:format(\"NODES ~p~n\", [lists:sort([{N, S} || #{node := N, status := S} <- Nodes])]),"
+      "io:format(\"PING ~p~n\", [gen_server:call({orion, '" + cluster_.daemon_node(1) +
+      "'}, {ping})]),"
+      "{ok, V} = gen_server:call({orion, '" + cluster_.daemon_node(1) + "'}, {version}),"
+      "io:format(\"PROTOCOL ~p~n\", [maps:get(protocol, V)]),"
+      "{ok, T} = gen_server:call({orion, '" + cluster_.daemon_node(1) + "'}, {targets}),"
+      "io:format(\"TARGETS ~p~n\", [[{N, F, P} || #{node := N, flavor := F, function_probes := P} "
+      "                              <- maps:get(beams, T)]]),");
+  EXPECT_EQ(LineAfter(out, "MFA "), "orion_workload:known/1") << out;
+  EXPECT_EQ(LineAfter(out, "ORDERED "), "true") << out;
+  EXPECT_EQ(LineAfter(out, "SKETCH "), "true") << out;
+  EXPECT_EQ(LineAfter(out, "NODES "),
+            "[{'" + cluster_.daemon_node(0) + "',ok},{'" + cluster_.daemon_node(1) + "',ok}]")
+      << out;
+  EXPECT_EQ(LineAfter(out, "PING "), "{ok,pong}") << out;
+  EXPECT_EQ(LineAfter(out, "PROTOCOL "), "1") << out;
+  EXPECT_EQ(LineAfter(out, "TARGETS "), "[{'" + cluster_.beam_node(1) + "',emu,true}]") << out;
+}
+
+TEST_F(DaemonClusterTest, DeadAndCutOffPeersAreReportedInTimeAndTheRestIsMerged) {
+  ASSERT_TRUE(cluster_.Create(3)) << cluster_.error();
+  constexpr int kDurationS = 12;
+  const auto started = std::chrono::steady_clock::now();
+  auto whole = CaptureAsync({"--daemon", cluster_.daemon_node(0), "--cluster", "--duration",
+                             std::to_string(kDurationS), "orion_workload:known/1"});
+  ASSERT_TRUE(WaitForCaptures(cluster_, 1, std::chrono::seconds(kDurationS - 4)));
+  ASSERT_EQ(cluster_.beam(0).Eval("orion_workload:call_known(500)."), "ok");
+  cluster_.KillDaemon(1);  // kill -9 mid-capture
+  cluster_.CutOff(2);      // host 2 drops off the network mid-capture
+  auto [status, doc] = whole.get();
+  const double took =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
+  cluster_.Restore(2);
+
+  ASSERT_EQ(status, 0) << "the rest is still merged and shown";
+  ASSERT_FALSE(doc.is_discarded());
+  EXPECT_EQ(StatusOf(doc, cluster_.daemon_node(0)), "ok");
+  EXPECT_EQ(StatusOf(doc, cluster_.daemon_node(1)), "error");
+  EXPECT_EQ(StatusOf(doc, cluster_.daemon_node(2)), "error");
+  EXPECT_EQ(CountOf(doc, "orion_workload:known/1"), 500u);
+  // The daemon's deadline for its peers is the duration plus its grace (10 s); the CLI's own
+  // deadline (duration + 20 s) was not reached: the answer came from the daemon.
+  EXPECT_LT(took, kDurationS + 20);
+
+  // The survivors keep serving: host 2 is back, host 1 is still dead.
+  std::string out;
+  ASSERT_EQ(cluster_.RunOrion({"capture", "--json", "--cookie-file", cluster_.cookie_file(),
+                               "--daemon", cluster_.daemon_node(0), "--cluster", "--duration",
+                               "1", "orion_workload:known/1"},
+                              &out),
+            0);
+  const json again = json::parse(out, nullptr, false);
+  ASSERT_FALSE(again.is_discarded()) << out;
+  EXPECT_EQ(StatusOf(again, cluster_.daemon_node(0)), "ok");
+  EXPECT_EQ(StatusOf(again, cluster_.daemon_node(1)), "error");
+  EXPECT_EQ(StatusOf(again, cluster_.daemon_node(2)), "ok");
+  EXPECT_TRUE(cluster_.DaemonAlive(0));
+  EXPECT_TRUE(cluster_.DaemonAlive(2));
+}
+
+TEST_F(DaemonClusterTest, BeamRestartDuringACaptureIsReportedNotCrashedOn) {
+  ASSERT_TRUE(cluster_.Create(1)) << cluster_.error();
+  auto capture = CaptureAsync({"--daemon", cluster_.daemon_node(0), "--duration", "10",
+                               "orion_workload:known/1"});
+  ASSERT_TRUE(WaitForCaptures(cluster_, 1, std::chrono::seconds(8)));
+  ASSERT_EQ(cluster_.beam(0).Eval("orion_workload:call_known(300)."), "ok");
+  ASSERT_TRUE(cluster_.RestartBeam(0)) << cluster_.error();
+  auto [status, doc] = capture.get();
+  ASSERT_EQ(status, 0);
+  EXPECT_EQ(StatusOf(doc, cluster_.daemon_node(0)), "ok");
+  EXPECT_EQ(CountOf(doc, "orion_workload:known/1"), 300u) << "the calls before the restart";
+  EXPECT_TRUE(cluster_.DaemonAlive(0));
+  const std::string text = ReadFile(cluster_.daemon_log(0));
+  EXPECT_NE(text.find("exited during the capture"), std::string::npos) << text;
+
+  // The restarted node is found by the next capture.
+  auto next = CaptureAsync({"--daemon", cluster_.daemon_node(0), "--duration", "10",
+                            "orion_workload:known/1"});
+  ASSERT_TRUE(WaitForCaptures(cluster_, 2, std::chrono::seconds(8)));
+  ASSERT_EQ(cluster_.beam(0).Eval("orion_workload:call_known(200)."), "ok");
+  auto [next_status, next_doc] = next.get();
+  ASSERT_EQ(next_status, 0);
+  EXPECT_EQ(CountOf(next_doc, "orion_workload:known/1"), 200u);
+}
+
+TEST_F(DaemonClusterTest, DiscoveryFindsPeersThroughTheBeamNodes) {
+  ASSERT_TRUE(cluster_.Create(3, /*daemons=*/false)) << cluster_.error();
+  for (int i = 1; i < 3; ++i) {
+    ASSERT_EQ(cluster_.beam(0).Eval("net_kernel:connect_node('" + cluster_.beam_node(i) + "')."),
+              "true");
+  }
+  for (int i = 0; i < 3; ++i) ASSERT_TRUE(cluster_.StartDaemon(i, {}, /*discover=*/true));
+  const std::string expr = "{ok, T} = gen_server:call({orion, '" + cluster_.daemon_node(0) +
+                           "'}, {targets}), io:format(\"PEERS ~p~n\", [maps:get(peers, T)]),";
+  const std::string want = "[#{node => '" + cluster_.daemon_node(1) + "'},#{node => '" +
+                           cluster_.daemon_node(2) + "'}]";
+  std::string out;
+  EXPECT_TRUE(testing::WaitFor(
+      [&] {
+        out = cluster_.ShellEval(expr);
+        return LineAfter(out, "PEERS ") == want;
+      },
+      std::chrono::seconds(40)))
+      << out;
+}
+
+TEST_F(DaemonClusterTest, HostileInputGetsTheDocumentedAnswerAndMemoryStaysBounded) {
+  ASSERT_TRUE(cluster_.Create(1, true, {"--max-captures", "2"})) << cluster_.error();
+  const pid_t daemon = cluster_.daemon_pid(0);
+  const std::string node = cluster_.daemon_node(0);
+
+  // A wrong cookie is refused by the handshake.
+  EXPECT_EQ(LineAfter(cluster_.ShellEval("io:format(\"PING ~p~n\", [net_adm:ping('" + node +
+                                             "')]),",
+                                         "not-the-cookie"),
+                      "PING "),
+            "pang");
+  std::string out;
+  EXPECT_EQ(cluster_.RunOrion({"capture", "--daemon", node, "--cookie-file", "/dev/null",
+                               "--duration", "1", "lists:sort/1"},
+                              &out),
+            3)
+      << "a cookie file others can read is refused";
+
+  // Raw bytes that are not a term, and a term that is not a gen_server call: dropped.
+  auto self = dist::CNode::Create(*dist::ParseNodeName("hostile@10.77.0.254", true),
+                                  TestCluster::kCookie);
+  ASSERT_TRUE(self.ok());
+  {
+    auto conn = (*self)->Connect(node, 3000);
+    ASSERT_TRUE(conn.ok()) << conn.status().message();
+    const std::vector<uint8_t> garbage = {131, 104, 3, 100, 0, 200, 1, 2, 3};
+    EXPECT_TRUE((*conn)->SendToRegistered(**self, "orion", garbage, 1000).ok());
+    const std::vector<uint8_t> not_a_call =
+        dist::EncodeTerm(dist::Term::Tuple({dist::Term::Atom("hello")}));
+    EXPECT_TRUE((*conn)->SendToRegistered(**self, "orion", not_a_call, 1000).ok());
+  }
+  auto pong = dist::GenServerCall(**self, node, "orion", dist::Term::Tuple({dist::Term::Atom("ping")}),
+                                  std::chrono::steady_clock::now() + std::chrono::seconds(5));
+  ASSERT_TRUE(pong.ok()) << pong.status().message();
+  EXPECT_EQ(dist::FormatTerm(*pong), "{ok,pong}");
+
+  const uint64_t rss_before = RssKiB(daemon);
+  out = cluster_.ShellEval(
+      "D = '" + node + "',"
+      "Call = fun(Req, T) -> case catch gen_server:call({orion, D}, Req, T) of"
+      "  {error, {Kind, Msg}} when is_binary(Msg) -> {error, Kind};"
+      "  {'EXIT', {timeout, _}} -> timeout;"
+      "  {'EXIT', {{nodedown, _}, _}} -> nodedown;"
+      "  Other -> Other end end,"
+      "P = [<<\"orion_workload:known/1\">>],"
+      "io:format(\"UNKNOWN ~p~n\", [Call({bogus}, 5000)]),"
+      "io:format(\"NOTATUPLE ~p~n\", [Call(hello, 5000)]),"
+      "io:format(\"BADKEY ~p~n\", [Call({capture, #{patterns => P, duration_ms => 100, evil => 1}}, 5000)]),"
+      "io:format(\"TOOMANY ~p~n\", [Call({capture, #{patterns => [<<\"m:f/1\">> || _ <- lists:seq(1, 100)], duration_ms => 100}}, 5000)]),"
+      "io:format(\"DURATION ~p~n\", [Call({capture, #{patterns => P, duration_ms => 100000000}}, 5000)]),"
+      "io:format(\"BADPATTERN ~p~n\", [Call({capture, #{patterns => [<<\"m:f(\">>], duration_ms => 100}}, 5000)]),"
+      "io:format(\"NOTBINARY ~p~n\", [Call({capture, #{patterns => [self()], duration_ms => 100}}, 5000)]),"
+      "Deep = lists:foldl(fun(_, A) -> [A] end, x, lists:seq(1, 200)),"
+      "io:format(\"DEEP ~p~n\", [Call({capture, #{patterns => [Deep], duration_ms => 100}}, 2000)]),"
+      "io:format(\"AFTERDEEP ~p~n\", [Call({ping}, 5000)]),"
+      "Big = binary:copy(<<\"a\">>, 4000000),"
+      "io:format(\"BIG ~p~n\", [Call({capture, #{patterns => [Big], duration_ms => 100}}, 5000)]),"
+      "timer:sleep(200),"
+      "io:format(\"AFTERBIG ~p~n\", [Call({ping}, 5000)]),"
+      "Self = self(),"
+      "[spawn(fun() -> Self ! {capture, Call({capture, #{patterns => P, duration_ms => 2000, scope => local}}, 20000)} end) || _ <- lists:seq(1, 3)],"
+      "Caps = [receive {capture, R} -> R after 25000 -> timeout end || _ <- lists:seq(1, 3)],"
+      "io:format(\"BUSY ~p~n\", [lists:sort([element(1, C) || C <- Caps])]),"
+      "[spawn(fun() -> Self ! {pong, Call({ping}, 30000)} end) || _ <- lists:seq(1, 1000)],"
+      "Pongs = [receive {pong, R} -> R after 40000 -> timeout end || _ <- lists:seq(1, 1000)],"
+      "io:format(\"BURST ~p~n\", [length([ok || {ok, pong} <- Pongs])]),");
+  EXPECT_EQ(LineAfter(out, "UNKNOWN "), "{error,bad_request}") << out;
+  EXPECT_EQ(LineAfter(out, "NOTATUPLE "), "{error,bad_request}") << out;
+  EXPECT_EQ(LineAfter(out, "BADKEY "), "{error,bad_request}") << out;
+  EXPECT_EQ(LineAfter(out, "TOOMANY "), "{error,bad_request}") << out;
+  EXPECT_EQ(LineAfter(out, "DURATION "), "{error,bad_request}") << out;
+  EXPECT_EQ(LineAfter(out, "BADPATTERN "), "{error,bad_request}") << out;
+  EXPECT_EQ(LineAfter(out, "NOTBINARY "), "{error,bad_request}") << out;
+  // Nested deeper than the decoder allows: not decoded at all, so nobody to answer: dropped.
+  EXPECT_EQ(LineAfter(out, "DEEP "), "timeout") << out;
+  EXPECT_EQ(LineAfter(out, "AFTERDEEP "), "{ok,pong}") << out;
+  // Over the message size limit: the connection is dropped before the body is read.
+  EXPECT_EQ(LineAfter(out, "BIG "), "nodedown") << out;
+  EXPECT_EQ(LineAfter(out, "AFTERBIG "), "{ok,pong}") << out;
+  // --max-captures 2: the third concurrent capture is refused as busy.
+  EXPECT_EQ(LineAfter(out, "BUSY "), "[error,ok,ok]") << out;
+  EXPECT_EQ(LineAfter(out, "BURST "), "1000") << out;
+  EXPECT_TRUE(cluster_.DaemonAlive(0));
+  const uint64_t rss_after = RssKiB(daemon);
+  EXPECT_LT(rss_after, rss_before + 64 * 1024) << "RSS grew from " << rss_before << " KiB to "
+                                               << rss_after << " KiB";
+}
+
+}  // namespace
+}  // namespace orion

@@ -1,0 +1,270 @@
+#include "userspace/daemon/daemon.h"
+
+#include <algorithm>
+#include <chrono>
+#include <future>
+#include <thread>
+
+#include <spdlog/spdlog.h>
+
+#include "userspace/daemon/host_capture.h"
+#include "userspace/dist/gen_call.h"
+#include "userspace/dist/node_client.h"
+#include "userspace/probes/mfa_pattern.h"
+
+namespace orion::daemon {
+namespace {
+
+using dist::CaptureRequest;
+using dist::CaptureResult;
+using dist::NodeStatus;
+using dist::Term;
+
+// The registered name every daemon answers to: gen_server:call({orion, Node}, ...).
+constexpr const char* kRegisteredName = "orion";
+// Peer replies carry sketches: allow more than a request may carry.
+constexpr uint32_t kMaxPeerReplyBytes = 32u << 20;
+
+std::string HostOf(const std::string& node) {
+  const size_t at = node.find('@');
+  return at == std::string::npos ? "" : node.substr(at + 1);
+}
+
+}  // namespace
+
+StatusOr<std::unique_ptr<Daemon>> Daemon::Start(DaemonConfig config, std::string cookie,
+                                                std::string version) {
+  ASSIGN_OR_RETURN(dist::NodeName name, dist::ParseNodeName(config.name, config.longnames));
+  std::unique_ptr<Daemon> daemon(new Daemon());
+  ASSIGN_OR_RETURN(daemon->node_, dist::CNode::Create(name, cookie));
+  RETURN_IF_ERROR(daemon->node_->ListenAndPublish());
+  daemon->config_ = std::move(config);
+  daemon->cookie_ = std::move(cookie);
+  daemon->version_ = std::move(version);
+  return daemon;
+}
+
+Daemon::~Daemon() = default;
+
+void Daemon::Run(std::atomic<bool>& stop) {
+  stop_ = &stop;
+  std::thread discovery;
+  if (config_.discover) {
+    discovery = std::thread([this, &stop] {
+      while (!stop.load()) {
+        DiscoverPeers();
+        for (int i = 0; i < 300 && !stop.load(); ++i) {
+          std::this_thread::sleep_for(std::chrono::milliseconds(100));
+        }
+      }
+    });
+  }
+  ServerOptions options;
+  options.max_connections = config_.max_connections;
+  Server server(*node_, options,
+                [this](const dist::Message& m, const ReplyChannel& r) { OnMessage(m, r); });
+  spdlog::info("{} serving (protocol {}, port {})", node_->name(), dist::kProtocolVersion,
+               node_->listen_port());
+  server.Run(stop);
+  if (discovery.joinable()) discovery.join();
+  std::unique_lock<std::mutex> hold(mu_);
+  captures_done_.wait(hold, [this] { return captures_running_ == 0; });
+}
+
+void Daemon::OnMessage(const dist::Message& message, const ReplyChannel& reply) {
+  if (!message.to_registered || message.to_name != kRegisteredName) {
+    spdlog::debug("dropped a message not sent to '{}'", kRegisteredName);
+    return;
+  }
+  dist::ProtocolLimits limits;
+  limits.max_duration_ms = std::min<uint64_t>(limits.max_duration_ms, config_.max_duration_ms);
+  auto incoming = dist::ParseIncomingCall(message.payload, limits);
+  if (!incoming.ok()) {
+    spdlog::warn("dropped a message that is not a gen_server call: {}",
+                 incoming.status().message());
+    return;
+  }
+  auto to = dist::ToErlangPid(incoming->call.from);
+  if (!to.ok()) return;
+  const auto answer = [&](const Term& term) {
+    reply.Send(*to, dist::EncodeGenReply(incoming->call.tag, term));
+  };
+  if (!incoming->request.ok()) {
+    spdlog::info("bad request: {}", incoming->request.status().message());
+    answer(dist::EncodeErrorStatus(incoming->request.status()));
+    return;
+  }
+  const dist::Request& request = *incoming->request;
+  if (std::holds_alternative<dist::PingRequest>(request)) {
+    answer(dist::EncodePingReply());
+  } else if (std::holds_alternative<dist::VersionRequest>(request)) {
+    answer(dist::EncodeVersionReply(version_));
+  } else if (std::holds_alternative<dist::TargetsRequest>(request)) {
+    answer(dist::EncodeTargetsReply(Targets()));
+  } else if (const auto* capture = std::get_if<dist::CaptureRequest>(&request)) {
+    StartCapture(*capture, incoming->call, reply);
+  } else {
+    answer(dist::EncodeError(dist::ErrorKind::kBadRequest,
+                             "top is not served by this daemon version: use orion top --pid"));
+  }
+}
+
+void Daemon::StartCapture(CaptureRequest request, dist::GenCall call, ReplyChannel reply) {
+  auto to = dist::ToErlangPid(call.from);
+  if (!to.ok()) return;
+  // Bad patterns are the caller's mistake, answered before anything starts (and before the
+  // request reaches the peers).
+  for (const std::string& pattern : request.patterns) {
+    if (auto parsed = probes::ParseMfaPattern(pattern); !parsed.ok()) {
+      reply.Send(*to, dist::EncodeGenReply(call.tag, dist::EncodeErrorStatus(parsed.status())));
+      return;
+    }
+  }
+  {
+    std::lock_guard<std::mutex> hold(mu_);
+    if (captures_running_ >= config_.max_captures) {
+      reply.Send(*to, dist::EncodeGenReply(
+                          call.tag, dist::EncodeError(dist::ErrorKind::kBusy,
+                                                      std::to_string(captures_running_) +
+                                                          " captures are running (max_captures); "
+                                                          "try again when one ends")));
+      return;
+    }
+    ++captures_running_;
+  }
+  std::thread([this, request = std::move(request), tag = call.tag, to = *to, reply] {
+    const auto started = std::chrono::steady_clock::now();
+    std::vector<std::future<CaptureResult>> parts;
+    if (request.scope == dist::Scope::kCluster) {
+      for (const std::string& peer : Peers()) {
+        parts.push_back(std::async(std::launch::async,
+                                   [this, peer, &request] { return AskPeer(peer, request); }));
+      }
+    }
+    std::vector<CaptureResult> results;
+    results.push_back(CaptureHere(request));
+    for (auto& part : parts) results.push_back(part.get());
+    auto merged = dist::MergeCaptureResults(std::move(results));
+    Term answer = merged.ok() ? dist::EncodeCaptureReply(*merged)
+                              : dist::EncodeErrorStatus(merged.status());
+    const auto took = std::chrono::duration_cast<std::chrono::milliseconds>(
+        std::chrono::steady_clock::now() - started);
+    spdlog::info("capture of {} pattern(s) for {} ms ({}) answered after {} ms",
+                 request.patterns.size(), request.duration_ms,
+                 request.scope == dist::Scope::kCluster ? "cluster" : "local", took.count());
+    reply.Send(to, dist::EncodeGenReply(tag, answer));
+    std::lock_guard<std::mutex> hold(mu_);
+    --captures_running_;
+    captures_done_.notify_all();
+  }).detach();
+}
+
+CaptureResult Daemon::CaptureHere(const CaptureRequest& request) {
+  HostCaptureSpec spec;
+  spec.patterns = request.patterns;
+  spec.duration_ms = static_cast<uint32_t>(request.duration_ms);
+  spec.node = request.node.value_or("");
+  if (request.max_functions) spec.max_functions = *request.max_functions;
+  spec.only_netns = config_.only_netns;
+  CaptureResult result;
+  result.duration_ms = request.duration_ms;
+  auto captured = RunHostCapture(spec, *stop_);
+  if (!captured.ok()) {
+    // A node-targeted capture is answered by every daemon; the ones that do not host the node
+    // say so with not_found, and the caller shows them as such, not as failures.
+    result.nodes.push_back(NodeStatus{node_->name(), captured.status(), std::nullopt});
+    return result;
+  }
+  for (const std::string& warning : captured->warnings) spdlog::warn("{}", warning);
+  result.functions = std::move(captured->functions);
+  result.lost = captured->lost;
+  result.nodes.push_back(NodeStatus{node_->name(), OkStatus(), std::nullopt});
+  if (request.per_node) result.nodes.back().functions = result.functions;
+  return result;
+}
+
+CaptureResult Daemon::AskPeer(const std::string& peer, const CaptureRequest& request) {
+  CaptureRequest local = request;
+  local.scope = dist::Scope::kLocal;
+  const auto deadline = std::chrono::steady_clock::now() +
+                        std::chrono::milliseconds(request.duration_ms + config_.grace_ms);
+  dist::DecodeLimits limits;
+  limits.max_bytes = kMaxPeerReplyBytes;
+  limits.max_binary_bytes = kMaxPeerReplyBytes;
+  limits.max_terms = 1u << 20;  // about 50 terms per function
+  auto answer = dist::GenServerCall(*node_, peer, kRegisteredName, dist::EncodeRequest(local),
+                              deadline, limits, stop_);
+  StatusOr<CaptureResult> result =
+      answer.ok() ? dist::DecodeCaptureReply(*answer) : StatusOr<CaptureResult>(answer.status());
+  if (!result.ok()) {
+    spdlog::warn("peer {}: {}", peer, result.status().message());
+    CaptureResult failed;
+    failed.duration_ms = request.duration_ms;
+    failed.nodes.push_back(NodeStatus{peer, result.status(), std::nullopt});
+    return failed;
+  }
+  return *std::move(result);
+}
+
+dist::TargetsResult Daemon::Targets() {
+  dist::TargetsResult out;
+  out.node = node_->name();
+  for (const beam::BeamProcess& b : HostBeams("", config_.only_netns)) {
+    dist::BeamTarget t;
+    t.os_pid = b.pid;
+    if (!b.node_name.empty()) t.node = b.node_name;
+    t.flavor = b.flavor == beam::Flavor::kEmu ? dist::BeamFlavor::kEmu : dist::BeamFlavor::kJit;
+    t.function_probes = b.function_probes;
+    out.beams.push_back(std::move(t));
+  }
+  out.peers = Peers();
+  return out;
+}
+
+std::vector<std::string> Daemon::Peers() {
+  std::set<std::string> peers(config_.peers.begin(), config_.peers.end());
+  {
+    std::lock_guard<std::mutex> hold(mu_);
+    peers.insert(discovered_peers_.begin(), discovered_peers_.end());
+  }
+  peers.erase(node_->name());
+  std::vector<std::string> out(peers.begin(), peers.end());
+  if (out.size() > dist::ProtocolLimits{}.max_peers) out.resize(dist::ProtocolLimits{}.max_peers);
+  return out;
+}
+
+// Asks each distributed BEAM of this host for nodes() and expects a daemon with our alive
+// name on each of their hosts.
+void Daemon::DiscoverPeers() {
+  const std::string alive = node_->name().substr(0, node_->name().find('@'));
+  std::set<std::string> found;
+  for (const beam::BeamProcess& b : HostBeams("", config_.only_netns)) {
+    if (b.node_name.empty()) continue;
+    auto client = dist::NodeClient::Connect(b.node_name, cookie_, std::chrono::seconds(2));
+    if (!client.ok()) {
+      spdlog::debug("discovery: {}: {}", b.node_name, client.status().message());
+      continue;
+    }
+    auto reply = (*client)->Rpc("erlang", "nodes", std::string_view("\x6a", 1),
+                                std::chrono::seconds(2));
+    if (!reply.ok()) continue;
+    const auto* data = reinterpret_cast<const uint8_t*>(reply->data());
+    auto nodes = dist::DecodeTermBody({data, reply->size()}, dist::DecodeLimits{});
+    if (!nodes.ok() || nodes->kind() != dist::TermKind::kList) continue;
+    for (const Term& n : nodes->elements()) {
+      if (n.kind() != dist::TermKind::kAtom) continue;
+      const std::string host = HostOf(std::string(n.text()));
+      if (!host.empty()) found.insert(alive + "@" + host);
+    }
+  }
+  std::lock_guard<std::mutex> hold(mu_);
+  for (const std::string& peer : found) {
+    if (discovered_peers_.insert(peer).second) spdlog::info("discovered peer {}", peer);
+  }
+  if (discovered_peers_.size() > dist::ProtocolLimits{}.max_peers) {
+    discovered_peers_.erase(std::next(discovered_peers_.begin(), dist::ProtocolLimits{}.max_peers),
+                            discovered_peers_.end());
+  }
+}
+
+}  // namespace orion::daemon

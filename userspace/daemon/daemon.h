@@ -1,0 +1,62 @@
+// `orion daemon`: one per host, an erl_interface C node (a hidden node) named orion@<host>.
+// It answers gen_server calls to {orion, 'orion@host'} from any Erlang/Elixir shell, from the
+// orion CLI and from its peer daemons (docs/protocol.md), runs captures on the BEAMs of its
+// host, and fans cluster captures out to its peers, merging their sketches exactly.
+//
+// Threads: the accept loop and one thread per connection (Server); one thread per running
+// capture (bounded by max_captures), and one per peer it asks; a discovery thread. Nothing it
+// receives is executed: requests are decoded with limits (dist/term.h), validated against the
+// protocol (dist/protocol.h) and mapped to a fixed set of actions.
+#pragma once
+
+#include <atomic>
+#include <condition_variable>
+#include <memory>
+#include <mutex>
+#include <set>
+#include <string>
+#include <vector>
+
+#include "base/status.h"
+#include "userspace/daemon/config.h"
+#include "userspace/daemon/server.h"
+#include "userspace/dist/c_node.h"
+#include "userspace/dist/protocol.h"
+
+namespace orion::daemon {
+
+class Daemon {
+ public:
+  // Creates the C node and registers it with the local epmd.
+  static StatusOr<std::unique_ptr<Daemon>> Start(DaemonConfig config, std::string cookie,
+                                                 std::string version);
+  ~Daemon();
+
+  // Serves until `stop` is set, then waits for running captures to end (they stop early).
+  void Run(std::atomic<bool>& stop);
+
+  const std::string& node_name() const { return node_->name(); }
+
+ private:
+  Daemon() = default;
+  void OnMessage(const dist::Message& message, const ReplyChannel& reply);
+  void StartCapture(dist::CaptureRequest request, dist::GenCall call, ReplyChannel reply);
+  dist::CaptureResult CaptureHere(const dist::CaptureRequest& request);
+  dist::CaptureResult AskPeer(const std::string& peer, const dist::CaptureRequest& request);
+  dist::TargetsResult Targets();
+  std::vector<std::string> Peers();
+  void DiscoverPeers();
+
+  DaemonConfig config_;
+  std::string cookie_;
+  std::string version_;
+  std::unique_ptr<dist::CNode> node_;
+  std::atomic<bool>* stop_ = nullptr;
+
+  std::mutex mu_;
+  std::condition_variable captures_done_;
+  uint32_t captures_running_ = 0;
+  std::set<std::string> discovered_peers_;
+};
+
+}  // namespace orion::daemon

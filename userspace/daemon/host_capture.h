@@ -1,0 +1,42 @@
+// A capture on the BEAMs of this host, for the daemon: find the targets, attach, wait,
+// read, detach. The CLI's `orion capture --pid` does the same with a live view; this one is
+// headless and bounded.
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "base/status.h"
+#include "userspace/beam/beam_process.h"
+#include "userspace/probes/capture_types.h"
+
+namespace orion::daemon {
+
+struct HostCaptureSpec {
+  std::vector<std::string> patterns;  // as the user wrote them: "lists:sort/1", "MyApp.Repo"
+  uint32_t duration_ms = 5000;
+  std::string node;                   // only the BEAM with this node name; "" = every BEAM
+  uint32_t max_functions = 128;
+  bool only_netns = false;            // only BEAMs in this process's network namespace
+};
+
+struct HostCaptureResult {
+  std::vector<probes::FunctionStats> functions;
+  probes::LostCounters lost;
+  std::vector<beam::BeamProcess> beams;  // what was captured
+  std::vector<std::string> warnings;     // e.g. a BEAM that exited during the capture
+};
+
+// The USDT BEAMs of this host that a request may target (emu and jit alike; `node` filters
+// by node name, `only_netns` by network namespace).
+std::vector<beam::BeamProcess> HostBeams(const std::string& node, bool only_netns);
+
+// Runs the capture for spec.duration_ms, or until `stop` is set (then what was captured so far
+// is returned). NotFound when no BEAM matches, FailedPrecondition when none of the matching
+// BEAMs can fire function probes (JIT flavor), InvalidArgument for a bad pattern.
+StatusOr<HostCaptureResult> RunHostCapture(const HostCaptureSpec& spec,
+                                           const std::atomic<bool>& stop);
+
+}  // namespace orion::daemon

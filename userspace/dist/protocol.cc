@@ -1,0 +1,722 @@
+#include "userspace/dist/protocol.h"
+
+#include <algorithm>
+#include <cmath>
+#include <map>
+#include <utility>
+
+#include "sketch/bucket_index.h"
+#include "sketch/encoding/ddsketch_encoding.h"
+
+namespace orion::dist {
+namespace {
+
+constexpr std::string_view kRequestExample =
+    "{capture, #{patterns => [<<\"lists:sort/1\">>], duration_ms => 5000}}";
+constexpr size_t kShown = 120;  // characters of a term quoted in an error message
+
+// The counters of LostCounters under their protocol names (also `orion capture --json`'s).
+constexpr std::pair<std::string_view, uint64_t probes::LostCounters::*> kLostFields[] = {
+    {"frames_evicted", &probes::LostCounters::frames_evicted},
+    {"depth_overflow", &probes::LostCounters::depth_overflow},
+    {"functions_over_limit", &probes::LostCounters::functions_over_limit},
+    {"mfa_truncated", &probes::LostCounters::mfa_truncated},
+    {"read_errors", &probes::LostCounters::read_errors},
+    {"recursion_misses", &probes::LostCounters::recursion_misses},
+    {"hash_collisions", &probes::LostCounters::hash_collisions},
+};
+
+constexpr std::pair<std::string_view, double> kQuantiles[] = {
+    {"p50_ns", 0.50}, {"p90_ns", 0.90}, {"p99_ns", 0.99}, {"p999_ns", 0.999}};
+
+std::string Show(const Term& term) {
+  return FormatTerm(term, kShown);
+}
+
+Term Ok(Term value) {
+  return Term::Tuple({Term::Atom("ok"), std::move(value)});
+}
+
+// A map with atom keys, written in Erlang's term order (atoms sort by name) as erts writes a
+// small map, so that every reply is byte for byte what term_to_binary would make of it.
+Term AtomMap(std::vector<std::pair<std::string_view, Term>> fields) {
+  std::sort(fields.begin(), fields.end(),
+            [](const auto& a, const auto& b) { return a.first < b.first; });
+  std::vector<std::pair<Term, Term>> entries;
+  entries.reserve(fields.size());
+  for (auto& [key, value] : fields) entries.emplace_back(Term::Atom(key), std::move(value));
+  return Term::Map(std::move(entries));
+}
+
+std::string_view ScopeName(Scope scope) {
+  return scope == Scope::kLocal ? "local" : "cluster";
+}
+
+// At most `max` bytes of `text`, cut at a UTF-8 character boundary, marked with "...".
+std::string Truncated(std::string_view text, size_t max) {
+  if (text.size() <= max) return std::string(text);
+  size_t cut = max;
+  while (cut > 0 && (static_cast<uint8_t>(text[cut]) & 0xC0) == 0x80) --cut;
+  return std::string(text.substr(0, cut)) + "...";
+}
+
+// Nanoseconds as a u64 term: a sketch's values are doubles, rounded and clamped here.
+uint64_t Nanoseconds(double value) {
+  if (!(value > 0)) return 0;
+  if (value >= 18446744073709551615.0) return UINT64_MAX;
+  return static_cast<uint64_t>(std::round(value));
+}
+
+// ---------------------------------------------------------------------------------------------
+// Reading fields.
+
+constexpr std::string_view kCaptureKeys[] = {"patterns", "duration_ms", "node", "scope",
+                                             "max_functions", "per_node"};
+constexpr std::string_view kTopKeys[] = {"duration_ms", "node", "scope"};
+
+// A request's options: a map whose keys are all atoms of `known`.
+Status CheckRequestKeys(const Term& map, std::string_view request,
+                        std::span<const std::string_view> known) {
+  if (map.kind() != TermKind::kMap) {
+    return InvalidArgument(request, " takes a map of options, e.g. ", kRequestExample, "; got ",
+                           Show(map));
+  }
+  for (const auto& [key, value] : map.map_entries()) {
+    if (key.kind() != TermKind::kAtom ||
+        std::find(known.begin(), known.end(), key.text()) == known.end()) {
+      std::string names;
+      for (std::string_view name : known) names += (names.empty() ? "" : ", ") + std::string(name);
+      return InvalidArgument(request, ": unknown key ", Show(key), " (known: ", names, ")");
+    }
+  }
+  return OkStatus();
+}
+
+StatusOr<const Term*> Required(const Term& map, std::string_view what, std::string_view key) {
+  const Term* value = map.map_find(key);
+  if (!value) return InvalidArgument(what, ": missing key ", key);
+  return value;
+}
+
+StatusOr<uint64_t> ReadUnsigned(const Term& term, std::string_view what) {
+  const auto value = term.to_uint64();
+  if (!value) return InvalidArgument(what, " must be a non-negative integer, not ", Show(term));
+  return *value;
+}
+
+StatusOr<uint64_t> ReadInRange(const Term& term, std::string_view what, uint64_t low,
+                               uint64_t high) {
+  const auto value = term.to_uint64();
+  if (!value || *value < low || *value > high) {
+    return InvalidArgument(what, " must be an integer from ", low, " to ", high, ", not ",
+                           Show(term));
+  }
+  return *value;
+}
+
+void AppendUtf8(uint32_t code, std::string& out) {
+  if (code < 0x80) {
+    out.push_back(static_cast<char>(code));
+  } else if (code < 0x800) {
+    out.push_back(static_cast<char>(0xC0 | code >> 6));
+    out.push_back(static_cast<char>(0x80 | (code & 0x3F)));
+  } else if (code < 0x10000) {
+    out.push_back(static_cast<char>(0xE0 | code >> 12));
+    out.push_back(static_cast<char>(0x80 | ((code >> 6) & 0x3F)));
+    out.push_back(static_cast<char>(0x80 | (code & 0x3F)));
+  } else {
+    out.push_back(static_cast<char>(0xF0 | code >> 18));
+    out.push_back(static_cast<char>(0x80 | ((code >> 12) & 0x3F)));
+    out.push_back(static_cast<char>(0x80 | ((code >> 6) & 0x3F)));
+    out.push_back(static_cast<char>(0x80 | (code & 0x3F)));
+  }
+}
+
+// A binary (Elixir's strings: UTF-8 already), or an Erlang string (a list of character codes,
+// which a STRING_EXT holds as bytes when they are all below 256), as UTF-8.
+StatusOr<std::string> ReadText(const Term& term, std::string_view what) {
+  if (term.kind() == TermKind::kBinary) return std::string(term.text());
+  std::string text;
+  if (term.kind() == TermKind::kString) {
+    for (uint8_t code : term.bytes()) AppendUtf8(code, text);
+    return text;
+  }
+  const auto not_text = [&] {
+    return InvalidArgument(what, " must be a binary or a string, not ", Show(term));
+  };
+  if (term.kind() != TermKind::kList || term.tail()) return not_text();
+  for (const Term& element : term.elements()) {
+    const auto code = element.to_uint64();
+    if (!code || *code > 0x10FFFF || (*code >= 0xD800 && *code <= 0xDFFF)) return not_text();
+    AppendUtf8(static_cast<uint32_t>(*code), text);
+  }
+  return text;
+}
+
+StatusOr<std::string> ReadPattern(const Term& term, size_t index, const ProtocolLimits& limits) {
+  const std::string what = "capture: patterns[" + std::to_string(index) + "]";
+  ASSIGN_OR_RETURN(std::string pattern, ReadText(term, what));
+  if (pattern.empty()) return InvalidArgument(what, " is empty");
+  if (pattern.size() > limits.max_pattern_length) {
+    return InvalidArgument(what, " is ", pattern.size(), " bytes long (at most ",
+                           limits.max_pattern_length, ")");
+  }
+  if (std::any_of(pattern.begin(), pattern.end(),
+                  [](char c) { return static_cast<uint8_t>(c) < 0x20 || c == 0x7F; })) {
+    return InvalidArgument(what, " holds a control character: ", Show(term));
+  }
+  return pattern;
+}
+
+StatusOr<std::vector<std::string>> ReadPatterns(const Term& term, const ProtocolLimits& limits) {
+  if (term.kind() != TermKind::kList || term.tail() || term.is_nil()) {
+    return InvalidArgument("capture: patterns must be a non-empty list such as ",
+                           "[<<\"lists:sort/1\">>, <<\"ets:_/_\">>], not ", Show(term));
+  }
+  const auto elements = term.elements();
+  if (elements.size() > limits.max_patterns) {
+    return InvalidArgument("capture: ", elements.size(), " patterns (at most ", limits.max_patterns,
+                           ")");
+  }
+  std::vector<std::string> patterns;
+  for (size_t i = 0; i < elements.size(); ++i) {
+    ASSIGN_OR_RETURN(std::string pattern, ReadPattern(elements[i], i, limits));
+    patterns.push_back(std::move(pattern));
+  }
+  return patterns;
+}
+
+// An atom such as 'app@host'.
+StatusOr<std::string> ReadNodeName(const Term& term, std::string_view what) {
+  const std::string_view name = term.text();
+  const size_t at = name.find('@');
+  if (term.kind() != TermKind::kAtom || at == 0 || at == std::string_view::npos ||
+      at + 1 == name.size()) {
+    return InvalidArgument(what, " must be a node name such as 'app@host', not ", Show(term));
+  }
+  return std::string(name);
+}
+
+StatusOr<Scope> ReadScope(const Term& term, std::string_view what) {
+  if (term.is_atom("cluster")) return Scope::kCluster;
+  if (term.is_atom("local")) return Scope::kLocal;
+  return InvalidArgument(what, ": scope must be cluster or local, not ", Show(term));
+}
+
+// duration_ms, node and scope, shared by capture and top.
+template <typename R>
+Status ReadWindow(const Term& map, std::string_view what, const ProtocolLimits& limits, R& out) {
+  ASSIGN_OR_RETURN(const Term* duration, Required(map, what, "duration_ms"));
+  ASSIGN_OR_RETURN(out.duration_ms, ReadInRange(*duration, std::string(what) + ": duration_ms", 1,
+                                                limits.max_duration_ms));
+  if (const Term* node = map.map_find("node")) {
+    ASSIGN_OR_RETURN(out.node, ReadNodeName(*node, std::string(what) + ": node"));
+  }
+  if (const Term* scope = map.map_find("scope")) {
+    ASSIGN_OR_RETURN(out.scope, ReadScope(*scope, what));
+  }
+  return OkStatus();
+}
+
+StatusOr<Request> ParseCapture(const Term& map, const ProtocolLimits& limits) {
+  RETURN_IF_ERROR(CheckRequestKeys(map, "capture", kCaptureKeys));
+  CaptureRequest capture;
+  ASSIGN_OR_RETURN(const Term* patterns, Required(map, "capture", "patterns"));
+  ASSIGN_OR_RETURN(capture.patterns, ReadPatterns(*patterns, limits));
+  RETURN_IF_ERROR(ReadWindow(map, "capture", limits, capture));
+  if (const Term* max_functions = map.map_find("max_functions")) {
+    ASSIGN_OR_RETURN(const uint64_t n, ReadInRange(*max_functions, "capture: max_functions", 1,
+                                                   limits.max_functions));
+    capture.max_functions = static_cast<uint32_t>(n);
+  }
+  if (const Term* per_node = map.map_find("per_node")) {
+    if (!per_node->is_atom("true") && !per_node->is_atom("false")) {
+      return InvalidArgument("capture: per_node must be true or false, not ", Show(*per_node));
+    }
+    capture.per_node = per_node->is_atom("true");
+  }
+  return Request(std::move(capture));
+}
+
+StatusOr<Request> ParseTop(const Term& map, const ProtocolLimits& limits) {
+  RETURN_IF_ERROR(CheckRequestKeys(map, "top", kTopKeys));
+  TopRequest top;
+  RETURN_IF_ERROR(ReadWindow(map, "top", limits, top));
+  return Request(std::move(top));
+}
+
+// ---------------------------------------------------------------------------------------------
+// Capture replies.
+
+// count, min_ns, max_ns, sum_ns and the quantiles of a sketch; min, max and quantiles are
+// `undefined` when it is empty.
+std::vector<std::pair<std::string_view, Term>> SummaryFields(const sketch::CountSketch& sketch) {
+  const bool empty = sketch.empty();
+  const auto ns_or_undefined = [empty](double value) {
+    return empty ? Term::Atom("undefined") : Term::Unsigned(Nanoseconds(value));
+  };
+  std::vector<std::pair<std::string_view, Term>> fields = {
+      {"count", Term::Unsigned(sketch.count())},
+      {"min_ns", ns_or_undefined(sketch.min())},
+      {"max_ns", ns_or_undefined(sketch.max())},
+      {"sum_ns", Term::Unsigned(Nanoseconds(sketch.sum()))},
+  };
+  for (const auto& [name, q] : kQuantiles) {
+    const auto value = sketch.quantile(q);
+    fields.emplace_back(name,
+                        value.ok() ? Term::Unsigned(Nanoseconds(*value)) : Term::Atom("undefined"));
+  }
+  return fields;
+}
+
+Term CallMap(const probes::FunctionStats& function) {
+  std::vector<std::pair<std::string_view, Term>> fields = SummaryFields(function.wall);
+  const std::pair<std::string_view, Term> more[] = {
+      {"mfa", Term::Binary(function.mfa)},
+      {"cpu", AtomMap(SummaryFields(function.cpu))},
+      {"sketch", Term::Binary(sketch::EncodeDDSketch(function.wall))},
+      {"cpu_sketch", Term::Binary(sketch::EncodeDDSketch(function.cpu))},
+      {"exceptions", Term::Unsigned(function.exceptions)},
+      {"tail_calls", Term::Unsigned(function.tail_calls)},
+      {"exits", Term::Unsigned(function.exits)},
+  };
+  fields.insert(fields.end(), std::begin(more), std::end(more));
+  return AtomMap(std::move(fields));
+}
+
+Term NodeMap(const NodeStatus& node) {
+  if (node.status.ok()) {
+    if (node.functions) {
+      std::vector<Term> calls;
+      for (const auto& function : *node.functions) calls.push_back(CallMap(function));
+      return AtomMap({{"node", Term::Atom(node.node)},
+                      {"status", Term::Atom("ok")},
+                      {"calls", Term::List(std::move(calls))}});
+    }
+    return AtomMap({{"node", Term::Atom(node.node)}, {"status", Term::Atom("ok")}});
+  }
+  return AtomMap({{"node", Term::Atom(node.node)},
+                  {"status", Term::Atom("error")},
+                  {"error", Term::Binary(node.status.message())}});
+}
+
+// A sketch as a peer sends it: the kernel's mapping, bins within the kernel's slots, a summary
+// that fits in u64 nanoseconds.
+StatusOr<sketch::CountSketch> ReadSketch(const Term& term, std::string_view what) {
+  if (term.kind() != TermKind::kBinary) {
+    return InvalidArgument(what, " must be a binary (a DDSketch protobuf), not ", Show(term));
+  }
+  auto decoded = sketch::DecodeDDSketch<sketch::DenseStore<uint64_t>>(
+      term.bytes(), {}, sketch::DecodeOptions{.max_bin_span = ORION_BUCKET_COUNT});
+  if (!decoded.ok()) return decoded.status().WithContext(what);
+  const sketch::CountSketch& s = *decoded;
+  if (!s.mapping().is_kernel()) {
+    return InvalidArgument(what, ": not the kernel's mapping but ", s.mapping().Describe());
+  }
+  if (!s.negative_store().empty()) return InvalidArgument(what, ": negative latencies");
+  const auto& bins = s.positive_store();
+  if (!bins.empty() && (bins.min_index() < 0 || bins.max_index() >= ORION_BUCKET_COUNT)) {
+    return InvalidArgument(what, ": bins ", bins.min_index(), "..", bins.max_index(),
+                           " outside the kernel's 0..", ORION_BUCKET_COUNT - 1);
+  }
+  if (!s.empty() && !(s.min() >= 0 && s.max() < 18446744073709551615.0 && s.sum() >= 0 &&
+                      std::isfinite(s.sum()))) {
+    return InvalidArgument(what, ": summary out of range (min ", s.min(), ", max ", s.max(),
+                           ", sum ", s.sum(), ")");
+  }
+  return std::move(decoded).value();
+}
+
+uint64_t BinSpan(const sketch::CountSketch& s) {
+  const auto& bins = s.positive_store();
+  return bins.empty() ? 0 : static_cast<uint64_t>(int64_t{bins.max_index()} - bins.min_index() + 1);
+}
+
+// count, min_ns, max_ns and sum_ns beside a sketch say what the sketch says.
+Status CheckSummary(const Term& map, std::string_view what, const sketch::CountSketch& s) {
+  ASSIGN_OR_RETURN(const Term* count, Required(map, what, "count"));
+  if (count->to_uint64() != s.count()) {
+    return InvalidArgument(what, ": count ", Show(*count), " but its sketch holds ", s.count());
+  }
+  const std::pair<std::string_view, double> fields[] = {
+      {"min_ns", s.min()}, {"max_ns", s.max()}, {"sum_ns", s.sum()}};
+  for (const auto& [key, value] : fields) {
+    ASSIGN_OR_RETURN(const Term* field, Required(map, what, key));
+    const bool undefined_ok = s.empty() && key != "sum_ns";
+    if (undefined_ok ? !field->is_atom("undefined") : field->to_uint64() != Nanoseconds(value)) {
+      return InvalidArgument(what, ": ", key, " ", Show(*field), " disagrees with its sketch");
+    }
+  }
+  return OkStatus();
+}
+
+StatusOr<probes::FunctionStats> ReadCall(const Term& call, size_t index,
+                                         const ProtocolLimits& limits) {
+  std::string what = "calls[" + std::to_string(index) + "]";
+  if (call.kind() != TermKind::kMap) return InvalidArgument(what, " must be a map");
+  probes::FunctionStats function;
+  ASSIGN_OR_RETURN(const Term* mfa, Required(call, what, "mfa"));
+  if (mfa->kind() != TermKind::kBinary || mfa->text().empty() ||
+      mfa->text().size() > limits.max_pattern_length) {
+    return InvalidArgument(what, ": mfa must be a binary of 1 to ", limits.max_pattern_length,
+                           " bytes, not ", Show(*mfa));
+  }
+  function.mfa = std::string(mfa->text());
+  what += " (" + function.mfa + ")";
+  ASSIGN_OR_RETURN(const Term* wall, Required(call, what, "sketch"));
+  ASSIGN_OR_RETURN(function.wall, ReadSketch(*wall, what + ": sketch"));
+  RETURN_IF_ERROR(CheckSummary(call, what, function.wall));
+  ASSIGN_OR_RETURN(const Term* cpu, Required(call, what, "cpu_sketch"));
+  ASSIGN_OR_RETURN(function.cpu, ReadSketch(*cpu, what + ": cpu_sketch"));
+  const std::pair<std::string_view, uint64_t*> counters[] = {{"exceptions", &function.exceptions},
+                                                             {"tail_calls", &function.tail_calls},
+                                                             {"exits", &function.exits}};
+  for (const auto& [key, out] : counters) {
+    ASSIGN_OR_RETURN(const Term* value, Required(call, what, key));
+    ASSIGN_OR_RETURN(*out, ReadUnsigned(*value, what + ": " + std::string(key)));
+  }
+  return function;
+}
+
+StatusOr<std::vector<probes::FunctionStats>> ReadCalls(const Term& calls,
+                                                       const ProtocolLimits& limits) {
+  if (calls.kind() != TermKind::kList || calls.tail()) {
+    return InvalidArgument("calls must be a list, not ", Show(calls));
+  }
+  const auto elements = calls.elements();
+  if (elements.size() > limits.max_functions) {
+    return InvalidArgument(elements.size(), " calls (at most ", limits.max_functions, ")");
+  }
+  std::vector<probes::FunctionStats> functions;
+  functions.reserve(elements.size());
+  uint64_t bins = 0;
+  for (size_t i = 0; i < elements.size(); ++i) {
+    ASSIGN_OR_RETURN(probes::FunctionStats function, ReadCall(elements[i], i, limits));
+    bins += BinSpan(function.wall) + BinSpan(function.cpu);
+    if (bins > limits.max_reply_bins) {
+      return InvalidArgument("calls: sketches of more than ", limits.max_reply_bins, " bins");
+    }
+    functions.push_back(std::move(function));
+  }
+  std::sort(functions.begin(), functions.end(),
+            [](const auto& a, const auto& b) { return a.mfa < b.mfa; });
+  const auto twice =
+      std::adjacent_find(functions.begin(), functions.end(),
+                         [](const auto& a, const auto& b) { return a.mfa == b.mfa; });
+  if (twice != functions.end()) return InvalidArgument("calls: ", twice->mfa, " is listed twice");
+  return functions;
+}
+
+StatusOr<NodeStatus> ReadNode(const Term& node, size_t index, const ProtocolLimits& limits) {
+  const std::string what = "nodes[" + std::to_string(index) + "]";
+  if (node.kind() != TermKind::kMap) return InvalidArgument(what, " must be a map");
+  NodeStatus out;
+  ASSIGN_OR_RETURN(const Term* name, Required(node, what, "node"));
+  ASSIGN_OR_RETURN(out.node, ReadNodeName(*name, what + ": node"));
+  ASSIGN_OR_RETURN(const Term* status, Required(node, what, "status"));
+  if (status->is_atom("ok")) {
+    if (const Term* calls = node.map_find("calls")) {
+      auto functions = ReadCalls(*calls, limits);
+      if (!functions.ok()) return functions.status().WithContext(what);
+      out.functions = std::move(*functions);
+    }
+    return out;
+  }
+  if (!status->is_atom("error")) {
+    return InvalidArgument(what, ": status must be ok or error, not ", Show(*status));
+  }
+  ASSIGN_OR_RETURN(const Term* error, Required(node, what, "error"));
+  if (error->kind() != TermKind::kBinary) {
+    return InvalidArgument(what, ": error must be a binary, not ", Show(*error));
+  }
+  out.status = Unavailable(Truncated(error->text(), limits.max_error_length));
+  return out;
+}
+
+StatusOr<std::vector<NodeStatus>> ReadNodes(const Term& nodes, const ProtocolLimits& limits) {
+  if (nodes.kind() != TermKind::kList || nodes.tail()) {
+    return InvalidArgument("nodes must be a list, not ", Show(nodes));
+  }
+  const auto elements = nodes.elements();
+  if (elements.size() > limits.max_peers + 1) {
+    return InvalidArgument(elements.size(), " nodes (at most ", limits.max_peers + 1, ")");
+  }
+  std::vector<NodeStatus> out;
+  for (size_t i = 0; i < elements.size(); ++i) {
+    ASSIGN_OR_RETURN(NodeStatus node, ReadNode(elements[i], i, limits));
+    out.push_back(std::move(node));
+  }
+  return out;
+}
+
+StatusOr<probes::LostCounters> ReadLost(const Term& lost) {
+  if (lost.kind() != TermKind::kMap) return InvalidArgument("lost must be a map, not ", Show(lost));
+  probes::LostCounters out;
+  for (const auto& [key, member] : kLostFields) {
+    ASSIGN_OR_RETURN(const Term* value, Required(lost, "lost", key));
+    ASSIGN_OR_RETURN(out.*member, ReadUnsigned(*value, "lost: " + std::string(key)));
+  }
+  return out;
+}
+
+constexpr std::pair<ErrorKind, StatusCode> kErrorCodes[] = {
+    {ErrorKind::kBadRequest, StatusCode::kInvalidArgument},
+    {ErrorKind::kBusy, StatusCode::kResourceExhausted},
+    {ErrorKind::kNotFound, StatusCode::kNotFound},
+    {ErrorKind::kUnavailable, StatusCode::kUnavailable},
+    {ErrorKind::kInternal, StatusCode::kInternal},
+    {ErrorKind::kTimeout, StatusCode::kDeadlineExceeded},
+};
+
+// {Kind, <<"message">>} as the Status it stands for (the code of its kind).
+Status ReadErrorReason(const Term& reason, const ProtocolLimits& limits) {
+  const auto elements = reason.elements();
+  if (reason.kind() != TermKind::kTuple || elements.size() != 2 ||
+      elements[0].kind() != TermKind::kAtom || elements[1].kind() != TermKind::kBinary) {
+    return InvalidArgument("an error reply is {error, {Kind, <<\"message\">>}}, not ",
+                           Show(reason));
+  }
+  const std::string message = Truncated(elements[1].text(), limits.max_error_length);
+  for (const auto& [kind, code] : kErrorCodes) {
+    if (elements[0].is_atom(ErrorKindName(kind))) return Status(code, message);
+  }
+  return Internal(elements[0].text(), ": ", message);  // a kind from a newer protocol
+}
+
+}  // namespace
+
+// ---------------------------------------------------------------------------------------------
+// The gen_server envelope.
+
+StatusOr<GenCall> ParseGenCall(const Term& message) {
+  const auto parts = message.elements();
+  const auto from_tag = parts.size() == 3 ? parts[1].elements() : std::span<const Term>();
+  if (message.kind() != TermKind::kTuple || parts.size() != 3 || !parts[0].is_atom("$gen_call") ||
+      parts[1].kind() != TermKind::kTuple || from_tag.size() != 2 ||
+      from_tag[0].kind() != TermKind::kPid) {
+    return InvalidArgument("not a gen_server call {'$gen_call', {From, Tag}, Request}: ",
+                           Show(message));
+  }
+  return GenCall{.from = *from_tag[0].pid(), .tag = from_tag[1].AsRaw(), .request = parts[2]};
+}
+
+std::vector<uint8_t> EncodeGenReply(const Term& tag, const Term& reply) {
+  return EncodeTerm(Term::Tuple({tag, reply}));
+}
+
+std::vector<uint8_t> EncodeGenCall(const ErlangPid& from, const Term& tag, const Term& request) {
+  return EncodeTerm(
+      Term::Tuple({Term::Atom("$gen_call"), Term::Tuple({Term::Pid(from), tag}), request}));
+}
+
+StatusOr<GenReply> ParseGenReply(const Term& message) {
+  const auto parts = message.elements();
+  if (message.kind() != TermKind::kTuple || parts.size() != 2) {
+    return InvalidArgument("not a gen_server reply {Tag, Reply}: ", Show(message));
+  }
+  return GenReply{.tag = parts[0], .reply = parts[1]};
+}
+
+// ---------------------------------------------------------------------------------------------
+// Requests.
+
+StatusOr<Request> ParseRequest(const Term& request, const ProtocolLimits& limits) {
+  const auto parts = request.elements();
+  if (request.kind() != TermKind::kTuple || parts.empty() || parts[0].kind() != TermKind::kAtom) {
+    return InvalidArgument("a request is a tuple such as {ping} or ", kRequestExample, ", not ",
+                           Show(request));
+  }
+  const std::string_view name = parts[0].text();
+  const size_t arguments = parts.size() - 1;
+  if (name == "ping" || name == "version" || name == "targets") {
+    if (arguments != 0) return InvalidArgument("{", name, "} takes no arguments");
+    if (name == "ping") return Request(PingRequest{});
+    if (name == "version") return Request(VersionRequest{});
+    return Request(TargetsRequest{});
+  }
+  if (name == "capture" || name == "top") {
+    if (arguments != 1) {
+      return InvalidArgument(name, " takes one map of options, e.g. ", kRequestExample);
+    }
+    return name == "capture" ? ParseCapture(parts[1], limits) : ParseTop(parts[1], limits);
+  }
+  return InvalidArgument("unknown request ", Show(parts[0]),
+                         " (known: ping, version, targets, capture, top)");
+}
+
+Term EncodeRequest(const Request& request) {
+  struct Visitor {
+    Term operator()(const PingRequest&) const { return Term::Tuple({Term::Atom("ping")}); }
+    Term operator()(const VersionRequest&) const { return Term::Tuple({Term::Atom("version")}); }
+    Term operator()(const TargetsRequest&) const { return Term::Tuple({Term::Atom("targets")}); }
+    Term operator()(const CaptureRequest& capture) const {
+      std::vector<Term> patterns;
+      for (const auto& pattern : capture.patterns) patterns.push_back(Term::Binary(pattern));
+      std::vector<std::pair<Term, Term>> options = {
+          {Term::Atom("patterns"), Term::List(std::move(patterns))},
+          {Term::Atom("duration_ms"), Term::Unsigned(capture.duration_ms)},
+          {Term::Atom("scope"), Term::Atom(ScopeName(capture.scope))}};
+      if (capture.node) options.emplace_back(Term::Atom("node"), Term::Atom(*capture.node));
+      if (capture.max_functions) {
+        options.emplace_back(Term::Atom("max_functions"), Term::Unsigned(*capture.max_functions));
+      }
+      if (capture.per_node) options.emplace_back(Term::Atom("per_node"), Term::Atom("true"));
+      return Term::Tuple({Term::Atom("capture"), Term::Map(std::move(options))});
+    }
+    Term operator()(const TopRequest& top) const {
+      std::vector<std::pair<Term, Term>> options = {
+          {Term::Atom("duration_ms"), Term::Unsigned(top.duration_ms)},
+          {Term::Atom("scope"), Term::Atom(ScopeName(top.scope))}};
+      if (top.node) options.emplace_back(Term::Atom("node"), Term::Atom(*top.node));
+      return Term::Tuple({Term::Atom("top"), Term::Map(std::move(options))});
+    }
+  };
+  return std::visit(Visitor{}, request);
+}
+
+StatusOr<IncomingCall> ParseIncomingCall(std::span<const uint8_t> message,
+                                         const ProtocolLimits& limits) {
+  ASSIGN_OR_RETURN(Term term, DecodeTerm(message, limits.decode));
+  ASSIGN_OR_RETURN(GenCall call, ParseGenCall(term));
+  StatusOr<Request> request = ParseRequest(call.request, limits);
+  return IncomingCall{.call = std::move(call), .request = std::move(request)};
+}
+
+// ---------------------------------------------------------------------------------------------
+// Errors.
+
+std::string_view ErrorKindName(ErrorKind kind) {
+  switch (kind) {
+    case ErrorKind::kBadRequest:
+      return "bad_request";
+    case ErrorKind::kBusy:
+      return "busy";
+    case ErrorKind::kNotFound:
+      return "not_found";
+    case ErrorKind::kUnavailable:
+      return "unavailable";
+    case ErrorKind::kInternal:
+      return "internal";
+    case ErrorKind::kTimeout:
+      return "timeout";
+  }
+  return "internal";
+}
+
+Term EncodeError(ErrorKind kind, std::string_view message) {
+  return Term::Tuple(
+      {Term::Atom("error"), Term::Tuple({Term::Atom(ErrorKindName(kind)), Term::Binary(message)})});
+}
+
+ErrorKind ErrorKindOf(const Status& status) {
+  switch (status.code()) {
+    case StatusCode::kFailedPrecondition:
+    case StatusCode::kPermissionDenied:
+      return ErrorKind::kUnavailable;
+    default:
+      break;
+  }
+  for (const auto& [kind, code] : kErrorCodes) {
+    if (code == status.code()) return kind;
+  }
+  return ErrorKind::kInternal;
+}
+
+Term EncodeErrorStatus(const Status& status) {
+  return EncodeError(ErrorKindOf(status), status.message());
+}
+
+// ---------------------------------------------------------------------------------------------
+// Replies.
+
+Term EncodePingReply() {
+  return Ok(Term::Atom("pong"));
+}
+
+Term EncodeVersionReply(std::string_view orion_version) {
+  return Ok(AtomMap(
+      {{"protocol", Term::Integer(kProtocolVersion)}, {"orion", Term::Binary(orion_version)}}));
+}
+
+Term EncodeTargetsReply(const TargetsResult& targets) {
+  std::vector<Term> beams;
+  for (const BeamTarget& beam : targets.beams) {
+    beams.push_back(
+        AtomMap({{"os_pid", Term::Integer(beam.os_pid)},
+                 {"node", Term::Atom(beam.node ? *beam.node : "undefined")},
+                 {"flavor", Term::Atom(beam.flavor == BeamFlavor::kJit ? "jit" : "emu")},
+                 {"function_probes", Term::Atom(beam.function_probes ? "true" : "false")}}));
+  }
+  std::vector<Term> peers;
+  for (const std::string& peer : targets.peers)
+    peers.push_back(AtomMap({{"node", Term::Atom(peer)}}));
+  return Ok(AtomMap({{"node", Term::Atom(targets.node)},
+                     {"beams", Term::List(std::move(beams))},
+                     {"peers", Term::List(std::move(peers))}}));
+}
+
+Term EncodeCaptureReply(const CaptureResult& result) {
+  std::vector<Term> calls;
+  calls.reserve(result.functions.size());
+  for (const auto& function : result.functions) calls.push_back(CallMap(function));
+  std::vector<Term> nodes;
+  for (const auto& node : result.nodes) nodes.push_back(NodeMap(node));
+  std::vector<std::pair<std::string_view, Term>> lost;
+  for (const auto& [key, member] : kLostFields) {
+    lost.emplace_back(key, Term::Unsigned(result.lost.*member));
+  }
+  return Ok(AtomMap({{"calls", Term::List(std::move(calls))},
+                     {"nodes", Term::List(std::move(nodes))},
+                     {"lost", AtomMap(std::move(lost))},
+                     {"duration_ms", Term::Unsigned(result.duration_ms)}}));
+}
+
+StatusOr<CaptureResult> DecodeCaptureReply(const Term& reply, const ProtocolLimits& limits) {
+  const auto parts = reply.elements();
+  const bool pair = reply.kind() == TermKind::kTuple && parts.size() == 2;
+  if (pair && parts[0].is_atom("error")) return ReadErrorReason(parts[1], limits);
+  if (!pair || !parts[0].is_atom("ok") || parts[1].kind() != TermKind::kMap) {
+    return InvalidArgument("a capture reply is {ok, #{calls => ...}} or {error, {Kind, Message}}",
+                           ", not ", Show(reply));
+  }
+  const Term& map = parts[1];
+  CaptureResult result;
+  ASSIGN_OR_RETURN(const Term* calls, Required(map, "capture reply", "calls"));
+  ASSIGN_OR_RETURN(result.functions, ReadCalls(*calls, limits));
+  ASSIGN_OR_RETURN(const Term* nodes, Required(map, "capture reply", "nodes"));
+  ASSIGN_OR_RETURN(result.nodes, ReadNodes(*nodes, limits));
+  ASSIGN_OR_RETURN(const Term* lost, Required(map, "capture reply", "lost"));
+  ASSIGN_OR_RETURN(result.lost, ReadLost(*lost));
+  ASSIGN_OR_RETURN(const Term* duration, Required(map, "capture reply", "duration_ms"));
+  ASSIGN_OR_RETURN(result.duration_ms, ReadUnsigned(*duration, "duration_ms"));
+  return result;
+}
+
+StatusOr<CaptureResult> MergeCaptureResults(std::vector<CaptureResult> results) {
+  CaptureResult merged;
+  std::map<std::string, probes::FunctionStats> by_mfa;
+  for (CaptureResult& result : results) {
+    for (probes::FunctionStats& function : result.functions) {
+      const auto it = by_mfa.find(function.mfa);
+      if (it == by_mfa.end()) {
+        std::string mfa = function.mfa;
+        by_mfa.emplace(std::move(mfa), std::move(function));
+        continue;
+      }
+      probes::FunctionStats& into = it->second;
+      RETURN_IF_ERROR(into.wall.merge(function.wall).WithContext(into.mfa));
+      RETURN_IF_ERROR(into.cpu.merge(function.cpu).WithContext(into.mfa));
+      into.exceptions += function.exceptions;
+      into.tail_calls += function.tail_calls;
+      into.exits += function.exits;
+    }
+    for (NodeStatus& node : result.nodes) merged.nodes.push_back(std::move(node));
+    for (const auto& [key, member] : kLostFields) merged.lost.*member += result.lost.*member;
+    merged.duration_ms = std::max(merged.duration_ms, result.duration_ms);
+  }
+  merged.functions.reserve(by_mfa.size());
+  for (auto& [mfa, function] : by_mfa) merged.functions.push_back(std::move(function));
+  return merged;
+}
+
+}  // namespace orion::dist

@@ -1,0 +1,184 @@
+// The daemon's protocol, version 1: what `orion daemon` accepts from Erlang/Elixir shells and
+// from peer daemons, and what it answers.  docs/protocol.md is the spec; this module is its one
+// implementation, on top of the bounded term codec (term.h).
+//
+// A request is a gen_server:call to {orion, 'orion@host'}.  The daemon's loop:
+//
+//   StatusOr<IncomingCall> in = ParseIncomingCall(payload, limits);  // untrusted bytes
+//   if (!in.ok()) { log in.status(); drop the message; }             // nobody to answer
+//   Term reply = !in->request.ok() ? EncodeErrorStatus(in->request.status())
+//                                  : Answer(*in->request);          // EncodePingReply(), ...
+//   send EncodeGenReply(in->call.tag, reply) to in->call.from
+//
+// and when it fans a capture out to its peers (scope => local, so that they do not fan out):
+//
+//   CaptureRequest local = capture; local.scope = Scope::kLocal;
+//   send EncodeGenCall(self, tag, EncodeRequest(local)) to {orion, Peer}
+//   reply: ParseGenReply(term) -> DecodeCaptureReply(reply.reply) -> MergeCaptureResults(...)
+#pragma once
+
+#include <sys/types.h>
+
+#include <cstddef>
+#include <cstdint>
+#include <optional>
+#include <span>
+#include <string>
+#include <string_view>
+#include <variant>
+#include <vector>
+
+#include "base/status.h"
+#include "userspace/dist/term.h"
+#include "userspace/probes/capture_types.h"
+
+namespace orion::dist {
+
+inline constexpr int kProtocolVersion = 1;
+
+// Bounds on what a request or a peer's reply may ask for or carry (docs/protocol.md, "Limits").
+struct ProtocolLimits {
+  DecodeLimits decode;                 // for the bytes of a message
+  size_t max_patterns = 32;            // patterns in one capture
+  size_t max_pattern_length = 255;     // bytes of a pattern, and of an MFA in a reply
+  uint64_t max_duration_ms = 600'000;  // 10 minutes (the least is 1 ms)
+  uint32_t max_functions = 4096;       // a capture's max_functions, and the calls of a reply
+  size_t max_peers = 64;               // a reply lists at most max_peers + 1 nodes
+  size_t max_error_length = 1024;      // bytes kept of a peer's error message
+  // Bins (highest - lowest + 1, 8 bytes each) over all the sketches of a peer's reply: what its
+  // sketches may make the daemon allocate.  Each sketch is also bounded by the kernel's 2816 bins.
+  uint64_t max_reply_bins = uint64_t{1} << 23;
+};
+
+// ---------------------------------------------------------------------------------------------
+// The gen_server envelope.
+
+// {'$gen_call', {From, Tag}, Request}.
+struct GenCall {
+  ErlangPid from;  // where the reply goes (the fields of ei's erlang_pid)
+  Term tag;        // a Raw term: the caller's Tag byte for byte ([alias | Ref] on OTP 24+)
+  Term request;
+};
+StatusOr<GenCall> ParseGenCall(const Term& message);
+
+// {Tag, Reply}, with the version byte: the message to send to GenCall::from.
+std::vector<uint8_t> EncodeGenReply(const Term& tag, const Term& reply);
+
+// The calling side, for a daemon that asks its peers: {'$gen_call', {From, Tag}, Request} with the
+// version byte, and the {Tag, Reply} that comes back (compare its tag with the one sent).
+std::vector<uint8_t> EncodeGenCall(const ErlangPid& from, const Term& tag, const Term& request);
+struct GenReply {
+  Term tag;
+  Term reply;
+};
+StatusOr<GenReply> ParseGenReply(const Term& message);
+
+// ---------------------------------------------------------------------------------------------
+// Requests.
+
+// cluster: this daemon and its peers.  local: this daemon only (what peers are sent).
+enum class Scope { kCluster, kLocal };
+
+struct PingRequest {
+  bool operator==(const PingRequest&) const = default;
+};
+struct VersionRequest {
+  bool operator==(const VersionRequest&) const = default;
+};
+struct TargetsRequest {
+  bool operator==(const TargetsRequest&) const = default;
+};
+struct CaptureRequest {
+  std::vector<std::string> patterns;  // as given: the daemon parses them (ParseMfaPattern)
+  uint64_t duration_ms = 0;
+  std::optional<std::string> node;  // only the BEAMs with this node name
+  Scope scope = Scope::kCluster;
+  std::optional<uint32_t> max_functions;  // else the daemon's default
+  bool per_node = false;                  // also each node's own results (NodeStatus::functions)
+  bool operator==(const CaptureRequest&) const = default;
+};
+struct TopRequest {
+  uint64_t duration_ms = 0;
+  std::optional<std::string> node;
+  Scope scope = Scope::kCluster;
+  bool operator==(const TopRequest&) const = default;
+};
+using Request =
+    std::variant<PingRequest, VersionRequest, TargetsRequest, CaptureRequest, TopRequest>;
+
+// Validates a request term against the spec and the limits.  InvalidArgument says what is wrong
+// in words a shell user can act on (the daemon answers it as bad_request).
+StatusOr<Request> ParseRequest(const Term& request, const ProtocolLimits& limits = {});
+// The request term (ParseRequest(EncodeRequest(r)) == r): what a daemon sends its peers.
+Term EncodeRequest(const Request& request);
+
+// One message from the network, as the daemon's loop sees it: bytes (with the version byte) to a
+// gen_server call and its request.  An error means the message is not a gen_server call that can
+// be answered (drop it); a bad request inside a good envelope is `request`'s error (answer it).
+// Never reads past the input or allocates beyond the limits, whatever the bytes.
+struct IncomingCall {
+  GenCall call;
+  StatusOr<Request> request;
+};
+StatusOr<IncomingCall> ParseIncomingCall(std::span<const uint8_t> message,
+                                         const ProtocolLimits& limits = {});
+
+// ---------------------------------------------------------------------------------------------
+// Errors: {error, {Kind, <<"message">>}}.
+
+enum class ErrorKind { kBadRequest, kBusy, kNotFound, kUnavailable, kInternal, kTimeout };
+
+std::string_view ErrorKindName(ErrorKind kind);  // "bad_request", ...
+Term EncodeError(ErrorKind kind, std::string_view message);
+// The kind a Status maps to: InvalidArgument -> bad_request, ResourceExhausted -> busy,
+// NotFound -> not_found, Unavailable, FailedPrecondition and PermissionDenied -> unavailable,
+// DeadlineExceeded -> timeout, anything else -> internal.
+ErrorKind ErrorKindOf(const Status& status);
+Term EncodeErrorStatus(const Status& status);
+
+// ---------------------------------------------------------------------------------------------
+// Replies.
+
+Term EncodePingReply();                                   // {ok, pong}
+Term EncodeVersionReply(std::string_view orion_version);  // {ok, #{protocol => 1, orion => <<V>>}}
+
+enum class BeamFlavor { kEmu, kJit };
+struct BeamTarget {
+  pid_t os_pid = 0;
+  std::optional<std::string> node;  // its node name, if distributed
+  BeamFlavor flavor = BeamFlavor::kEmu;
+  bool function_probes = false;  // function entry/return probes fire (USDT build, emu flavor)
+};
+struct TargetsResult {
+  std::string node;  // this daemon's node name
+  std::vector<BeamTarget> beams;
+  std::vector<std::string> peers;  // peer daemons' node names
+};
+Term EncodeTargetsReply(const TargetsResult& targets);
+
+// One daemon's part in a capture: ok, or why it has no results.
+struct NodeStatus {
+  std::string node;
+  Status status;
+  // With per_node => true: this node's own part of the result (`calls` in its node map).
+  std::optional<std::vector<probes::FunctionStats>> functions;
+};
+
+struct CaptureResult {
+  std::vector<probes::FunctionStats> functions;  // sorted by MFA; sketches use the kernel mapping
+  std::vector<NodeStatus> nodes;
+  probes::LostCounters lost;
+  uint64_t duration_ms = 0;
+};
+
+// {ok, #{calls => [...], nodes => [...], lost => #{...}, duration_ms => N}} (docs/protocol.md).
+Term EncodeCaptureReply(const CaptureResult& result);
+// A peer's reply to a capture, validated: every sketch decodes, uses the kernel's mapping and
+// agrees with the count, min, max and sum beside it.  An {error, {Kind, Msg}} reply comes back as
+// a Status of the matching code with Msg.
+StatusOr<CaptureResult> DecodeCaptureReply(const Term& reply, const ProtocolLimits& limits = {});
+// One result with every function merged exactly (bin by bin, counts and exact summaries added),
+// counters summed, nodes concatenated, the longest duration.
+StatusOr<CaptureResult> MergeCaptureResults(std::vector<CaptureResult> results);
+
+}  // namespace orion::dist
