@@ -9,6 +9,7 @@
 // input gets the documented answer and the daemon keeps serving with bounded memory.
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <chrono>
@@ -422,6 +423,38 @@ TEST_F(DaemonClusterTest, HostileInputGetsTheDocumentedAnswerAndMemoryStaysBound
   const uint64_t rss_after = RssKiB(daemon);
   EXPECT_LT(rss_after, rss_before + 64 * 1024) << "RSS grew from " << rss_before << " KiB to "
                                                << rss_after << " KiB";
+}
+
+TEST_F(DaemonClusterTest, CliErrorsSayWhatIsWrongAndNeverHang) {
+  ASSERT_TRUE(cluster_.Create(1)) << cluster_.error();
+  std::string out;
+  // No daemon on that host: epmd there does not know the name.
+  const auto started = std::chrono::steady_clock::now();
+  EXPECT_EQ(cluster_.RunOrion({"capture", "--daemon", "orion_nobody@" + cluster_.ip(0),
+                               "--cookie-file", cluster_.cookie_file(), "--duration", "1",
+                               "lists:sort/1"},
+                              &out),
+            1);
+  EXPECT_LT(std::chrono::steady_clock::now() - started, std::chrono::seconds(25));
+  // Flags that do not go together, and a bad pattern, before anything is sent.
+  EXPECT_EQ(cluster_.RunOrion({"capture", "--pid", "1", "--daemon", cluster_.daemon_node(0),
+                               "lists:sort/1"},
+                              &out),
+            2);
+  EXPECT_EQ(cluster_.RunOrion({"capture", "--cluster", "--pid", "1", "lists:sort/1"}, &out), 2);
+  EXPECT_EQ(cluster_.RunOrion({"capture", "--daemon", cluster_.daemon_node(0), "--cookie-file",
+                               cluster_.cookie_file(), "lists:sort("},
+                              &out),
+            2);
+  // The daemon refuses a cookie on its command line and a cookie file others can read.
+  EXPECT_EQ(cluster_.RunOrion({"daemon", "--cookie", "secret"}, &out), 2);
+  const std::string open_cookie = cluster_.cookie_file() + ".open";
+  {
+    std::ofstream(open_cookie) << "secret\n";
+  }
+  ::chmod(open_cookie.c_str(), 0644);
+  EXPECT_EQ(cluster_.RunOrion({"daemon", "--name", "orion_x", "--cookie-file", open_cookie}, &out),
+            3);
 }
 
 }  // namespace
