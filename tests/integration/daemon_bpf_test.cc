@@ -17,6 +17,7 @@
 #include <future>
 #include <optional>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "sketch/ddsketch.h"
@@ -423,6 +424,39 @@ TEST_F(DaemonClusterTest, HostileInputGetsTheDocumentedAnswerAndMemoryStaysBound
   const uint64_t rss_after = RssKiB(daemon);
   EXPECT_LT(rss_after, rss_before + 64 * 1024) << "RSS grew from " << rss_before << " KiB to "
                                                << rss_after << " KiB";
+}
+
+TEST_F(DaemonClusterTest, TopThroughTheDaemonsShowsEveryHostsBeams) {
+  ASSERT_TRUE(cluster_.Create(2)) << cluster_.error();
+  // Host 1 has a registered process with a growing mailbox; host 0 a busy loop.
+  ASSERT_NE(cluster_.beam(1).Eval("register(orion_sink, spawn(fun() -> receive never -> ok end end))."),
+            "DEAD");
+  ASSERT_NE(cluster_.beam(0).Eval("register(orion_spin, spawn(fun L() -> _ = lists:seq(1, 100), L() end))."),
+            "DEAD");
+  auto sends = std::async(std::launch::async, [&] {
+    // Once the top has attached on host 1 (its daemon logs it): 100,000 messages.
+    if (!testing::WaitFor(
+            [&] {
+              return ReadFile(cluster_.daemon_log(1)).find("top attached") != std::string::npos;
+            },
+            std::chrono::seconds(20))) {
+      return std::string("top did not attach");
+    }
+    return cluster_.beam(1).Eval("[orion_sink ! {m, I} || I <- lists:seq(1, 100000)], ok.");
+  });
+  const std::string out = cluster_.ShellEval(
+      "{ok, #{beams := Beams, nodes := Nodes}} = gen_server:call({orion, '" +
+      cluster_.daemon_node(0) +
+      "'}, {top, #{duration_ms => 8000, sort => queue, limit => 1}}, 60000),"
+      "[io:format(\"BEAM ~s ~s ~p ~p~n\", [maps:get(node, B), maps:get(name, P), "
+      "   maps:get(queue_len_max, P) >= 100000, maps:get(host, B)]) "
+      " || B <- lists:sort(Beams), P <- maps:get(processes, B)],"
+      "io:format(\"NODES ~p~n\", [lists:sort([S || #{status := S} <- Nodes])]),");
+  ASSERT_EQ(sends.get(), "ok");
+  EXPECT_EQ(LineAfter(out, "BEAM " + cluster_.beam_node(1) + " "),
+            "orion_sink true '" + cluster_.daemon_node(1) + "'")
+      << out;
+  EXPECT_EQ(LineAfter(out, "NODES "), "[ok,ok]") << out;
 }
 
 TEST_F(DaemonClusterTest, CliErrorsSayWhatIsWrongAndNeverHang) {

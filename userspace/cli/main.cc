@@ -7,6 +7,7 @@
 #include "userspace/cli/daemon_command.h"
 #include "userspace/cli/probes_command.h"
 #include "userspace/cli/sketch_command.h"
+#include "userspace/cli/top_command.h"
 
 namespace {
 
@@ -24,6 +25,8 @@ constexpr Command kCommands[] = {
     {"probes", "list a BEAM's USDT probes and count how often they fire", orion::RunProbesCommand},
     {"sketch", "summarize, merge and show DDSketches (stdin numbers or protobuf files)",
      orion::RunSketchCommand},
+    {"top", "processes, mailboxes, GC, ports and schedulers of a running BEAM, from the kernel",
+     orion::RunTopCommand},
 };
 
 void PrintUsage(FILE* out) {

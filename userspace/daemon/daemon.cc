@@ -8,6 +8,7 @@
 #include <spdlog/spdlog.h>
 
 #include "userspace/daemon/host_capture.h"
+#include "userspace/daemon/host_top.h"
 #include "userspace/dist/gen_call.h"
 #include "userspace/dist/node_client.h"
 #include "userspace/probes/mfa_pattern.h"
@@ -103,9 +104,8 @@ void Daemon::OnMessage(const dist::Message& message, const ReplyChannel& reply) 
     answer(dist::EncodeTargetsReply(Targets()));
   } else if (const auto* capture = std::get_if<dist::CaptureRequest>(&request)) {
     StartCapture(*capture, incoming->call, reply);
-  } else {
-    answer(dist::EncodeError(dist::ErrorKind::kBadRequest,
-                             "top is not served by this daemon version: use orion top --pid"));
+  } else if (const auto* top = std::get_if<dist::TopRequest>(&request)) {
+    StartTop(*top, incoming->call, reply);
   }
 }
 
@@ -120,18 +120,7 @@ void Daemon::StartCapture(CaptureRequest request, dist::GenCall call, ReplyChann
       return;
     }
   }
-  {
-    std::lock_guard<std::mutex> hold(mu_);
-    if (captures_running_ >= config_.max_captures) {
-      reply.Send(*to, dist::EncodeGenReply(
-                          call.tag, dist::EncodeError(dist::ErrorKind::kBusy,
-                                                      std::to_string(captures_running_) +
-                                                          " captures are running (max_captures); "
-                                                          "try again when one ends")));
-      return;
-    }
-    ++captures_running_;
-  }
+  if (!AdmitMeasurement(call, *to, reply)) return;
   std::thread([this, request = std::move(request), tag = call.tag, to = *to, reply] {
     const auto started = std::chrono::steady_clock::now();
     std::vector<std::future<CaptureResult>> parts;
@@ -153,10 +142,95 @@ void Daemon::StartCapture(CaptureRequest request, dist::GenCall call, ReplyChann
                  request.patterns.size(), request.duration_ms,
                  request.scope == dist::Scope::kCluster ? "cluster" : "local", took.count());
     reply.Send(to, dist::EncodeGenReply(tag, answer));
-    std::lock_guard<std::mutex> hold(mu_);
-    --captures_running_;
-    captures_done_.notify_all();
+    MeasurementDone();
   }).detach();
+}
+
+bool Daemon::AdmitMeasurement(const dist::GenCall& call, const erlang_pid& to,
+                              const ReplyChannel& reply) {
+  std::lock_guard<std::mutex> hold(mu_);
+  if (captures_running_ < config_.max_captures) {
+    ++captures_running_;
+    return true;
+  }
+  reply.Send(to, dist::EncodeGenReply(
+                     call.tag, dist::EncodeError(dist::ErrorKind::kBusy,
+                                                 std::to_string(captures_running_) +
+                                                     " captures are running (max_captures); "
+                                                     "try again when one ends")));
+  return false;
+}
+
+void Daemon::MeasurementDone() {
+  std::lock_guard<std::mutex> hold(mu_);
+  --captures_running_;
+  captures_done_.notify_all();
+}
+
+void Daemon::StartTop(dist::TopRequest request, dist::GenCall call, ReplyChannel reply) {
+  auto to = dist::ToErlangPid(call.from);
+  if (!to.ok() || !AdmitMeasurement(call, *to, reply)) return;
+  std::thread([this, request = std::move(request), tag = call.tag, to = *to, reply] {
+    std::vector<std::future<dist::TopReplyParts>> parts;
+    if (request.scope == dist::Scope::kCluster) {
+      for (const std::string& peer : Peers()) {
+        parts.push_back(std::async(std::launch::async,
+                                   [this, peer, &request] { return AskPeerTop(peer, request); }));
+      }
+    }
+    dist::TopReplyParts all = TopHere(request);
+    for (auto& part : parts) {
+      dist::TopReplyParts p = part.get();
+      for (Term& beam : p.beams) all.beams.push_back(std::move(beam));
+      for (NodeStatus& node : p.nodes) all.nodes.push_back(std::move(node));
+    }
+    reply.Send(to, dist::EncodeGenReply(
+                       tag, dist::EncodeTopReply(std::move(all.beams), all.nodes,
+                                                 request.duration_ms)));
+    MeasurementDone();
+  }).detach();
+}
+
+dist::TopReplyParts Daemon::TopHere(const dist::TopRequest& request) {
+  HostTopSpec spec;
+  spec.duration_ms = static_cast<uint32_t>(request.duration_ms);
+  spec.node = request.node.value_or("");
+  spec.sort = request.sort;
+  spec.limit = request.limit;
+  spec.only_netns = config_.only_netns;
+  spec.host = node_->name();
+  spec.cookie = cookie_;
+  dist::TopReplyParts out;
+  auto beams = RunHostTop(spec, *stop_);
+  if (!beams.ok()) {
+    out.nodes.push_back(NodeStatus{node_->name(), beams.status(), std::nullopt});
+    return out;
+  }
+  for (const dist::TopBeamEntry& beam : *beams) out.beams.push_back(dist::EncodeTopBeam(beam));
+  out.nodes.push_back(NodeStatus{node_->name(), OkStatus(), std::nullopt});
+  return out;
+}
+
+dist::TopReplyParts Daemon::AskPeerTop(const std::string& peer, const dist::TopRequest& request) {
+  dist::TopRequest local = request;
+  local.scope = dist::Scope::kLocal;
+  const auto deadline = std::chrono::steady_clock::now() +
+                        std::chrono::milliseconds(request.duration_ms + config_.grace_ms);
+  dist::DecodeLimits limits;
+  limits.max_bytes = kMaxPeerReplyBytes;
+  limits.max_binary_bytes = kMaxPeerReplyBytes;
+  limits.max_terms = 1u << 20;
+  auto answer = dist::GenServerCall(*node_, peer, kRegisteredName, dist::EncodeRequest(local),
+                                    deadline, limits, stop_);
+  StatusOr<dist::TopReplyParts> parts =
+      answer.ok() ? dist::ReadTopReply(*answer) : StatusOr<dist::TopReplyParts>(answer.status());
+  if (!parts.ok()) {
+    spdlog::warn("peer {}: {}", peer, parts.status().message());
+    dist::TopReplyParts failed;
+    failed.nodes.push_back(NodeStatus{peer, parts.status(), std::nullopt});
+    return failed;
+  }
+  return *std::move(parts);
 }
 
 CaptureResult Daemon::CaptureHere(const CaptureRequest& request) {

@@ -41,6 +41,12 @@ class Daemon {
   Daemon() = default;
   void OnMessage(const dist::Message& message, const ReplyChannel& reply);
   void StartCapture(dist::CaptureRequest request, dist::GenCall call, ReplyChannel reply);
+  void StartTop(dist::TopRequest request, dist::GenCall call, ReplyChannel reply);
+  // Counts a capture or top as running; false (and a busy answer sent) at max_captures.
+  bool AdmitMeasurement(const dist::GenCall& call, const erlang_pid& to, const ReplyChannel& reply);
+  void MeasurementDone();
+  dist::TopReplyParts TopHere(const dist::TopRequest& request);
+  dist::TopReplyParts AskPeerTop(const std::string& peer, const dist::TopRequest& request);
   dist::CaptureResult CaptureHere(const dist::CaptureRequest& request);
   dist::CaptureResult AskPeer(const std::string& peer, const dist::CaptureRequest& request);
   dist::TargetsResult Targets();

@@ -72,7 +72,7 @@ uint64_t Nanoseconds(double value) {
 
 constexpr std::string_view kCaptureKeys[] = {"patterns", "duration_ms", "node", "scope",
                                              "max_functions", "per_node"};
-constexpr std::string_view kTopKeys[] = {"duration_ms", "node", "scope"};
+constexpr std::string_view kTopKeys[] = {"duration_ms", "node", "scope", "sort", "limit"};
 
 // A request's options: a map whose keys are all atoms of `known`.
 Status CheckRequestKeys(const Term& map, std::string_view request,
@@ -242,6 +242,23 @@ StatusOr<Request> ParseTop(const Term& map, const ProtocolLimits& limits) {
   RETURN_IF_ERROR(CheckRequestKeys(map, "top", kTopKeys));
   TopRequest top;
   RETURN_IF_ERROR(ReadWindow(map, "top", limits, top));
+  if (const Term* sort = map.map_find("sort")) {
+    if (sort->is_atom("cpu")) {
+      top.sort = TopSort::kCpu;
+    } else if (sort->is_atom("queue")) {
+      top.sort = TopSort::kQueue;
+    } else if (sort->is_atom("gc")) {
+      top.sort = TopSort::kGc;
+    } else if (sort->is_atom("sends")) {
+      top.sort = TopSort::kSends;
+    } else {
+      return InvalidArgument("top: sort must be cpu, queue, gc or sends, not ", Show(*sort));
+    }
+  }
+  if (const Term* limit = map.map_find("limit")) {
+    ASSIGN_OR_RETURN(const uint64_t n, ReadInRange(*limit, "top: limit", 1, 200));
+    top.limit = static_cast<uint32_t>(n);
+  }
   return Request(std::move(top));
 }
 
@@ -568,6 +585,8 @@ Term EncodeRequest(const Request& request) {
           {Term::Atom("duration_ms"), Term::Unsigned(top.duration_ms)},
           {Term::Atom("scope"), Term::Atom(ScopeName(top.scope))}};
       if (top.node) options.emplace_back(Term::Atom("node"), Term::Atom(*top.node));
+      options.emplace_back(Term::Atom("sort"), Term::Atom(TopSortName(top.sort)));
+      options.emplace_back(Term::Atom("limit"), Term::Unsigned(top.limit));
       return Term::Tuple({Term::Atom("top"), Term::Map(std::move(options))});
     }
   };
@@ -717,6 +736,92 @@ StatusOr<CaptureResult> MergeCaptureResults(std::vector<CaptureResult> results) 
   merged.functions.reserve(by_mfa.size());
   for (auto& [mfa, function] : by_mfa) merged.functions.push_back(std::move(function));
   return merged;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Top replies.
+
+std::string_view TopSortName(TopSort sort) {
+  switch (sort) {
+    case TopSort::kCpu: return "cpu";
+    case TopSort::kQueue: return "queue";
+    case TopSort::kGc: return "gc";
+    case TopSort::kSends: return "sends";
+  }
+  return "cpu";
+}
+
+Term EncodeTopBeam(const TopBeamEntry& beam) {
+  std::vector<Term> processes;
+  for (const TopProcessEntry& p : beam.processes) {
+    processes.push_back(AtomMap({
+        {"pid", Term::Binary(p.pid)},
+        {"name", p.name ? Term::Binary(*p.name) : Term::Atom("undefined")},
+        {"cpu_ns", Term::Unsigned(p.cpu_ns)},
+        {"sched_count", Term::Unsigned(p.sched_count)},
+        {"queue_len", Term::Unsigned(p.queue_len)},
+        {"queue_len_max", Term::Unsigned(p.queue_len_max)},
+        {"msgs_in", Term::Unsigned(p.msgs_in)},
+        {"msgs_out", Term::Unsigned(p.msgs_out)},
+        {"gc_count", Term::Unsigned(p.gc_count)},
+        {"gc_p99_ns", p.gc_p99_ns ? Term::Unsigned(*p.gc_p99_ns) : Term::Atom("undefined")},
+    }));
+  }
+  std::vector<Term> ports;
+  for (const TopPortEntry& p : beam.ports) {
+    ports.push_back(AtomMap({{"port", Term::Binary(p.port)},
+                             {"name", Term::Binary(p.name)},
+                             {"bytes_out", Term::Unsigned(p.bytes_out)},
+                             {"commands", Term::Unsigned(p.commands)}}));
+  }
+  std::vector<Term> schedulers;
+  for (const TopSchedulerEntry& s : beam.schedulers) {
+    schedulers.push_back(AtomMap({{"tid", Term::Unsigned(s.tid)},
+                                  {"kind", Term::Atom(s.kind)},
+                                  {"busy_ns", Term::Unsigned(s.busy_ns)},
+                                  {"idle_ns", Term::Unsigned(s.idle_ns)},
+                                  {"offcpu_ns", Term::Unsigned(s.offcpu_ns)}}));
+  }
+  return AtomMap({{"host", Term::Atom(beam.host)},
+                  {"os_pid", Term::Unsigned(static_cast<uint64_t>(beam.os_pid))},
+                  {"node", beam.node ? Term::Atom(*beam.node) : Term::Atom("undefined")},
+                  {"flavor", Term::Atom(beam.flavor == BeamFlavor::kEmu ? "emu" : "jit")},
+                  {"processes", Term::List(std::move(processes))},
+                  {"ports", Term::List(std::move(ports))},
+                  {"schedulers", Term::List(std::move(schedulers))}});
+}
+
+Term EncodeTopReply(std::vector<Term> beams, const std::vector<NodeStatus>& nodes,
+                    uint64_t duration_ms) {
+  std::vector<Term> node_maps;
+  for (const auto& node : nodes) node_maps.push_back(NodeMap(node));
+  return Ok(AtomMap({{"beams", Term::List(std::move(beams))},
+                     {"nodes", Term::List(std::move(node_maps))},
+                     {"duration_ms", Term::Unsigned(duration_ms)}}));
+}
+
+StatusOr<TopReplyParts> ReadTopReply(const Term& reply, const ProtocolLimits& limits) {
+  const auto parts = reply.elements();
+  const bool pair = reply.kind() == TermKind::kTuple && parts.size() == 2;
+  if (pair && parts[0].is_atom("error")) return ReadErrorReason(parts[1], limits);
+  if (!pair || !parts[0].is_atom("ok") || parts[1].kind() != TermKind::kMap) {
+    return InvalidArgument("a top reply is {ok, #{beams => ...}} or {error, {Kind, Message}}",
+                           ", not ", Show(reply));
+  }
+  TopReplyParts out;
+  ASSIGN_OR_RETURN(const Term* beams, Required(parts[1], "top reply", "beams"));
+  if (beams->kind() != TermKind::kList || beams->tail() || beams->elements().size() > 64) {
+    return InvalidArgument("top reply: beams must be a list of at most 64 maps");
+  }
+  for (const Term& beam : beams->elements()) {
+    if (beam.kind() != TermKind::kMap || !beam.map_find("processes")) {
+      return InvalidArgument("top reply: a beam must be a map with processes, not ", Show(beam));
+    }
+    out.beams.push_back(beam);
+  }
+  ASSIGN_OR_RETURN(const Term* nodes, Required(parts[1], "top reply", "nodes"));
+  ASSIGN_OR_RETURN(out.nodes, ReadNodes(*nodes, limits));
+  return out;
 }
 
 }  // namespace orion::dist

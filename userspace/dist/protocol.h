@@ -97,12 +97,16 @@ struct CaptureRequest {
   bool per_node = false;                  // also each node's own results (NodeStatus::functions)
   bool operator==(const CaptureRequest&) const = default;
 };
+enum class TopSort { kCpu, kQueue, kGc, kSends };
 struct TopRequest {
   uint64_t duration_ms = 0;
   std::optional<std::string> node;
   Scope scope = Scope::kCluster;
+  TopSort sort = TopSort::kCpu;  // which processes make the cut
+  uint32_t limit = 20;           // processes per BEAM (1..200)
   bool operator==(const TopRequest&) const = default;
 };
+std::string_view TopSortName(TopSort sort);  // "cpu", "queue", "gc", "sends"
 using Request =
     std::variant<PingRequest, VersionRequest, TargetsRequest, CaptureRequest, TopRequest>;
 
@@ -177,6 +181,47 @@ Term EncodeCaptureReply(const CaptureResult& result);
 // agrees with the count, min, max and sum beside it.  An {error, {Kind, Msg}} reply comes back as
 // a Status of the matching code with Msg.
 StatusOr<CaptureResult> DecodeCaptureReply(const Term& reply, const ProtocolLimits& limits = {});
+// {top, ...}: one entry per BEAM of every host, as `orion top --json` names the fields.
+struct TopProcessEntry {
+  std::string pid;                  // "<0.123.0>"
+  std::optional<std::string> name;  // registered name or initial call, when known
+  uint64_t cpu_ns = 0, sched_count = 0, queue_len = 0, queue_len_max = 0, msgs_in = 0,
+           msgs_out = 0, gc_count = 0;
+  std::optional<uint64_t> gc_p99_ns;
+};
+struct TopPortEntry {
+  std::string port;  // "#Port<0.12>"
+  std::string name;  // "tcp_inet"
+  uint64_t bytes_out = 0, commands = 0;
+};
+struct TopSchedulerEntry {
+  uint32_t tid = 0;
+  std::string kind;  // "normal", "dirty_cpu", "dirty_io", "other"
+  uint64_t busy_ns = 0, idle_ns = 0, offcpu_ns = 0;
+};
+struct TopBeamEntry {
+  std::string host;                 // the daemon that measured it: 'orion@h1'
+  pid_t os_pid = 0;
+  std::optional<std::string> node;  // 'app@h1'
+  BeamFlavor flavor = BeamFlavor::kJit;
+  std::vector<TopProcessEntry> processes;  // the request's top `limit` by `sort`
+  std::vector<TopPortEntry> ports;         // by bytes out, at most `limit`
+  std::vector<TopSchedulerEntry> schedulers;
+};
+Term EncodeTopBeam(const TopBeamEntry& beam);
+// {ok, #{beams => [Beam], nodes => [NodeStatus], duration_ms => N}}; `beams` are terms from
+// EncodeTopBeam or from peers' replies (ReadTopReply).
+Term EncodeTopReply(std::vector<Term> beams, const std::vector<NodeStatus>& nodes,
+                    uint64_t duration_ms);
+// A peer's reply to {top, ...}: its beam terms (checked to be maps, at most 64) and node
+// statuses. The beam terms are passed on as they are (already bounded by the decoder): a
+// daemon does not interpret them, it concatenates.
+struct TopReplyParts {
+  std::vector<Term> beams;
+  std::vector<NodeStatus> nodes;
+};
+StatusOr<TopReplyParts> ReadTopReply(const Term& reply, const ProtocolLimits& limits = {});
+
 // One result with every function merged exactly (bin by bin, counts and exact summaries added),
 // counters summed, nodes concatenated, the longest duration.
 StatusOr<CaptureResult> MergeCaptureResults(std::vector<CaptureResult> results);

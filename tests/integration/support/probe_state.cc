@@ -23,6 +23,12 @@ int SemaphoreOf(const beam::BeamProcess& beam, const std::string& probe) {
 }
 
 int CountOrionBpfLinks() {
+  const int orion = CountBpfLinks("orion_");
+  const int counters = CountBpfLinks("count_probe");
+  return orion < 0 || counters < 0 ? -1 : orion + counters;
+}
+
+int CountBpfLinks(const std::string& prefix) {
   std::string out;
   if (RunCommand({"/usr/sbin/bpftool", "--json", "link", "show"}, &out) != 0) return -1;
   std::string progs_out;
@@ -35,7 +41,7 @@ int CountOrionBpfLinks() {
     for (const auto& prog : progs) {
       if (prog.value("id", -1) != link.value("prog_id", -2)) continue;
       const std::string name = prog.value("name", "");
-      if (name.rfind("orion_", 0) == 0 || name == "count_probe") ++n;
+      if (name.rfind(prefix, 0) == 0) ++n;
     }
   }
   return n;

@@ -20,6 +20,10 @@ int SemaphoreOf(const beam::BeamProcess& beam, const std::string& probe);
 // "count_probe".
 int CountOrionBpfLinks();
 
+// Number of BPF links whose program name starts with `prefix` (e.g. "orion_top": one tool's
+// links, whatever else runs on the machine), -1 if bpftool cannot tell.
+int CountBpfLinks(const std::string& prefix);
+
 // Polls `condition` every 20 ms until it holds or `timeout` passes.
 bool WaitFor(const std::function<bool()>& condition, std::chrono::milliseconds timeout);
 

@@ -137,6 +137,7 @@ TEST(ProtocolTest, ParsesRequestsWrittenInErlang) {
       "duration_ms => 600000, node => 'app@host', scope => local, max_functions => 64}}",
       "{capture, #{patterns => [<<\"m\">>], duration_ms => 5, per_node => true}}",
       "{top, #{duration_ms => 1, scope => cluster}}",
+      "{top, #{duration_ms => 5, sort => queue, limit => 3}}",
   });
   const std::vector<Request> expected = {
       PingRequest{},
@@ -150,6 +151,7 @@ TEST(ProtocolTest, ParsesRequestsWrittenInErlang) {
                      .max_functions = 64},
       CaptureRequest{.patterns = {"m"}, .duration_ms = 5, .per_node = true},
       TopRequest{.duration_ms = 1, .scope = Scope::kCluster},
+      TopRequest{.duration_ms = 5, .sort = TopSort::kQueue, .limit = 3},
   };
   ASSERT_EQ(bytes.size(), expected.size());
   for (size_t i = 0; i < bytes.size(); ++i) {
@@ -208,7 +210,7 @@ TEST(ProtocolTest, RejectsBadRequestsWithAReason) {
       {"{capture, #{patterns => [<<\"a\">>], duration_ms => 5, max_functions => 4097}}",
        "capture: max_functions must be an integer from 1 to 4096, not 4097"},
       {"{top, #{duration_ms => 5, patterns => []}}",
-       "top: unknown key patterns (known: duration_ms, node, scope)"},
+       "top: unknown key patterns (known: duration_ms, node, scope, sort, limit)"},
   };
   std::vector<std::string> expressions;
   for (const auto& c : cases) expressions.push_back(c.first);
@@ -361,6 +363,37 @@ CaptureResult DecodeReplyOrDie(const Term& reply, const ProtocolLimits& limits =
 TEST(ProtocolTest, CaptureReplyRoundTrips) {
   const CaptureResult result = SampleResult();
   ExpectSameResult(DecodeReplyOrDie(EncodeCaptureReply(result)), result);
+}
+
+TEST(ProtocolTest, TopRepliesCarryEveryBeamAndNode) {
+  TopBeamEntry beam;
+  beam.host = "orion@h1";
+  beam.os_pid = 4242;
+  beam.node = "app@h1";
+  beam.processes.push_back({.pid = "<0.85.0>", .name = "busy", .cpu_ns = 7, .queue_len_max = 9});
+  beam.ports.push_back({"#Port<0.12>", "tcp_inet", 1000, 3});
+  beam.schedulers.push_back({977, "normal", 5, 6, 1});
+  const Term reply =
+      EncodeTopReply({EncodeTopBeam(beam)}, {NodeStatus{"orion@h1", OkStatus(), std::nullopt}}, 5);
+  const auto parts = ReadTopReply(DecodeOrDie(EncodeTerm(reply)));
+  ASSERT_TRUE(parts.ok()) << parts.status().message();
+  ASSERT_EQ(parts->beams.size(), 1u);
+  EXPECT_EQ(parts->beams[0], EncodeTopBeam(beam));
+  const Term* processes = parts->beams[0].map_find("processes");
+  ASSERT_NE(processes, nullptr);
+  EXPECT_EQ(processes->elements()[0].map_find("name")->text(), "busy");
+  ASSERT_EQ(parts->nodes.size(), 1u);
+  EXPECT_TRUE(parts->nodes[0].status.ok());
+  // An error reply comes back as its Status; a beam that is not a map is refused.
+  EXPECT_EQ(ReadTopReply(EncodeError(ErrorKind::kBusy, "later")).status().code(),
+            StatusCode::kResourceExhausted);
+  EXPECT_FALSE(ReadTopReply(EncodeTopReply({Term::Atom("x")}, {}, 5)).ok());
+  // A bad sort is a bad request that names it.
+  const auto bad = ParseRequest(DecodeOrDie(EncodeTerm(Term::Tuple(
+      {Term::Atom("top"), Term::Map({{Term::Atom("duration_ms"), Term::Integer(5)},
+                                     {Term::Atom("sort"), Term::Atom("memory")}})}))));
+  ASSERT_FALSE(bad.ok());
+  EXPECT_NE(bad.status().message().find("sort must be cpu, queue, gc or sends"), std::string::npos);
 }
 
 TEST(ProtocolTest, PerNodeResultsRoundTripInTheNodeMaps) {

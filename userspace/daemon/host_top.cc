@@ -1,0 +1,121 @@
+#include "userspace/daemon/host_top.h"
+
+#include <algorithm>
+#include <chrono>
+#include <thread>
+
+#include <spdlog/spdlog.h>
+
+#include "userspace/daemon/host_capture.h"
+#include "userspace/dist/node_client.h"
+#include "userspace/probes/top.h"
+
+namespace orion::daemon {
+namespace {
+
+uint64_t SortKey(const probes::ProcessStats& p, dist::TopSort sort) {
+  switch (sort) {
+    case dist::TopSort::kCpu: return p.total.cpu_ns;
+    case dist::TopSort::kQueue: return p.queue_len_max;
+    case dist::TopSort::kGc: return p.total.gc_ns;
+    case dist::TopSort::kSends: return p.total.msgs_out;
+  }
+  return 0;
+}
+
+std::string_view SchedulerKindText(probes::SchedulerKind kind) {
+  return probes::SchedulerKindName(kind);
+}
+
+dist::TopBeamEntry Summarize(const beam::BeamProcess& beam, probes::TopSnapshot& snap,
+                             const HostTopSpec& spec, dist::NodeClient* names) {
+  dist::TopBeamEntry entry;
+  entry.host = spec.host;
+  entry.os_pid = beam.pid;
+  if (!beam.node_name.empty()) entry.node = beam.node_name;
+  entry.flavor = beam.flavor == beam::Flavor::kEmu ? dist::BeamFlavor::kEmu : dist::BeamFlavor::kJit;
+
+  auto& procs = snap.processes;
+  std::sort(procs.begin(), procs.end(), [&](const auto& a, const auto& b) {
+    return SortKey(a, spec.sort) > SortKey(b, spec.sort);
+  });
+  if (procs.size() > spec.limit) procs.resize(spec.limit);
+  for (const probes::ProcessStats& p : procs) {
+    dist::TopProcessEntry e;
+    e.pid = p.pid;
+    if (names != nullptr && names->connected()) {
+      auto info = names->GetProcessInfo(p.pid, std::chrono::milliseconds(500));
+      if (info.ok() && info->alive) {
+        e.name = !info->registered_name.empty() ? info->registered_name : info->initial_call;
+      }
+    }
+    if (!e.name && !p.initial_call.empty()) e.name = p.initial_call;
+    e.cpu_ns = p.total.cpu_ns;
+    e.sched_count = p.total.sched_count;
+    e.queue_len = p.queue_len;
+    e.queue_len_max = p.queue_len_max;
+    e.msgs_in = p.total.msgs_in;
+    e.msgs_out = p.total.msgs_out;
+    e.gc_count = p.total.gc_count();
+    e.gc_p99_ns = probes::GcPauseQuantile(p, 0.99);
+    entry.processes.push_back(std::move(e));
+  }
+  auto& ports = snap.ports;
+  std::sort(ports.begin(), ports.end(),
+            [](const auto& a, const auto& b) { return a.total.bytes_out > b.total.bytes_out; });
+  if (ports.size() > spec.limit) ports.resize(spec.limit);
+  for (const probes::PortStats& p : ports) {
+    entry.ports.push_back({p.port, p.name, p.total.bytes_out, p.total.commands});
+  }
+  for (const probes::SchedulerStats& s : snap.schedulers) {
+    entry.schedulers.push_back({static_cast<uint32_t>(s.tid), std::string(SchedulerKindText(s.kind)),
+                                s.total.busy_ns, s.total.idle_ns, s.total.offcpu_ns});
+  }
+  return entry;
+}
+
+}  // namespace
+
+StatusOr<std::vector<dist::TopBeamEntry>> RunHostTop(const HostTopSpec& spec,
+                                                     const std::atomic<bool>& stop) {
+  const std::vector<beam::BeamProcess> beams = HostBeams(spec.node, spec.only_netns);
+  if (beams.empty()) {
+    return NotFound(spec.node.empty() ? std::string("no USDT-enabled BEAM runs on this host")
+                                      : "no USDT-enabled BEAM named " + spec.node +
+                                            " runs on this host");
+  }
+  std::vector<std::pair<const beam::BeamProcess*, std::unique_ptr<probes::Top>>> running;
+  for (const beam::BeamProcess& b : beams) {
+    auto top = probes::Top::Start(b, probes::TopOptions{});
+    if (!top.ok()) {
+      spdlog::warn("top: BEAM {}: {}", b.pid, top.status().message());
+      continue;
+    }
+    running.emplace_back(&b, std::move(*top));
+  }
+  if (running.empty()) return Unavailable("no BEAM of this host could be measured (see the log)");
+  spdlog::info("top attached to {} BEAM(s) for {} ms", running.size(), spec.duration_ms);
+  const auto deadline =
+      std::chrono::steady_clock::now() + std::chrono::milliseconds(spec.duration_ms);
+  while (!stop.load() && std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  std::vector<dist::TopBeamEntry> out;
+  for (auto& [beam, top] : running) {
+    top->Detach();
+    auto snap = top->Read();
+    if (!snap.ok()) {
+      spdlog::warn("top: BEAM {}: {}", beam->pid, snap.status().message());
+      continue;
+    }
+    std::unique_ptr<dist::NodeClient> names;
+    if (!beam->node_name.empty()) {
+      auto client = dist::NodeClient::Connect(beam->node_name, spec.cookie, std::chrono::seconds(2));
+      if (client.ok()) names = std::move(*client);
+    }
+    out.push_back(Summarize(*beam, *snap, spec, names.get()));
+  }
+  return out;
+}
+
+}  // namespace orion::daemon
