@@ -5,6 +5,9 @@
 #   scripts/bench.sh            # all sections
 #   scripts/bench.sh sketch     # the DDSketch library (tests/bench/sketch)
 #   ORION_BUILD_DIR=/tmp/b ORION_BENCH_MIN_TIME=1 scripts/bench.sh sketch
+#   sudo scripts/bench.sh beam  # BEAM workloads under orion vs Erlang tracing (root, BPF, USDT OTP)
+#   ORION_BENCH_BEAM_REPS=9 sudo scripts/bench.sh beam
+#   ORION_BENCH_ORION=/path/to/orion sudo scripts/bench.sh beam   # measure that orion binary
 #
 # Each section is a function bench_<name> that prints a Markdown body on stdout; add BPF or BEAM
 # workload sections as more functions and list them in SECTIONS.
@@ -14,7 +17,10 @@ readonly ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 readonly BUILD_DIR="${ORION_BUILD_DIR:-$ROOT/build}"
 readonly DOC="$ROOT/docs/performance.md"
 readonly MIN_TIME="${ORION_BENCH_MIN_TIME:-0.5}"
-readonly SECTIONS=(sketch)
+readonly SECTIONS=(sketch beam)
+# This invocation as a user would type it (with the ORION_* settings it used), for the doc.
+COMMAND_LINE="$(env | { grep -E '^ORION_(BUILD_DIR|BENCH_[A-Z_]+)=' || true; } | sort | tr '\n' ' ')scripts/bench.sh${*:+ $*}"
+readonly COMMAND_LINE
 
 die() { printf 'bench: error: %s\n' "$*" >&2; exit 1; }
 usage() { printf 'usage: %s [%s|all]\n' "$0" "$(IFS='|'; echo "${SECTIONS[*]}")" >&2; exit 2; }
@@ -105,6 +111,53 @@ EOF
   rm -f "$json"
 }
 
+# BEAM workloads on a USDT emu node (tests/bench/beam/beam_bench.py), then where the time of a
+# probe goes by perf sampling (tests/bench/beam/perf_breakdown.sh) when perf can sample here.
+bench_beam() {
+  [[ $EUID -eq 0 ]] || die "the beam section attaches BPF programs: run it as root"
+  local orion="${ORION_BENCH_ORION:-$BUILD_DIR/userspace/orion}"
+  if [[ -n "${ORION_BENCH_ORION:-}" ]]; then
+    build_targets probe_floor orion_bench_beams synthetic_probe_bench
+  else
+    build_targets orion probe_floor orion_bench_beams synthetic_probe_bench
+  fi
+  local reps="${ORION_BENCH_BEAM_REPS:-7}"
+  # The patches' idle cost needs a USDT OTP without them; used when it has been built
+  # (beam_dtrace_build/build.sh --no-patches, a few minutes), skipped otherwise.
+  local stock_args=() stock_erl
+  stock_erl="$("$ROOT/beam_dtrace_build/build.sh" --no-patches --print-prefix)/bin/erl"
+  [[ -x "$stock_erl" ]] && stock_args=(--stock-erl "$stock_erl")
+  local tables
+  tables="$(python3 "$ROOT/tests/bench/beam/beam_bench.py" --build "$BUILD_DIR" --orion "$orion" \
+    --reps "$reps" "${stock_args[@]}")" ||
+    die "beam_bench.py failed"
+  echo "$(machine_line) OTP 25.2.3 emu flavor with USDT probes and Orion's patches \
+(\`beam_dtrace_build/build.sh\`), 2 schedulers; medians of $reps repetitions, states interleaved;
+run as root with \`$COMMAND_LINE\`."
+  echo
+  echo "Each cell is the workload's wall time in that state divided by its untraced wall time,"
+  echo "measured in the same run on the same node. Per targeted call: (traced - untraced) / calls."
+  echo
+  echo "$tables"
+  echo
+  echo "Synthetic probes (\`tests/bench/synthetic_probe_bench --calls 200000 --reps 5\`): the BEAM's"
+  echo "probe names and arguments fired from a C++ loop with constant strings, so no formatting:"
+  echo "the kernel side alone, on probe sites built as the BEAM's (1-byte nop) and on 5-byte nops;"
+  echo "the CPU time of the calling thread, which includes the kernel's handling of its uprobes."
+  echo
+  "$BUILD_DIR/tests/bench/synthetic_probe_bench" --calls 200000 --reps 5 ||
+    die "synthetic_probe_bench failed"
+  if command -v perf >/dev/null && perf stat -e cpu-clock true >/dev/null 2>&1; then
+    echo
+    echo "perf samples of the node (\`tests/bench/beam/perf_breakdown.sh BUILD_DIR STATE\`):"
+    for state in semaphore unrelated; do
+      echo
+      ORION_BIN="$orion" "$ROOT/tests/bench/beam/perf_breakdown.sh" "$BUILD_DIR" "$state" ||
+        echo "(perf_breakdown.sh $state failed)"
+    done
+  fi
+}
+
 # Replaces the section between <!-- bench:NAME:begin --> and <!-- bench:NAME:end --> of the doc
 # (appending it if absent) with the given title and body.
 update_section() {
@@ -127,6 +180,7 @@ run_section() {
   local name="$1" body
   case "$name" in
     sketch) body="$(bench_sketch)"; update_section sketch "Sketch" "$body" ;;
+    beam) body="$(bench_beam)"; update_section beam "BEAM workloads: a capture against Erlang tracing" "$body" ;;
     *) usage ;;
   esac
   printf '%s\n\n' "$body"

@@ -1,0 +1,175 @@
+// Holds a BEAM in one of the states below until SIGINT/SIGTERM, for the overhead breakdown of
+// scripts/bench.sh (tests/bench/beam/beam_bench.py):
+//
+//   probe_floor --pid PID semaphore   the semaphores of the probes `orion capture` attaches to are
+//                                     raised by hand (process_vm_writev), nothing attached: the
+//                                     BEAM formats every probe's strings, nothing traps
+//   probe_floor --pid PID empty       an empty BPF program (empty_probe.bpf.c) attached to those
+//                                     probes: formatting + the uprobe trap + a program that
+//                                     returns at once, the floor of any BPF tracer
+//
+// Prints "ready" on stdout once the state is in place, and undoes it on exit.
+#include <signal.h>
+#include <sys/stat.h>
+#include <sys/uio.h>
+#include <unistd.h>
+
+#include <fcntl.h>
+#include <gelf.h>
+#include <libelf.h>
+
+#include <cinttypes>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <fstream>
+#include <set>
+#include <string>
+#include <vector>
+
+#include "empty_probe.skel.h"
+#include "userspace/beam/beam_process.h"
+#include "userspace/beam/usdt_notes.h"
+#include "userspace/probes/bpf_environment.h"
+#include "userspace/probes/usdt_links.h"
+
+namespace {
+
+// The probes Orion's capture attaches to (userspace/probes/capture.cc).
+const char* const kCaptureProbes[] = {
+    "global__function__entry", "local__function__entry", "function__return",    "exception__catch",
+    "process__exit",           "process__scheduled",     "process__unscheduled"};
+
+volatile sig_atomic_t g_stop = 0;
+void OnSignal(int) {
+  g_stop = 1;
+}
+
+// Runtime address in `pid` of the link-time address `vaddr` of `elf_path`, 0 if not mapped.
+uint64_t RuntimeAddress(pid_t pid, const std::string& elf_path, uint64_t vaddr) {
+  elf_version(EV_CURRENT);
+  int fd = open(elf_path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return 0;
+  Elf* elf = elf_begin(fd, ELF_C_READ, nullptr);
+  uint64_t file_offset = 0;
+  size_t n = 0;
+  bool found = false;
+  if (elf && elf_getphdrnum(elf, &n) == 0) {
+    for (size_t i = 0; i < n && !found; ++i) {
+      GElf_Phdr ph;
+      if (!gelf_getphdr(elf, static_cast<int>(i), &ph) || ph.p_type != PT_LOAD) continue;
+      if (vaddr >= ph.p_vaddr && vaddr < ph.p_vaddr + ph.p_filesz) {
+        file_offset = ph.p_offset + (vaddr - ph.p_vaddr);
+        found = true;
+      }
+    }
+  }
+  if (elf) elf_end(elf);
+  close(fd);
+  struct stat st;
+  if (!found || stat(elf_path.c_str(), &st) != 0) return 0;
+  std::ifstream maps("/proc/" + std::to_string(pid) + "/maps");
+  std::string line;
+  while (std::getline(maps, line)) {
+    uint64_t start, end, offset, inode;
+    unsigned dev_major, dev_minor;
+    char perms[8];
+    if (std::sscanf(line.c_str(), "%" SCNx64 "-%" SCNx64 " %7s %" SCNx64 " %x:%x %" SCNu64, &start,
+                    &end, perms, &offset, &dev_major, &dev_minor, &inode) == 7 &&
+        inode == st.st_ino && file_offset >= offset && file_offset < offset + (end - start)) {
+      return start + (file_offset - offset);
+    }
+  }
+  return 0;
+}
+
+bool AddToSemaphore(pid_t pid, uint64_t address, int delta) {
+  uint16_t value = 0;
+  iovec local = {&value, sizeof(value)};
+  iovec remote = {reinterpret_cast<void*>(address), sizeof(value)};
+  if (process_vm_readv(pid, &local, 1, &remote, 1, 0) != sizeof(value)) return false;
+  value = static_cast<uint16_t>(value + delta);
+  return process_vm_writev(pid, &local, 1, &remote, 1, 0) == sizeof(value);
+}
+
+void WaitForSignal() {
+  std::printf("ready\n");
+  std::fflush(stdout);
+  while (!g_stop) pause();
+}
+
+int HoldSemaphores(const orion::beam::BeamProcess& beam) {
+  auto notes = orion::beam::ReadUsdtNotes(beam.attach_path);
+  if (!notes.ok()) {
+    std::fprintf(stderr, "probe_floor: %s\n", notes.status().ToString().c_str());
+    return 1;
+  }
+  std::set<uint64_t> semaphores;
+  for (const auto& note : *notes) {
+    for (const char* probe : kCaptureProbes) {
+      if (note.provider == "erlang" && note.name == probe && note.semaphore) {
+        semaphores.insert(note.semaphore);
+      }
+    }
+  }
+  std::vector<uint64_t> raised;
+  for (uint64_t vaddr : semaphores) {
+    const uint64_t address = RuntimeAddress(beam.pid, beam.attach_path, vaddr);
+    if (!address || !AddToSemaphore(beam.pid, address, 1)) {
+      std::fprintf(stderr, "probe_floor: cannot raise the semaphore at 0x%" PRIx64 "\n", vaddr);
+      for (uint64_t a : raised) AddToSemaphore(beam.pid, a, -1);
+      return 1;
+    }
+    raised.push_back(address);
+  }
+  WaitForSignal();
+  for (uint64_t a : raised) AddToSemaphore(beam.pid, a, -1);
+  return 0;
+}
+
+int AttachEmptyProgram(const orion::beam::BeamProcess& beam) {
+  empty_probe_bpf* skel = empty_probe_bpf__open_and_load();
+  if (!skel) {
+    std::fprintf(stderr, "probe_floor: loading empty_probe.bpf.c failed: %s\n",
+                 std::strerror(errno));
+    return 1;
+  }
+  int rc = 0;
+  {
+    orion::probes::UsdtLinks links;
+    for (const char* probe : kCaptureProbes) {
+      if (std::string(probe) == "exception__catch" && !beam.exception_probe) continue;
+      auto s = links.Attach(skel->progs.empty_probe, beam.pid, beam.attach_path, probe, 0);
+      if (!s.ok()) {
+        std::fprintf(stderr, "probe_floor: %s\n", s.ToString().c_str());
+        rc = 1;
+        break;
+      }
+    }
+    if (rc == 0) WaitForSignal();
+  }
+  empty_probe_bpf__destroy(skel);
+  return rc;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  if (argc != 4 || std::strcmp(argv[1], "--pid") != 0) {
+    std::fprintf(stderr, "usage: probe_floor --pid PID semaphore|empty\n");
+    return 2;
+  }
+  signal(SIGINT, OnSignal);
+  signal(SIGTERM, OnSignal);
+  orion::probes::InstallLibbpfLogger(false);
+  auto beam = orion::beam::InspectBeam(static_cast<pid_t>(std::atoi(argv[2])));
+  if (!beam.ok()) {
+    std::fprintf(stderr, "probe_floor: %s\n", beam.status().ToString().c_str());
+    return 1;
+  }
+  const std::string mode = argv[3];
+  if (mode == "semaphore") return HoldSemaphores(*beam);
+  if (mode == "empty") return AttachEmptyProgram(*beam);
+  std::fprintf(stderr, "usage: probe_floor --pid PID semaphore|empty\n");
+  return 2;
+}
