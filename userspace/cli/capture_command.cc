@@ -20,6 +20,7 @@
 #include "userspace/cli/latency_report.h"
 #include "userspace/cli/remote_capture.h"
 #include "userspace/cli/signals.h"
+#include "userspace/cli/tracer_capture_command.h"
 #include "userspace/probes/bpf_environment.h"
 #include "userspace/probes/capture.h"
 #include "userspace/dist/cookie.h"
@@ -33,10 +34,13 @@ constexpr char kUsage[] =
     "                     [--json] [--max-functions N] [-v] PATTERN...\n"
     "       orion capture --daemon NODE [--cluster] [--node NAME] [--cookie-file PATH]\n"
     "                     [--duration SECONDS] [--json] PATTERN...\n"
+    "       orion capture --mode tracer --node NODE --cookie-file PATH [--match SPEC]\n"
+    "                     [--duration SECONDS] [--json] PATTERN...\n"
     "\n"
     "Measures how long Erlang/Elixir functions take on a running BEAM, in the kernel, with no\n"
     "restart: wall time and on-CPU time of every call, as DDSketches (0.54 % relative\n"
-    "accuracy). The BEAM must be the USDT-enabled emu flavor (beam_dtrace_build/).\n"
+    "accuracy). The BEAM must be the USDT-enabled emu flavor (beam_dtrace_build/),\n"
+    "or use --mode tracer (any BEAM, JIT included; wall time only).\n"
     "\n"
     "Patterns:\n"
     "  mod:fun/arity   one function             lists:sort/1\n"
@@ -58,6 +62,11 @@ constexpr char kUsage[] =
     "      --per-node         also each daemon's own results (which host is slow?)\n"
     "      --cookie-file P    the cluster's cookie (default /etc/orion/cookie)\n"
     "                         (--duration defaults to 10 s; --interval does not apply)\n"
+    "\n"
+    "Tracer mode, for JIT and stock BEAMs (docs/tracer.md):\n"
+    "      --mode tracer      ERTS's match specs choose the calls, the kernel times them\n"
+    "      --node NAME        the node (app@host, on this host) to load orion_tracer into\n"
+    "      --match SPEC       a match spec: \"[{['_', nadia], [], []}]\" (default: every call)\n"
     "  -v, --verbose          debug logs, including libbpf's\n"
     "  -h, --help             this help\n"
     "\n"
@@ -65,6 +74,8 @@ constexpr char kUsage[] =
     "  orion capture --pid $(pgrep -f beam.emu) --duration 10 'my_app:handle_call/3'\n"
     "  orion capture --pid 4242 --json --duration 30 MyApp.Repo ets:lookup/2 > latency.json\n"
     "  orion capture --daemon orion@web1 --cluster --duration 30 MyApp.Repo.get/2\n"
+    "  orion capture --mode tracer --node app@web1 --cookie-file ~/.erlang.cookie \\\n"
+    "                --match \"[{['_', nadia], [], []}]\" --duration 10 users:get/2\n"
     "\n"
     "Exit codes: 0 ok, 1 runtime failure, 2 bad usage or pattern, 3 not privileged,\n"
     "4 the target cannot be profiled (gone, not a BEAM, no probes, JIT flavor).\n";
@@ -83,6 +94,8 @@ struct Options {
   bool per_node = false;
   std::string node;
   std::string cookie_file = dist::kDefaultCookieFile;
+  std::string mode = "probes";  // or "tracer" (docs/tracer.md)
+  std::string match_spec;
 };
 
 int UsageError(const std::string& message) {
@@ -92,7 +105,7 @@ int UsageError(const std::string& message) {
 
 // Parses argv into `options`; returns an exit code when the command should stop now.
 std::optional<int> ParseOptions(int argc, char** argv, Options* options) {
-  enum { kMaxFunctions = 1000, kDaemon, kCluster, kNode, kCookieFile, kPerNode };
+  enum { kMaxFunctions = 1000, kDaemon, kCluster, kNode, kCookieFile, kPerNode, kMode, kMatch };
   static const option kOptions[] = {{"pid", required_argument, nullptr, 'p'},
                                     {"duration", required_argument, nullptr, 'd'},
                                     {"interval", required_argument, nullptr, 'i'},
@@ -103,6 +116,8 @@ std::optional<int> ParseOptions(int argc, char** argv, Options* options) {
                                     {"per-node", no_argument, nullptr, kPerNode},
                                     {"node", required_argument, nullptr, kNode},
                                     {"cookie-file", required_argument, nullptr, kCookieFile},
+                                    {"mode", required_argument, nullptr, kMode},
+                                    {"match", required_argument, nullptr, kMatch},
                                     {"verbose", no_argument, nullptr, 'v'},
                                     {"help", no_argument, nullptr, 'h'},
                                     {nullptr, 0, nullptr, 0}};
@@ -141,12 +156,25 @@ std::optional<int> ParseOptions(int argc, char** argv, Options* options) {
       case kPerNode: options->per_node = true; break;
       case kNode: options->node = optarg; break;
       case kCookieFile: options->cookie_file = optarg; break;
+      case kMode: options->mode = optarg; break;
+      case kMatch: options->match_spec = optarg; break;
       case 'v': options->verbose = true; break;
       case 'h': std::fputs(kUsage, stdout); return cli::kExitOk;
       default: std::fputs(kUsage, stderr); return cli::kExitUsage;
     }
   }
-  if (options->daemon.empty()) {
+  if (options->mode != "probes" && options->mode != "tracer") {
+    return UsageError("--mode is probes (the default) or tracer");
+  }
+  if (!options->match_spec.empty() && options->mode != "tracer") {
+    return UsageError("--match needs --mode tracer");
+  }
+  if (options->mode == "tracer") {
+    if (options->node.empty()) return UsageError("--mode tracer needs --node NAME (app@host)");
+    if (!options->pids.empty() || !options->daemon.empty() || options->cluster || options->per_node) {
+      return UsageError("--mode tracer takes --node, not --pid, --daemon, --cluster or --per-node");
+    }
+  } else if (options->daemon.empty()) {
     if (options->pids.empty()) {
       return UsageError("--pid is required (the OS pid of the BEAM), or --daemon NODE");
     }
@@ -196,6 +224,16 @@ int RunCaptureCommand(int argc, char** argv) {
   Options options;
   if (auto exit_code = ParseOptions(argc, argv, &options)) return *exit_code;
   cli::ConfigureLogging(options.verbose);
+  if (options.mode == "tracer") {
+    return cli::RunTracerCapture({.node = options.node,
+                                  .cookie_file = options.cookie_file,
+                                  .patterns = options.patterns,
+                                  .match_spec = options.match_spec,
+                                  .duration = options.duration,
+                                  .interval = options.interval,
+                                  .json = options.json,
+                                  .verbose = options.verbose});
+  }
   if (!options.daemon.empty()) {
     return cli::RunRemoteCapture({.daemon = options.daemon,
                                   .cluster = options.cluster,

@@ -1,0 +1,297 @@
+// orion capture --mode tracer, end to end: the real binary, Debian's stock erl (JIT, no USDT
+// build), orion_tracer loaded over the hidden-node channel, its NIF's probes timed in the
+// kernel. Checked: exact counts of the calls the match spec selects, quantiles against the
+// workload's own timing, ERTS's return_trace semantics, and that the node is left as it was
+// after the capture, after kill -9 of orion, and after a bad match spec.
+#include <gtest/gtest.h>
+#include <sys/stat.h>
+#include <unistd.h>
+#include <nlohmann/json.hpp>
+
+#include <algorithm>
+#include <csignal>
+#include <fstream>
+#include <string>
+#include <vector>
+
+#include "tests/integration/support/beam_node.h"
+#include "tests/integration/support/bpf_requirements.h"
+#include "tests/integration/support/oracle.h"
+#include "tests/integration/support/probe_state.h"
+#include "tests/integration/support/subprocess.h"
+
+namespace orion {
+namespace {
+
+using nlohmann::json;
+using testing::BeamNode;
+using testing::kAlpha;
+using testing::LowerQuantile;
+using testing::ParseIntegerList;
+using testing::Subprocess;
+
+constexpr char kStockErl[] = "/usr/bin/erl";
+// What the node looks like with no Orion tracing: no pattern on the target, no flags for new
+// processes, no process with flags (dead ones answer undefined), orion_tracer not loaded.
+constexpr char kNodeStateExpr[] =
+    "{erlang:trace_info({orion_tracer_workload, get_user, 2}, all),"
+    " erlang:trace_info(new, flags),"
+    " [P || P <- processes(), not lists:member(erlang:trace_info(P, flags), [{flags, []}, "
+    "undefined])],"
+    " code:is_loaded(orion_tracer), erlang:whereis(orion_tracer_session)}.";
+constexpr char kUntouchedState[] = "{{all,false},{flags,[]},[],false,undefined}";
+
+const json* FindCall(const json& doc, const std::string& mfa) {
+  if (!doc.contains("calls")) return nullptr;
+  for (const auto& c : doc["calls"]) {
+    if (c["mfa"] == mfa) return &c;
+  }
+  return nullptr;
+}
+
+class TracerTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    ORION_REQUIRE_BPF_OR_SKIP();
+    if (access(kStockErl, X_OK) != 0) GTEST_SKIP() << "SKIPPING: no " << kStockErl;
+    const std::string tag = std::to_string(getpid());
+    cookie_file_ = "/tmp/orion_tracer_test_cookie_" + tag;
+    {
+      std::ofstream out(cookie_file_);
+      out << "tracer_cookie_" << tag;
+    }
+    chmod(cookie_file_.c_str(), 0600);
+    ASSERT_TRUE(node_.Start({.flavor = "",
+                             .sname = "orion_tracer_" + tag,
+                             .cookie = "tracer_cookie_" + tag,
+                             .erl = kStockErl}))
+        << node_.error();
+    ASSERT_EQ(node_.Eval("erlang:system_info(emu_flavor)."), "jit");
+    // Loaded, so that trace_info on its functions answers (false) rather than undefined.
+    ASSERT_EQ(node_.Eval("code:ensure_loaded(orion_tracer_workload)."),
+              "{module,orion_tracer_workload}");
+  }
+  void TearDown() override { unlink(cookie_file_.c_str()); }
+
+  std::vector<std::string> OrionArgs(const std::vector<std::string>& extra) const {
+    std::vector<std::string> args = {
+        ORION_TEST_ORION_BIN, "capture",       "--mode",     "tracer", "--node",
+        node_.node_name(),    "--cookie-file", cookie_file_, "--json"};
+    args.insert(args.end(), extra.begin(), extra.end());
+    return args;
+  }
+
+  // Starts orion in the background and waits until the capture traces the REPL's process (the
+  // watchdog registers itself first, then sets patterns and flags, then orion is running).
+  bool StartCapture(Subprocess* orion, const std::vector<std::string>& extra) {
+    if (!orion->Start(OrionArgs(extra))) return false;
+    return testing::WaitFor(
+               [&] {
+                 return !orion->Alive() ||
+                        node_.Eval(
+                            "lists:member(call, element(2, erlang:trace_info(self(), "
+                            "flags))).") == "true";
+               },
+               std::chrono::seconds(30)) &&
+           orion->Alive();
+  }
+
+  json StopCapture(Subprocess* orion, int* status) {
+    orion->Signal(SIGINT);
+    const std::string out = orion->ReadAll(std::chrono::seconds(60));
+    *status = orion->Wait(std::chrono::seconds(10));
+    return json::parse(out, nullptr, /*allow_exceptions=*/false);
+  }
+
+  std::string NodeState() { return node_.Eval(kNodeStateExpr); }
+
+  BeamNode node_;
+  std::string cookie_file_;
+};
+
+TEST_F(TracerTest, CountsExactlyTheCallsTheMatchSpecSelectsWithTheWorkloadsLatencies) {
+  Subprocess orion;
+  ASSERT_TRUE(StartCapture(&orion, {"--match", "[{[nadia, '_'], [], []}]", "--duration", "600",
+                                    "orion_tracer_workload:get_user/2"}));
+  // N = 200 matching calls of 2 ms, timed by the workload; M = 300 calls that do not match.
+  const std::vector<double> oracle =
+      ParseIntegerList(node_.Eval("orion_tracer_workload:timed_get_user(nadia, 2, 200)."));
+  ASSERT_EQ(oracle.size(), 200u);
+  ASSERT_EQ(node_.Eval("orion_tracer_workload:call_get_user(bob, 0, 300)."), "ok");
+  int status = -1;
+  const json doc = StopCapture(&orion, &status);
+  ASSERT_FALSE(doc.is_discarded()) << "orion printed no JSON";
+  EXPECT_EQ(status, 0);
+  EXPECT_EQ(doc["mode"], "tracer");
+  EXPECT_EQ(doc["pid"], node_.os_pid());
+
+  const json* call = FindCall(doc, "orion_tracer_workload:get_user/2");
+  ASSERT_NE(call, nullptr) << doc.dump();
+  EXPECT_EQ((*call)["count"], 200u);
+  EXPECT_EQ((*call)["exceptions"], 0u);
+  for (auto [q, key] : {std::pair{0.5, "p50_ns"}, {0.9, "p90_ns"}, {0.99, "p99_ns"}}) {
+    const double exact = LowerQuantile(oracle, q);
+    const double got = (*call)[key].get<double>();
+    EXPECT_LE(got, exact * (1 + kAlpha) + 1) << key;
+    EXPECT_GE(got, exact * (1 - kAlpha) - testing::kOracleSlackNs) << key;
+  }
+  EXPECT_LE((*call)["max_ns"].get<double>(), *std::max_element(oracle.begin(), oracle.end()));
+  EXPECT_GE((*call)["min_ns"].get<double>(), 2e6) << "a call sleeps 2 ms";
+  for (const auto& [name, value] : doc["lost"].items()) EXPECT_EQ(value, 0u) << name;
+  EXPECT_EQ(NodeState(), kUntouchedState);
+}
+
+TEST_F(TracerTest, ReturnTraceMakesEveryTailCallACallAndCountsExceptionsAcrossProcesses) {
+  Subprocess orion;
+  ASSERT_TRUE(StartCapture(&orion, {"--duration", "600", "orion_tracer_workload:loop/1",
+                                    "orion_tracer_workload:raiser"}));
+  // (raiser: every arity, "m:f/_".)
+  // loop(9) re-enters itself 9 times by tail calls: under return_trace each is a call.
+  ASSERT_EQ(node_.Eval("[orion_tracer_workload:loop(9) || _ <- lists:seq(1, 10)]."),
+            "[done,done,done,done,done,done,done,done,done,done]");
+  ASSERT_EQ(node_.Eval("orion_tracer_workload:call_raiser(50)."), "ok");
+  // 4 processes at once, 250 x loop(3) each: 4 * 250 * 4 calls, paired per process.
+  ASSERT_EQ(node_.Eval("Parent = self(),"
+                       " [spawn(fun() -> [orion_tracer_workload:loop(3) || _ <- lists:seq(1, 250)],"
+                       "                 Parent ! done end) || _ <- lists:seq(1, 4)],"
+                       " [receive done -> ok end || _ <- lists:seq(1, 4)], ok."),
+            "ok");
+  int status = -1;
+  const json doc = StopCapture(&orion, &status);
+  ASSERT_FALSE(doc.is_discarded());
+  EXPECT_EQ(status, 0);
+  const json* loop = FindCall(doc, "orion_tracer_workload:loop/1");
+  const json* raiser = FindCall(doc, "orion_tracer_workload:raiser/1");
+  ASSERT_NE(loop, nullptr);
+  ASSERT_NE(raiser, nullptr);
+  EXPECT_EQ((*loop)["count"], 100u + 4u * 250 * 4);
+  EXPECT_EQ((*raiser)["count"], 0u);
+  EXPECT_EQ((*raiser)["exceptions"], 50u);
+  EXPECT_EQ(doc["lost"]["unpaired_returns"], 0u);
+}
+
+TEST_F(TracerTest, NodeIsLeftAsItWasAfterKill9OfOrion) {
+  ASSERT_EQ(node_.Eval("register(spinner, spawn(orion_tracer_workload, spin, [self()])), ok."),
+            "ok");
+  Subprocess orion;
+  ASSERT_TRUE(StartCapture(&orion, {"--duration", "600", "orion_tracer_workload:get_user/2"}));
+  ASSERT_NE(NodeState(), kUntouchedState) << "the capture traces the node";
+  orion.Kill();  // SIGKILL: the watchdog sees the connection drop
+  EXPECT_TRUE(
+      testing::WaitFor([&] { return NodeState() == kUntouchedState; }, std::chrono::seconds(10)))
+      << NodeState();
+  // The node runs on: its processes, and a new capture.
+  EXPECT_EQ(node_.Eval("spinner ! stop, receive stopped -> ok after 5000 -> timeout end."), "ok");
+  Subprocess again;
+  ASSERT_TRUE(StartCapture(&again, {"--duration", "600", "orion_tracer_workload:get_user/2"}));
+  ASSERT_EQ(node_.Eval("orion_tracer_workload:call_get_user(x, 0, 7)."), "ok");
+  int status = -1;
+  const json doc = StopCapture(&again, &status);
+  const json* call = FindCall(doc, "orion_tracer_workload:get_user/2");
+  ASSERT_NE(call, nullptr) << doc.dump();
+  EXPECT_EQ((*call)["count"], 7u);
+  EXPECT_EQ(NodeState(), kUntouchedState);
+}
+
+TEST_F(TracerTest, WhenTheWatchdogDiesOrionNoticesAndStillCleansUp) {
+  Subprocess orion;
+  ASSERT_TRUE(StartCapture(&orion, {"--duration", "600", "orion_tracer_workload:get_user/2"}));
+  ASSERT_EQ(node_.Eval("orion_tracer_workload:call_get_user(x, 0, 5)."), "ok");
+  ASSERT_EQ(node_.Eval("exit(whereis(orion_tracer_session), kill)."), "true");
+  // orion checks the watchdog every 2 s, stops on its own, and clears what the watchdog set.
+  const json doc = json::parse(orion.ReadAll(std::chrono::seconds(30)), nullptr, false);
+  EXPECT_EQ(orion.Wait(std::chrono::seconds(10)), 0);
+  ASSERT_FALSE(doc.is_discarded());
+  EXPECT_EQ(doc["target_exited"], true);
+  const json* call = FindCall(doc, "orion_tracer_workload:get_user/2");
+  ASSERT_NE(call, nullptr) << doc.dump();
+  EXPECT_EQ((*call)["count"], 5u);
+  EXPECT_EQ(NodeState(), kUntouchedState);
+}
+
+TEST_F(TracerTest, OneCaptureAtATimeAndOtherToolsTracesAreLeftAlone) {
+  // A process that another tool traces (a process has one tracer): Orion must not take it over.
+  ASSERT_EQ(node_.Eval("register(other_tracer, spawn(fun L() -> receive _ -> L() end end)),"
+                       " register(other_traced, spawn(fun() -> receive stop -> ok end end)),"
+                       " erlang:trace(whereis(other_traced), true,"
+                       "              [send, {tracer, whereis(other_tracer)}])."),
+            "1");
+  const std::string other_state =
+      "{erlang:trace_info(whereis(other_traced), flags),"
+      " erlang:trace_info(whereis(other_traced), tracer) =:= {tracer, whereis(other_tracer)}}.";
+  ASSERT_EQ(node_.Eval(other_state), "{{flags,[send]},true}");
+
+  Subprocess first;
+  ASSERT_TRUE(StartCapture(&first, {"--duration", "600", "orion_tracer_workload:get_user/2"}));
+  std::string out;
+  EXPECT_EQ(
+      testing::RunCommand(OrionArgs({"--duration", "1", "orion_tracer_workload:loop/1"}), &out), 4);
+  EXPECT_NE(out.find("another Orion tracer capture is running"), std::string::npos) << out;
+  ASSERT_EQ(node_.Eval("orion_tracer_workload:call_get_user(x, 0, 11)."), "ok");
+  int status = -1;
+  const json doc = StopCapture(&first, &status);
+  EXPECT_EQ(status, 0);
+  const json* call = FindCall(doc, "orion_tracer_workload:get_user/2");
+  ASSERT_NE(call, nullptr) << doc.dump();
+  EXPECT_EQ((*call)["count"], 11u) << "the refused capture changed nothing";
+  EXPECT_EQ(node_.Eval(other_state), "{{flags,[send]},true}");
+}
+
+TEST_F(TracerTest, BadMatchSpecsAreClearErrorsAndChangeNothing) {
+  struct Case {
+    const char* spec;
+    const char* message;
+  };
+  const Case cases[] = {
+      {"[{[nadia, '_'], [], []}", "bad match spec: syntax error"},
+      {"[{[nadia, '_'], [{bogus, '$1'}], []}]", "bad match spec: Function bogus/1"},
+      {"[{[nadia], [], []}]", "has 1 arguments but orion_tracer_workload:get_user/2 takes 2"},
+      {"[{['_', '_'], [], [{trace, [], [send]}]}]", "match spec bodies must be []"},
+  };
+  for (const Case& c : cases) {
+    std::string out;
+    const int status = testing::RunCommand(
+        OrionArgs({"--match", c.spec, "--duration", "1", "orion_tracer_workload:get_user/2"}),
+        &out);
+    EXPECT_EQ(status, 2) << c.spec << ": " << out;
+    EXPECT_NE(out.find(c.message), std::string::npos) << c.spec << ": " << out;
+    EXPECT_EQ(NodeState(), kUntouchedState) << c.spec;
+  }
+  std::string out;
+  EXPECT_EQ(
+      testing::RunCommand(OrionArgs({"--duration", "1", "orion_tracer_workload:nope/2"}), &out), 2);
+  EXPECT_NE(out.find("has no function orion_tracer_workload:nope/2"), std::string::npos) << out;
+  EXPECT_EQ(NodeState(), kUntouchedState);
+}
+
+TEST(TracerCliTest, UsageAndPrivilegeErrorsAreClear) {
+  struct Case {
+    std::vector<std::string> args;
+    int status;
+    const char* message;
+  };
+  const Case cases[] = {
+      {{"--mode", "tracer", "m:f/1"}, 2, "--mode tracer needs --node NAME"},
+      {{"--pid", "1", "--match", "[]", "m:f/1"}, 2, "--match needs --mode tracer"},
+      {{"--mode", "bogus", "--pid", "1", "m:f/1"}, 2, "--mode is probes (the default) or tracer"},
+      {{"--mode", "tracer", "--node", "a@b", "--pid", "1", "m:f/1"}, 2, "takes --node, not --pid"},
+      // Unprivileged (nobody): refused before anything touches the node.
+      {{"--mode", "tracer", "--node", "a@b", "m:f/1"}, 3, "needs root"},
+  };
+  for (const Case& c : cases) {
+    std::vector<std::string> argv;
+    if (c.status == 3)
+      argv = {"/usr/bin/setpriv", "--reuid=65534", "--regid=65534", "--clear-groups"};
+    argv.push_back(ORION_TEST_ORION_BIN);
+    argv.push_back("capture");
+    argv.insert(argv.end(), c.args.begin(), c.args.end());
+    std::string out;
+    const int status = testing::RunCommand(argv, &out);
+    if (c.status == 3 && (status == 126 || status == 127)) continue;  // nobody cannot run it here
+    EXPECT_EQ(status, c.status) << out;
+    EXPECT_NE(out.find(c.message), std::string::npos) << out;
+  }
+}
+
+}  // namespace
+}  // namespace orion

@@ -1,0 +1,395 @@
+#include "userspace/probes/tracer_capture.h"
+
+#include <bpf/bpf.h>
+#include <bpf/libbpf.h>
+#include <spdlog/spdlog.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstdlib>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+
+#include "bpf/tracer.h"
+#include "sketch/kernel_histogram.h"
+#include "tracer.skel.h"
+#include "userspace/probes/percpu.h"
+
+namespace orion::probes {
+namespace {
+
+using dist::Term;
+using dist::TermKind;
+
+// Where the NIF library is copied before the node loads it: a root-owned directory, so that
+// nobody but root can change the code the node runs.
+constexpr char kNifInstallDir[] = "/var/lib/orion/tracer";
+constexpr size_t kMaxMatchSpecBytes = 64 * 1024;
+
+StatusOr<std::string> ReadFile(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) return NotFound("cannot read ", path, " (", std::strerror(errno), ")");
+  std::ostringstream out;
+  out << in.rdbuf();
+  return out.str();
+}
+
+// An atom's name from its printed form: "'Elixir.Foo'" -> "Elixir.Foo".
+std::string AtomName(const std::string& printed) {
+  if (printed.size() < 2 || printed.front() != '\'' || printed.back() != '\'') return printed;
+  std::string name;
+  for (size_t i = 1; i + 1 < printed.size(); ++i) {
+    if (printed[i] == '\\' && i + 2 < printed.size()) ++i;
+    name += printed[i];
+  }
+  return name;
+}
+
+// Copies the NIF library into kNifInstallDir under a name made of its content's hash, and
+// returns the copy's path. A library already there is reused (same content, same name).
+StatusOr<std::string> InstallNif(const std::string& source) {
+  ASSIGN_OR_RETURN(std::string bytes, ReadFile(source));
+  char name[64];
+  std::snprintf(name, sizeof(name), "orion_tracer_nif-%016llx.so",
+                static_cast<unsigned long long>(Fnv1a(bytes)));
+  std::error_code ec;
+  std::filesystem::create_directories(kNifInstallDir, ec);
+  if (ec)
+    return PermissionDenied("cannot create ", kNifInstallDir, ": ", ec.message(),
+                            " (run orion as root)");
+  struct stat st;
+  if (stat(kNifInstallDir, &st) != 0 || st.st_uid != 0 || (st.st_mode & 022) != 0) {
+    return PermissionDenied(kNifInstallDir, " must be owned by root and not writable by others");
+  }
+  chmod(kNifInstallDir, 0755);
+  const std::string path = std::string(kNifInstallDir) + "/" + name;
+  if (stat(path.c_str(), &st) == 0 && static_cast<size_t>(st.st_size) == bytes.size()) return path;
+  const std::string tmp = path + ".tmp." + std::to_string(getpid());
+  {
+    std::ofstream out(tmp, std::ios::binary | std::ios::trunc);
+    out.write(bytes.data(), static_cast<std::streamsize>(bytes.size()));
+    if (!out) return Internal("cannot write ", tmp, ": ", std::strerror(errno));
+  }
+  chmod(tmp.c_str(), 0644);
+  if (std::rename(tmp.c_str(), path.c_str()) != 0) {
+    return Internal("cannot rename ", tmp, ": ", std::strerror(errno));
+  }
+  return path;
+}
+
+std::string Text(const Term& t) {
+  return std::string(t.text());
+}
+
+// {error, Binary} from orion_tracer -> the binary; else the term printed.
+std::string ErrorText(const Term& reply) {
+  if (reply.kind() == TermKind::kTuple && reply.elements().size() == 2 &&
+      reply.elements()[0].is_atom("error") &&
+      (reply.elements()[1].kind() == TermKind::kBinary ||
+       reply.elements()[1].kind() == TermKind::kString)) {
+    return Text(reply.elements()[1]);
+  }
+  return dist::FormatTerm(reply);
+}
+
+bool IsOk(const Term& reply) {
+  return reply.is_atom("ok");
+}
+
+}  // namespace
+
+std::string DefaultTracerDir() {
+  if (const char* env = std::getenv("ORION_TRACER_DIR"); env && *env) return env;
+  const std::string installed = ORION_TRACER_INSTALL_DIR;
+  if (access((installed + "/orion_tracer.beam").c_str(), R_OK) == 0) return installed;
+  return ORION_TRACER_BUILD_DIR;
+}
+
+StatusOr<std::unique_ptr<TracerCapture>> TracerCapture::Start(const TracerCaptureOptions& options) {
+  if (options.patterns.empty()) return InvalidArgument("no function pattern to capture");
+  if (options.match_spec.size() > kMaxMatchSpecBytes) {
+    return InvalidArgument("the match spec is longer than ", kMaxMatchSpecBytes, " bytes");
+  }
+  const std::string dir = options.tracer_dir.empty() ? DefaultTracerDir() : options.tracer_dir;
+  const std::string beam_path = dir + "/orion_tracer.beam";
+  const std::string nif_source = dir + "/orion_tracer_nif.so";
+  if (access(beam_path.c_str(), R_OK) != 0 || access(nif_source.c_str(), R_OK) != 0) {
+    return NotFound("tracer mode needs orion_tracer.beam and orion_tracer_nif.so in ", dir,
+                    " (set ORION_TRACER_DIR)");
+  }
+
+  std::unique_ptr<TracerCapture> capture(new TracerCapture());
+  capture->options_ = options;
+  ASSIGN_OR_RETURN(capture->node_,
+                   dist::NodeClient::Connect(options.node, options.cookie, options.rpc_timeout));
+
+  // The node's OS process must be on this host: the kernel measures it.
+  ASSIGN_OR_RETURN(Term os_pid, capture->Call("os", "getpid", {}));
+  const long pid = std::strtol(Text(os_pid).c_str(), nullptr, 10);
+  std::error_code ec;
+  const std::string exe =
+      std::filesystem::read_symlink("/proc/" + std::to_string(pid) + "/exe", ec);
+  if (pid <= 0 || ec || exe.find("beam") == std::string::npos) {
+    return FailedPrecondition("node ", options.node, " runs as OS pid ", Text(os_pid),
+                              ", which is not a BEAM of this host: tracer mode measures a node "
+                              "on the host orion runs on");
+  }
+  capture->beam_pid_ = static_cast<pid_t>(pid);
+
+  ASSIGN_OR_RETURN(Term session,
+                   capture->Call("erlang", "whereis", {Term::Atom("orion_tracer_session")}));
+  if (!session.is_atom("undefined")) {
+    return FailedPrecondition("another Orion tracer capture is running on ", options.node,
+                              " (its watchdog is ", dist::FormatTerm(session), ")");
+  }
+  ASSIGN_OR_RETURN(std::string nif_path, InstallNif(nif_source));
+  RETURN_IF_ERROR(capture->LoadModule(beam_path, nif_path));
+  RETURN_IF_ERROR(capture->AttachBpf(nif_path));
+  RETURN_IF_ERROR(capture->StartTracing());
+  return capture;
+}
+
+TracerCapture::~TracerCapture() {
+  if (Status s = Stop(); !s.ok()) spdlog::warn("tracer capture: {}", s.message());
+  tracer_bpf__destroy(skel_);
+}
+
+const std::string& TracerCapture::own_node() const {
+  return node_->own_name();
+}
+
+StatusOr<Term> TracerCapture::Call(std::string_view module, std::string_view function,
+                                   std::vector<Term> args) {
+  if (!node_ || !node_->connected()) return Unavailable("not connected to ", options_.node);
+  const std::vector<uint8_t> encoded = dist::EncodeTermBody(Term::List(std::move(args)));
+  ASSIGN_OR_RETURN(
+      std::string reply,
+      node_->Rpc(module, function,
+                 std::string_view(reinterpret_cast<const char*>(encoded.data()), encoded.size()),
+                 options_.rpc_timeout));
+  ASSIGN_OR_RETURN(Term term, dist::DecodeTermBody(
+                                  std::span<const uint8_t>(
+                                      reinterpret_cast<const uint8_t*>(reply.data()), reply.size()),
+                                  dist::DecodeLimits{}));
+  if (term.kind() == TermKind::kTuple && !term.elements().empty() &&
+      term.elements()[0].is_atom("badrpc")) {
+    return Internal(module, ":", function, " failed on ", options_.node, ": ",
+                    dist::FormatTerm(term));
+  }
+  return term;
+}
+
+Status TracerCapture::LoadModule(const std::string& beam_path, const std::string& nif_path) {
+  ASSIGN_OR_RETURN(std::string beam, ReadFile(beam_path));
+  ASSIGN_OR_RETURN(Term loaded,
+                   Call("code", "load_binary",
+                        {Term::Atom("orion_tracer"), Term::String(beam_path), Term::Binary(beam)}));
+  if (loaded.kind() != TermKind::kTuple || loaded.elements().size() != 2 ||
+      !loaded.elements()[0].is_atom("module")) {
+    return Internal("loading orion_tracer on ", options_.node, ": ", dist::FormatTerm(loaded));
+  }
+  module_loaded_ = true;
+  const std::string stem = nif_path.substr(0, nif_path.size() - 3);  // load_nif adds ".so"
+  ASSIGN_OR_RETURN(Term nif, Call("orion_tracer", "load_nif", {Term::Binary(stem)}));
+  if (!IsOk(nif)) {
+    return Internal("loading ", nif_path, " into ", options_.node, ": ", dist::FormatTerm(nif));
+  }
+  // The proof that the node is the process we will attach to: it maps our library now (a node
+  // of another host could have an OS pid that is a BEAM here too).
+  ASSIGN_OR_RETURN(std::string maps, ReadFile("/proc/" + std::to_string(beam_pid_) + "/maps"));
+  if (maps.find(nif_path) == std::string::npos) {
+    return FailedPrecondition("node ", options_.node, " loaded ", nif_path, " but OS pid ",
+                              beam_pid_, " of this host does not map it: ",
+                              "the node runs on another host (tracer mode measures local nodes)");
+  }
+  return OkStatus();
+}
+
+Status TracerCapture::AttachBpf(const std::string& nif_path) {
+  skel_ = tracer_bpf__open_and_load();
+  if (!skel_) {
+    return Internal("loading the tracer BPF programs: ", std::strerror(errno),
+                    " (run with -v for the verifier's log)");
+  }
+  struct Attachment {
+    bpf_program* prog;
+    const char* probe;
+  };
+  const Attachment attachments[] = {
+      {skel_->progs.tracer_call, "call"},
+      {skel_->progs.tracer_return_from, "return_from"},
+      {skel_->progs.tracer_exception_from, "exception_from"},
+  };
+  for (const auto& a : attachments) {
+    bpf_link* link =
+        bpf_program__attach_usdt(a.prog, beam_pid_, nif_path.c_str(), "orion", a.probe, nullptr);
+    if (!link) {
+      return Internal("attaching to orion:", a.probe, " in ", nif_path, " (pid ", beam_pid_,
+                      "): ", std::strerror(errno));
+    }
+    links_.push_back(link);
+  }
+  return OkStatus();
+}
+
+Status TracerCapture::StartTracing() {
+  std::vector<Term> targets;
+  for (const auto& p : options_.patterns) {
+    targets.push_back(Term::Tuple({Term::Atom(AtomName(p.module)),
+                                   Term::Atom(p.function ? AtomName(*p.function) : "_"),
+                                   p.arity ? Term::Integer(*p.arity) : Term::Atom("_")}));
+  }
+  const Term spec =
+      options_.match_spec.empty() ? Term::Atom("_") : Term::Binary(options_.match_spec);
+  ASSIGN_OR_RETURN(Term reply, Call("orion_tracer", "start",
+                                    {Term::Atom(node_->own_name()), Term::List(std::move(targets)),
+                                     spec, Term::Integer(options_.time_limit.count())}));
+  // {ok, Watchdog, [{Id, MfaBinary, {M, F, A}}], Skipped}
+  if (reply.kind() != TermKind::kTuple || reply.elements().size() != 4 ||
+      !reply.elements()[0].is_atom("ok") || reply.elements()[1].kind() != TermKind::kPid) {
+    return InvalidArgument(ErrorText(reply));
+  }
+  watchdog_ = reply.elements()[1];
+  target_terms_ = reply.elements()[2];
+  for (const Term& t : reply.elements()[2].elements()) {
+    if (t.kind() != TermKind::kTuple || t.elements().size() != 3) continue;
+    auto id = t.elements()[0].to_uint64();
+    if (!id || *id >= TRACER_MAX_TARGETS) continue;
+    targets_[static_cast<uint32_t>(*id)] = Text(t.elements()[1]);
+  }
+  if (const auto skipped = reply.elements()[3].to_uint64(); skipped && *skipped > 0) {
+    spdlog::warn(
+        "{} processes of {} are traced by another tool (dbg, recon?): their calls are "
+        "not captured",
+        *skipped, options_.node);
+  }
+  spdlog::debug("tracer capture on {} (OS pid {}): {} functions, watchdog {}", options_.node,
+                beam_pid_, targets_.size(), dist::FormatTerm(*watchdog_));
+  return OkStatus();
+}
+
+StatusOr<bool> TracerCapture::Alive() {
+  if (!watchdog_) return false;
+  ASSIGN_OR_RETURN(Term alive, Call("erlang", "is_process_alive", {*watchdog_}));
+  return alive.is_atom("true");
+}
+
+Status TracerCapture::Stop() {
+  Status result = OkStatus();
+  if (watchdog_ && node_ && node_->connected()) {
+    auto stopped = Call("orion_tracer", "stop", {*watchdog_, target_terms_});
+    if (!stopped.ok()) {
+      result = stopped.status();
+    } else if (!IsOk(*stopped)) {
+      result = Internal("stopping the capture on ", options_.node, ": ", ErrorText(*stopped));
+    }
+  }
+  watchdog_.reset();
+  if (Status s = Unload(); !s.ok() && result.ok()) result = s;
+  for (bpf_link* link : links_) bpf_link__destroy(link);
+  links_.clear();
+  return result;
+}
+
+// Purges orion_tracer from the node (which also unloads its NIF library).
+Status TracerCapture::Unload() {
+  if (!module_loaded_ || !node_ || !node_->connected()) return OkStatus();
+  module_loaded_ = false;
+  // An old version (left by an earlier orion that was killed) must go first: code:delete only
+  // works when there is none. delete answers false when the module is gone already (a watchdog
+  // that timed out removes it itself).
+  for (const char* step : {"soft_purge", "delete", "soft_purge"}) {
+    ASSIGN_OR_RETURN(Term done, Call("code", step, {Term::Atom("orion_tracer")}));
+    if (!done.is_atom("true") && std::string_view(step) != "delete") {
+      return Internal("code:", step, "(orion_tracer) on ", options_.node, " answered ",
+                      dist::FormatTerm(done), " (a process still runs its code?)");
+    }
+  }
+  return OkStatus();
+}
+
+StatusOr<TracerSnapshot> TracerCapture::Read() const {
+  TracerSnapshot snap;
+  uint64_t counters[TRACER_COUNTER_COUNT] = {};
+  for (uint32_t i = 0; i < TRACER_COUNTER_COUNT; ++i) {
+    ASSIGN_OR_RETURN(counters[i], SumPercpuU64(bpf_map__fd(skel_->maps.tracer_counters), i));
+  }
+  snap.calls = counters[TRACER_CALLS];
+  snap.returns = counters[TRACER_RETURNS];
+  snap.exceptions = counters[TRACER_EXCEPTIONS];
+  snap.unpaired = counters[TRACER_UNPAIRED];
+  snap.capture.events = snap.calls + snap.returns + snap.exceptions;
+  snap.capture.matched = snap.calls;
+  snap.capture.lost.depth_overflow = counters[TRACER_DEPTH_OVERFLOW];
+  snap.capture.lost.functions_over_limit = counters[TRACER_BAD_TARGET];
+
+  // Evicted: entries the programs created and the map no longer holds (the programs never
+  // delete one). Usually idle processes; one with calls in flight shows in `unpaired` too.
+  uint64_t live = 0;
+  {
+    const int fd = bpf_map__fd(skel_->maps.tracer_procs);
+    tracer_proc_key key, next;
+    const void* prev = nullptr;
+    while (bpf_map_get_next_key(fd, prev, &next) == 0) {
+      ++live;
+      key = next;
+      prev = &key;
+    }
+  }
+  const uint64_t inserted = counters[TRACER_PROCS_INSERTED];
+  snap.capture.lost.frames_evicted = inserted > live ? inserted - live : 0;
+  for (bpf_program* prog : {skel_->progs.tracer_call, skel_->progs.tracer_return_from,
+                            skel_->progs.tracer_exception_from}) {
+    bpf_prog_info info = {};
+    uint32_t len = sizeof(info);
+    if (bpf_obj_get_info_by_fd(bpf_program__fd(prog), &info, &len) == 0) {
+      snap.capture.lost.recursion_misses += info.recursion_misses;
+    }
+  }
+
+  const int cpus = PossibleCpus();
+  const size_t hist_stride = (sizeof(hist) + 7) & ~size_t{7};
+  const size_t counters_stride = (sizeof(slot_counters) + 7) & ~size_t{7};
+  std::vector<uint8_t> raw;
+  std::vector<uint64_t> slots(CAPTURE_HIST_SLOTS);
+  for (const auto& [id, mfa] : targets_) {
+    FunctionStats f;
+    f.mfa = mfa;
+    RETURN_IF_ERROR(LookupPercpu(bpf_map__fd(skel_->maps.tracer_hists), &id, sizeof(hist), &raw));
+    std::fill(slots.begin(), slots.end(), 0);
+    hist_stats stats = {};
+    bool any = false;
+    for (int cpu = 0; cpu < cpus; ++cpu) {
+      const auto* h = reinterpret_cast<const hist*>(raw.data() + cpu * hist_stride);
+      if (h->stats.count == 0) continue;
+      for (int i = 0; i < CAPTURE_HIST_SLOTS; ++i) slots[i] += h->slots[i];
+      stats.count += h->stats.count;
+      stats.sum_ns += h->stats.sum_ns;
+      stats.min_ns = any ? std::min(stats.min_ns, h->stats.min_ns) : h->stats.min_ns;
+      stats.max_ns = std::max(stats.max_ns, h->stats.max_ns);
+      any = true;
+    }
+    if (any) {
+      RETURN_IF_ERROR(sketch::FoldKernelHistogram(slots, f.wall));
+      f.wall.set_summary(static_cast<double>(stats.sum_ns), static_cast<double>(stats.min_ns),
+                         static_cast<double>(stats.max_ns));
+    }
+    RETURN_IF_ERROR(LookupPercpu(bpf_map__fd(skel_->maps.tracer_target_counters), &id,
+                                 sizeof(slot_counters), &raw));
+    for (int cpu = 0; cpu < cpus; ++cpu) {
+      slot_counters c;
+      std::memcpy(&c, raw.data() + cpu * counters_stride, sizeof(c));
+      f.exceptions += c.exceptions;
+    }
+    snap.capture.functions.push_back(std::move(f));
+  }
+  std::sort(snap.capture.functions.begin(), snap.capture.functions.end(),
+            [](const FunctionStats& a, const FunctionStats& b) { return a.mfa < b.mfa; });
+  return snap;
+}
+
+}  // namespace orion::probes

@@ -1,0 +1,108 @@
+// Tracer mode (docs/tracer.md): latency of Erlang functions on a BEAM whose own function probes
+// cannot fire (the JIT flavor, Debian's stock erlang), with ERTS's match specs choosing the
+// calls and the kernel timing them.
+//
+//   TracerCaptureOptions options{.node = "app@host", .cookie = cookie,
+//                                .patterns = {*ParseMfaPattern("m:f/2")},
+//                                .match_spec = "[{['_', nadia], [], []}]"};
+//   ASSIGN_OR_RETURN(auto capture, TracerCapture::Start(options));
+//   ... ASSIGN_OR_RETURN(CaptureSnapshot snap, capture->Read());
+//   RETURN_IF_ERROR(capture->Stop());  // the node is as it was
+//
+// Start connects to the node as a hidden node, loads orion_tracer (module and NIF), has it
+// validate the targets and the match spec (nothing is changed on the node if either is wrong),
+// attaches bpf/tracer.bpf.c to the NIF's probes in the node's OS process, and then has the
+// node's orion_tracer watchdog set the trace patterns and flags. Stop clears them, purges the
+// module and detaches. If orion dies instead, the watchdog sees the connection drop and clears
+// them; the uprobes go with orion's file descriptors.
+#pragma once
+
+#include <sys/types.h>
+
+#include <chrono>
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "base/status.h"
+#include "userspace/dist/node_client.h"
+#include "userspace/dist/term.h"
+#include "userspace/probes/capture.h"  // CaptureSnapshot, FunctionStats
+#include "userspace/probes/mfa_pattern.h"
+
+struct tracer_bpf;
+struct bpf_link;
+
+namespace orion::probes {
+
+struct TracerCaptureOptions {
+  std::string node;    // "app@host": a node of this host
+  std::string cookie;  // its distribution cookie
+  std::vector<MfaPattern> patterns;
+  std::string match_spec;  // Erlang term syntax; "" = every call of the targets
+  // Where orion_tracer.beam and orion_tracer_nif.so are: "" = $ORION_TRACER_DIR, else the
+  // installed directory, else the build's.
+  std::string tracer_dir;
+  // The watchdog clears everything after this long even if orion is still connected.
+  std::chrono::milliseconds time_limit = std::chrono::hours(1);
+  std::chrono::milliseconds rpc_timeout = std::chrono::seconds(10);
+};
+
+// What a tracer capture measured: the same per-function results as probes mode (wall time
+// only: the stock BEAM has no scheduling probes for on-CPU time), plus the tracer's counters.
+struct TracerSnapshot {
+  CaptureSnapshot capture;  // functions: every target, in id order sorted by MFA
+  uint64_t calls = 0;       // orion:call hits (calls whose match spec matched)
+  uint64_t returns = 0;
+  uint64_t exceptions = 0;
+  uint64_t unpaired = 0;  // returns with no matching call (calls made before the capture)
+};
+
+class TracerCapture {
+ public:
+  static StatusOr<std::unique_ptr<TracerCapture>> Start(const TracerCaptureOptions& options);
+  ~TracerCapture();  // Stop(), errors logged
+  TracerCapture(const TracerCapture&) = delete;
+  TracerCapture& operator=(const TracerCapture&) = delete;
+
+  // Cumulative totals since Start (also after Stop).
+  StatusOr<TracerSnapshot> Read() const;
+
+  // True while the node's watchdog still runs the capture (one bounded rpc; it also keeps the
+  // distribution connection ticking). False once its time limit cleared it.
+  StatusOr<bool> Alive();
+
+  // Clears the trace patterns and flags on the node, purges orion_tracer, detaches.
+  Status Stop();
+
+  pid_t beam_pid() const { return beam_pid_; }
+  const std::string& own_node() const;
+
+ private:
+  TracerCapture() = default;
+  StatusOr<dist::Term> Call(std::string_view module, std::string_view function,
+                            std::vector<dist::Term> args);
+  Status LoadModule(const std::string& beam_path, const std::string& nif_path);
+  Status AttachBpf(const std::string& nif_path);
+  Status StartTracing();
+  Status Unload();
+
+  TracerCaptureOptions options_;
+  std::unique_ptr<dist::NodeClient> node_;
+  pid_t beam_pid_ = -1;
+  tracer_bpf* skel_ = nullptr;
+  std::vector<bpf_link*> links_;             // fd-owned uprobes on the NIF's probes
+  std::map<uint32_t, std::string> targets_;  // id -> "m:f/a" as the BEAM prints it
+  std::optional<dist::Term> watchdog_;       // the watchdog's pid, while tracing
+  dist::Term target_terms_;                  // [{Id, Text, {M, F, A}}], for stop/2
+  bool module_loaded_ = false;
+};
+
+// The directory orion takes orion_tracer.beam and orion_tracer_nif.so from (see
+// TracerCaptureOptions::tracer_dir).
+std::string DefaultTracerDir();
+
+}  // namespace orion::probes
