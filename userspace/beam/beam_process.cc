@@ -116,7 +116,10 @@ Status CheckFunctionProbes(const BeamProcess& beam) {
     return FailedPrecondition(
         "pid ", beam.pid, " runs the JIT flavor of the BEAM (", beam.exe,
         "): since OTP 24 function entry/return probes fire only in the interpreter. Restart "
-        "the node with the emu flavor of the USDT build: \"erl -emu_flavor emu ...\"");
+        "the node with the emu flavor of the USDT build: \"erl -emu_flavor emu ...\", or, "
+        "with no restart, use tracer mode: orion capture --mode tracer --node ",
+        beam.node_name.empty() ? std::string("NODE") : beam.node_name,
+        " --cookie-file PATH (docs/tracer.md)");
   }
   return OkStatus();
 }
