@@ -239,6 +239,32 @@ TEST_F(CaptureTest, NothingStaysAttachedAfterExitSigtermOrKill9) {
   }
 }
 
+TEST_F(CaptureTest, OverloadGuardStopsAndReportsWhatWasCaptured) {
+  // --max-rate 20000: a self-recursive loop fires about a million probes a second.
+  RunningCapture capture;
+  ASSERT_TRUE(capture.Start(node_, {"orion_workload:busy_wrapper/1"}, {"--max-rate", "20000"}));
+  ASSERT_NE(node_.Eval("orion_workload:call_busy(5, 300000)."), "DEAD");
+  EXPECT_TRUE(testing::WaitFor([&] { return !capture.process().Alive(); }, std::chrono::seconds(10)))
+      << "orion stops by itself when the probes fire faster than --max-rate";
+  json doc = capture.Stop();
+  ASSERT_FALSE(doc.is_discarded());
+  EXPECT_EQ(capture.exit_status(), 0);
+  ASSERT_TRUE(doc["stopped"].is_object()) << doc.dump();
+  EXPECT_EQ(doc["stopped"]["reason"], "max_rate");
+  EXPECT_GT(doc["stopped"]["rate"].get<uint64_t>(), 20000u);
+  // Nothing stays attached: the BEAM stops formatting probe arguments.
+  auto beam = beam::InspectBeam(node_.os_pid());
+  ASSERT_TRUE(beam.ok());
+  EXPECT_EQ(testing::SemaphoreOf(*beam, "function__return"), 0);
+  // Without the guard the same capture runs to the end.
+  RunningCapture unlimited;
+  ASSERT_TRUE(unlimited.Start(node_, {"orion_workload:busy_wrapper/1"}, {"--max-rate", "0"}));
+  ASSERT_NE(node_.Eval("orion_workload:call_busy(5, 300000)."), "DEAD");
+  json all = unlimited.Stop();
+  EXPECT_TRUE(all["stopped"].is_null()) << all.dump();
+  EXPECT_EQ(CountOf(all, "orion_workload:busy_wrapper/1"), 5u);
+}
+
 TEST_F(CaptureTest, ReportsWhatWasCapturedWhenTheBeamExits) {
   RunningCapture capture;
   ASSERT_TRUE(capture.Start(node_, {"orion_workload:known/1"}));

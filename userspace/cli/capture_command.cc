@@ -54,6 +54,9 @@ constexpr char kUsage[] =
     "  -i, --interval S       refresh the live view every S seconds (default 1)\n"
     "  -j, --json             print one JSON document at the end (no live view)\n"
     "      --max-functions N  functions with a histogram, for wide patterns (default 128)\n"
+    "      --max-rate N       stop (and report what was captured) when the BEAM's probes fire\n"
+    "                         more than N times a second over one second: each hit costs the\n"
+    "                         node about 1-2 us (default 2000000; 0: no limit)\n"
     "\n"
     "Through the daemons (orion daemon, docs/operations.md):\n"
     "      --daemon NODE      ask this daemon (orion@host) to capture on its host's BEAMs\n"
@@ -87,6 +90,7 @@ struct Options {
   bool json = false;
   bool verbose = false;
   uint32_t max_functions = 128;
+  uint64_t max_rate = 2'000'000;  // probe hits per second; 0: no limit
   std::vector<probes::MfaPattern> patterns;
   std::vector<std::string> pattern_texts;  // as written, for a daemon
   std::string daemon;
@@ -105,12 +109,14 @@ int UsageError(const std::string& message) {
 
 // Parses argv into `options`; returns an exit code when the command should stop now.
 std::optional<int> ParseOptions(int argc, char** argv, Options* options) {
-  enum { kMaxFunctions = 1000, kDaemon, kCluster, kNode, kCookieFile, kPerNode, kMode, kMatch };
+  enum { kMaxFunctions = 1000, kDaemon, kCluster, kNode, kCookieFile, kPerNode, kMode, kMatch,
+         kMaxRate };
   static const option kOptions[] = {{"pid", required_argument, nullptr, 'p'},
                                     {"duration", required_argument, nullptr, 'd'},
                                     {"interval", required_argument, nullptr, 'i'},
                                     {"json", no_argument, nullptr, 'j'},
                                     {"max-functions", required_argument, nullptr, kMaxFunctions},
+                                    {"max-rate", required_argument, nullptr, kMaxRate},
                                     {"daemon", required_argument, nullptr, kDaemon},
                                     {"cluster", no_argument, nullptr, kCluster},
                                     {"per-node", no_argument, nullptr, kPerNode},
@@ -149,6 +155,15 @@ std::optional<int> ParseOptions(int argc, char** argv, Options* options) {
         long n = std::strtol(optarg, &end, 10);
         if (*end != '\0' || n < 1 || n > 4096) return UsageError("--max-functions must be 1..4096");
         options->max_functions = static_cast<uint32_t>(n);
+        break;
+      }
+      case kMaxRate: {
+        char* end = nullptr;
+        const unsigned long long n = std::strtoull(optarg, &end, 10);
+        if (*end != '\0' || optarg[0] == '-') {
+          return UsageError("--max-rate needs a number of probe hits per second (0: no limit)");
+        }
+        options->max_rate = n;
         break;
       }
       case kDaemon: options->daemon = optarg; break;
@@ -276,6 +291,10 @@ int RunCaptureCommand(int argc, char** argv) {
   auto next_refresh = start + std::chrono::duration<double>(options.interval);
   std::optional<probes::CaptureSnapshot> previous;
   bool target_gone = false;
+  // The overload guard: probe hits over the last second against --max-rate.
+  auto rate_window_start = start;
+  uint64_t rate_window_events = 0;
+  std::optional<double> over_rate;
   while (!cli::StopRequested()) {
     const auto now = Clock::now();
     const double elapsed = std::chrono::duration<double>(now - start).count();
@@ -283,6 +302,18 @@ int RunCaptureCommand(int argc, char** argv) {
     if (!AnyAlive(beams)) {
       target_gone = true;
       break;
+    }
+    if (options.max_rate > 0 && now - rate_window_start >= std::chrono::seconds(1)) {
+      auto events = (*capture)->Events();
+      if (!events.ok()) return cli::ReportError("capture", events.status());
+      const double seconds = std::chrono::duration<double>(now - rate_window_start).count();
+      const double rate = static_cast<double>(*events - rate_window_events) / seconds;
+      if (rate > static_cast<double>(options.max_rate)) {
+        over_rate = rate;
+        break;
+      }
+      rate_window_start = now;
+      rate_window_events = *events;
     }
     if (live && now >= next_refresh) {
       auto snap = (*capture)->Read();
@@ -310,6 +341,13 @@ int RunCaptureCommand(int argc, char** argv) {
     for (const auto& f : snap->functions) doc["calls"].push_back(cli::FunctionJson(f));
     doc["lost"] = cli::LostJson(snap->lost);
     doc["target_exited"] = target_gone;
+    if (over_rate) {
+      doc["stopped"] = {{"reason", "max_rate"},
+                        {"rate", static_cast<uint64_t>(*over_rate)},
+                        {"max_rate", options.max_rate}};
+    } else {
+      doc["stopped"] = nullptr;
+    }
     std::printf("%s\n", doc.dump(2).c_str());
   } else {
     if (live) std::printf("\x1b[H\x1b[2J");
@@ -322,6 +360,12 @@ int RunCaptureCommand(int argc, char** argv) {
   std::fflush(stdout);
   if (target_gone) {
     spdlog::warn("the BEAM exited during the capture; the results above are what was captured until then");
+  }
+  if (over_rate) {
+    spdlog::warn("stopped early: the BEAM's probes fired {:.0f} times a second, over --max-rate {} "
+                 "(each hit costs the node about 1-2 us); the results above are what was "
+                 "captured until then. Narrow the patterns, or raise --max-rate (0: no limit)",
+                 *over_rate, options.max_rate);
   }
   return cli::kExitOk;
 }

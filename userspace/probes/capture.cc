@@ -193,6 +193,10 @@ StatusOr<uint64_t> Capture::CountLiveProcs() const {
   return n;
 }
 
+StatusOr<uint64_t> Capture::Events() const {
+  return SumPercpuU64(bpf_map__fd(skel_->maps.counters), CAPTURE_EVENTS);
+}
+
 StatusOr<CaptureSnapshot> Capture::Read() const {
   CaptureSnapshot snap;
   uint64_t counters[CAPTURE_COUNTER_COUNT] = {};

@@ -49,6 +49,8 @@ class Capture {
 
   // Cumulative totals since Start.
   StatusOr<CaptureSnapshot> Read() const;
+  // Probe hits the programs saw since Start: cheap (one per-CPU counter), for rate limits.
+  StatusOr<uint64_t> Events() const;
 
   // Detaches from every BEAM now (Read() still works on what was captured).
   void Detach();

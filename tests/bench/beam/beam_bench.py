@@ -120,7 +120,8 @@ class Tracer:
 
 def start_tracer(state, build, orion, pid):
     floor = os.path.join(build, "tests", "bench", "probe_floor")
-    capture = [orion, "capture", "--pid", str(pid), "--duration", "600", "--json"]
+    # --max-rate 0: the benchmark measures the uncapped cost (the guard would stop fib).
+    capture = [orion, "capture", "--pid", str(pid), "--duration", "600", "--json", "--max-rate", "0"]
     if state in ("semaphore", "empty"):
         return Tracer([floor, "--pid", str(pid), state], "ready", ready_in_stderr=False)
     if state == "unrelated":

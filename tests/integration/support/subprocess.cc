@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <fstream>
 #include <cstdlib>
 #include <cstring>
 #include <thread>
@@ -121,7 +122,15 @@ int Subprocess::Wait(std::chrono::milliseconds timeout) {
   }
 }
 
-bool Subprocess::Alive() const { return pid_ > 0 && kill(pid_, 0) == 0; }
+bool Subprocess::Alive() const {
+  if (pid_ <= 0 || kill(pid_, 0) != 0) return false;
+  // An exited child that is not reaped yet (a zombie) is not alive.
+  std::ifstream stat("/proc/" + std::to_string(pid_) + "/stat");
+  std::string line;
+  std::getline(stat, line);
+  const size_t paren = line.rfind(')');
+  return paren == std::string::npos || paren + 2 >= line.size() || line[paren + 2] != 'Z';
+}
 
 void Subprocess::Kill() {
   CloseStdin();
