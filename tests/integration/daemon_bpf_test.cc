@@ -317,6 +317,25 @@ TEST_F(DaemonClusterTest, BeamRestartDuringACaptureIsReportedNotCrashedOn) {
   EXPECT_EQ(CountOf(next_doc, "orion_workload:known/1"), 200u);
 }
 
+TEST_F(DaemonClusterTest, OverloadGuardStopsAHostsCaptureAndSaysSo) {
+  ASSERT_TRUE(cluster_.Create(1)) << cluster_.error();
+  auto capture = CaptureAsync({"--daemon", cluster_.daemon_node(0), "--duration", "30",
+                               "--max-rate", "20000", "orion_workload:busy_wrapper/1"});
+  ASSERT_TRUE(WaitForCaptures(cluster_, 1, std::chrono::seconds(10)));
+  const auto started = std::chrono::steady_clock::now();
+  ASSERT_NE(cluster_.beam(0).Eval("orion_workload:call_busy(5, 300000)."), "DEAD");
+  auto [status, doc] = capture.get();
+  EXPECT_LT(std::chrono::steady_clock::now() - started, std::chrono::seconds(20))
+      << "stopped long before its 30 s";
+  ASSERT_EQ(status, 0);
+  const json* node = NodeEntry(doc, cluster_.daemon_node(0));
+  ASSERT_NE(node, nullptr);
+  EXPECT_EQ((*node)["status"], "ok");
+  ASSERT_TRUE((*node).contains("stopped")) << doc.dump();
+  EXPECT_EQ((*node)["stopped"]["reason"], "max_rate");
+  EXPECT_GT((*node)["stopped"]["rate"].get<uint64_t>(), 20000u);
+}
+
 TEST_F(DaemonClusterTest, DiscoveryFindsPeersThroughTheBeamNodes) {
   ASSERT_TRUE(cluster_.Create(3, /*daemons=*/false)) << cluster_.error();
   for (int i = 1; i < 3; ++i) {

@@ -258,6 +258,7 @@ int RunCaptureCommand(int argc, char** argv) {
                                   .json = options.json,
                                   .max_functions = options.max_functions,
                                   .per_node = options.per_node,
+                                  .max_rate = options.max_rate,
                                   .patterns = options.pattern_texts});
   }
   probes::InstallLibbpfLogger(options.verbose);

@@ -26,6 +26,9 @@ nlohmann::json NodesJson(const dist::CaptureResult& result) {
     j["node"] = n.node;
     if (n.status.ok()) {
       j["status"] = "ok";
+      if (n.stopped_at_rate) {
+        j["stopped"] = {{"reason", "max_rate"}, {"rate", *n.stopped_at_rate}};
+      }
       if (n.functions) {
         j["calls"] = nlohmann::json::array();
         for (const auto& f : *n.functions) j["calls"].push_back(FunctionJson(f));
@@ -59,6 +62,7 @@ int RunRemoteCapture(const RemoteCaptureOptions& options) {
   request.scope = options.cluster ? dist::Scope::kCluster : dist::Scope::kLocal;
   request.max_functions = options.max_functions;
   request.per_node = options.per_node;
+  request.max_rate = options.max_rate;
 
   InstallStopSignals();
   spdlog::info("capturing through {}{} for {:g} s", options.daemon,
@@ -108,8 +112,12 @@ int RunRemoteCapture(const RemoteCaptureOptions& options) {
     std::printf("%s%s\n", RenderTable(snapshot, nullptr, options.duration_s).c_str(),
                 RenderLost(snapshot.lost).c_str());
     for (const dist::NodeStatus& n : result->nodes) {
-      std::printf("  %-32s %s\n", n.node.c_str(),
-                  n.status.ok() ? "ok" : ("error: " + n.status.message()).c_str());
+      std::string state = n.status.ok() ? "ok" : "error: " + n.status.message();
+      if (n.stopped_at_rate) {
+        state += " (stopped early: " + std::to_string(*n.stopped_at_rate) +
+                 " probe hits/s, over --max-rate)";
+      }
+      std::printf("  %-32s %s\n", n.node.c_str(), state.c_str());
     }
     for (const dist::NodeStatus& n : result->nodes) {
       if (!n.functions) continue;

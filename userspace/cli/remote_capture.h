@@ -17,6 +17,7 @@ struct RemoteCaptureOptions {
   bool json = false;
   uint32_t max_functions = 128;
   bool per_node = false;              // also each node's own results
+  uint64_t max_rate = 2'000'000;      // each host's overload guard (probe hits/s; 0: none)
   std::vector<std::string> patterns;  // as the user wrote them (checked before sending)
 };
 

@@ -239,6 +239,7 @@ CaptureResult Daemon::CaptureHere(const CaptureRequest& request) {
   spec.duration_ms = static_cast<uint32_t>(request.duration_ms);
   spec.node = request.node.value_or("");
   if (request.max_functions) spec.max_functions = *request.max_functions;
+  if (request.max_rate) spec.max_rate = *request.max_rate;
   spec.only_netns = config_.only_netns;
   CaptureResult result;
   result.duration_ms = request.duration_ms;
@@ -254,6 +255,7 @@ CaptureResult Daemon::CaptureHere(const CaptureRequest& request) {
   result.lost = captured->lost;
   result.nodes.push_back(NodeStatus{node_->name(), OkStatus(), std::nullopt});
   if (request.per_node) result.nodes.back().functions = result.functions;
+  result.nodes.back().stopped_at_rate = captured->stopped_at_rate;
   return result;
 }
 

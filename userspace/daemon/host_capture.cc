@@ -69,8 +69,24 @@ StatusOr<HostCaptureResult> RunHostCapture(const HostCaptureSpec& spec,
   spdlog::info("capture attached to{} for {} ms", targets, spec.duration_ms);
   const auto deadline =
       std::chrono::steady_clock::now() + std::chrono::milliseconds(spec.duration_ms);
+  // The overload guard, as in `orion capture --max-rate`: probe hits over each second.
+  auto window_start = std::chrono::steady_clock::now();
+  uint64_t window_events = 0;
   while (!stop.load() && std::chrono::steady_clock::now() < deadline) {
     std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    const auto now = std::chrono::steady_clock::now();
+    if (spec.max_rate == 0 || now - window_start < std::chrono::seconds(1)) continue;
+    ASSIGN_OR_RETURN(const uint64_t events, capture->Events());
+    const double rate = static_cast<double>(events - window_events) /
+                        std::chrono::duration<double>(now - window_start).count();
+    if (rate > static_cast<double>(spec.max_rate)) {
+      result.stopped_at_rate = static_cast<uint64_t>(rate);
+      spdlog::warn("capture stopped early: the probes fired {:.0f} times a second, over max_rate {}",
+                   rate, spec.max_rate);
+      break;
+    }
+    window_start = now;
+    window_events = events;
   }
   capture->Detach();
   ASSIGN_OR_RETURN(probes::CaptureSnapshot snapshot, capture->Read());

@@ -5,6 +5,7 @@
 
 #include <atomic>
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -20,6 +21,7 @@ struct HostCaptureSpec {
   std::string node;                   // only the BEAM with this node name; "" = every BEAM
   uint32_t max_functions = 128;
   bool only_netns = false;            // only BEAMs in this process's network namespace
+  uint64_t max_rate = 2'000'000;      // probe hits per second that stop the capture; 0: none
 };
 
 struct HostCaptureResult {
@@ -27,6 +29,7 @@ struct HostCaptureResult {
   probes::LostCounters lost;
   std::vector<beam::BeamProcess> beams;  // what was captured
   std::vector<std::string> warnings;     // e.g. a BEAM that exited during the capture
+  std::optional<uint64_t> stopped_at_rate;  // the overload guard stopped it early
 };
 
 // The USDT BEAMs of this host that a request may target (emu and jit alike; `node` filters

@@ -71,7 +71,7 @@ uint64_t Nanoseconds(double value) {
 // Reading fields.
 
 constexpr std::string_view kCaptureKeys[] = {"patterns", "duration_ms", "node", "scope",
-                                             "max_functions", "per_node"};
+                                             "max_functions", "per_node", "max_rate"};
 constexpr std::string_view kTopKeys[] = {"duration_ms", "node", "scope", "sort", "limit"};
 
 // A request's options: a map whose keys are all atoms of `known`.
@@ -235,6 +235,10 @@ StatusOr<Request> ParseCapture(const Term& map, const ProtocolLimits& limits) {
     }
     capture.per_node = per_node->is_atom("true");
   }
+  if (const Term* max_rate = map.map_find("max_rate")) {
+    ASSIGN_OR_RETURN(capture.max_rate, ReadInRange(*max_rate, "capture: max_rate", 0,
+                                                   1'000'000'000'000ull));
+  }
   return Request(std::move(capture));
 }
 
@@ -303,14 +307,18 @@ Term CallMap(const probes::FunctionStats& function) {
 
 Term NodeMap(const NodeStatus& node) {
   if (node.status.ok()) {
+    std::vector<std::pair<std::string_view, Term>> fields = {{"node", Term::Atom(node.node)},
+                                                             {"status", Term::Atom("ok")}};
     if (node.functions) {
       std::vector<Term> calls;
       for (const auto& function : *node.functions) calls.push_back(CallMap(function));
-      return AtomMap({{"node", Term::Atom(node.node)},
-                      {"status", Term::Atom("ok")},
-                      {"calls", Term::List(std::move(calls))}});
+      fields.emplace_back("calls", Term::List(std::move(calls)));
     }
-    return AtomMap({{"node", Term::Atom(node.node)}, {"status", Term::Atom("ok")}});
+    if (node.stopped_at_rate) {
+      fields.emplace_back("stopped", AtomMap({{"reason", Term::Atom("max_rate")},
+                                              {"rate", Term::Unsigned(*node.stopped_at_rate)}}));
+    }
+    return AtomMap(std::move(fields));
   }
   return AtomMap({{"node", Term::Atom(node.node)},
                   {"status", Term::Atom("error")},
@@ -436,6 +444,13 @@ StatusOr<NodeStatus> ReadNode(const Term& node, size_t index, const ProtocolLimi
       auto functions = ReadCalls(*calls, limits);
       if (!functions.ok()) return functions.status().WithContext(what);
       out.functions = std::move(*functions);
+    }
+    if (const Term* stopped = node.map_find("stopped")) {
+      const Term* rate = stopped->map_find("rate");
+      if (stopped->kind() != TermKind::kMap || !rate) {
+        return InvalidArgument(what, ": stopped must be #{reason => max_rate, rate => N}");
+      }
+      ASSIGN_OR_RETURN(out.stopped_at_rate, ReadUnsigned(*rate, what + ": stopped rate"));
     }
     return out;
   }
@@ -578,6 +593,9 @@ Term EncodeRequest(const Request& request) {
         options.emplace_back(Term::Atom("max_functions"), Term::Unsigned(*capture.max_functions));
       }
       if (capture.per_node) options.emplace_back(Term::Atom("per_node"), Term::Atom("true"));
+      if (capture.max_rate) {
+        options.emplace_back(Term::Atom("max_rate"), Term::Unsigned(*capture.max_rate));
+      }
       return Term::Tuple({Term::Atom("capture"), Term::Map(std::move(options))});
     }
     Term operator()(const TopRequest& top) const {

@@ -95,6 +95,7 @@ struct CaptureRequest {
   Scope scope = Scope::kCluster;
   std::optional<uint32_t> max_functions;  // else the daemon's default
   bool per_node = false;                  // also each node's own results (NodeStatus::functions)
+  std::optional<uint64_t> max_rate;       // probe hits/s that stop a host's capture; 0: none
   bool operator==(const CaptureRequest&) const = default;
 };
 enum class TopSort { kCpu, kQueue, kGc, kSends };
@@ -166,6 +167,9 @@ struct NodeStatus {
   Status status;
   // With per_node => true: this node's own part of the result (`calls` in its node map).
   std::optional<std::vector<probes::FunctionStats>> functions;
+  // The overload guard stopped this node's capture early at this many probe hits per second
+  // (`stopped => #{reason => max_rate, rate => N}` in its node map).
+  std::optional<uint64_t> stopped_at_rate;
 };
 
 struct CaptureResult {

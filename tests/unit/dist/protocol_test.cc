@@ -136,6 +136,7 @@ TEST(ProtocolTest, ParsesRequestsWrittenInErlang) {
       "<<\"m\">>], "
       "duration_ms => 600000, node => 'app@host', scope => local, max_functions => 64}}",
       "{capture, #{patterns => [<<\"m\">>], duration_ms => 5, per_node => true}}",
+      "{capture, #{patterns => [<<\"m\">>], duration_ms => 5, max_rate => 0}}",
       "{top, #{duration_ms => 1, scope => cluster}}",
       "{top, #{duration_ms => 5, sort => queue, limit => 3}}",
   });
@@ -150,6 +151,7 @@ TEST(ProtocolTest, ParsesRequestsWrittenInErlang) {
                      .scope = Scope::kLocal,
                      .max_functions = 64},
       CaptureRequest{.patterns = {"m"}, .duration_ms = 5, .per_node = true},
+      CaptureRequest{.patterns = {"m"}, .duration_ms = 5, .max_rate = 0},
       TopRequest{.duration_ms = 1, .scope = Scope::kCluster},
       TopRequest{.duration_ms = 5, .sort = TopSort::kQueue, .limit = 3},
   };
@@ -178,7 +180,7 @@ TEST(ProtocolTest, RejectsBadRequestsWithAReason) {
       {"{capture, #{duration_ms => 5000}}", "capture: missing key patterns"},
       {"{capture, #{patterns => [<<\"a\">>]}}", "capture: missing key duration_ms"},
       {"{capture, #{patterns => [<<\"a\">>], duration_ms => 5, nodes => x}}",
-       "capture: unknown key nodes (known: patterns, duration_ms, node, scope, max_functions, per_node)"},
+       "capture: unknown key nodes (known: patterns, duration_ms, node, scope, max_functions, per_node, max_rate)"},
       {"{capture, #{<<\"patterns\">> => [<<\"a\">>], duration_ms => 5}}",
        "capture: unknown key <<\"patterns\">>"},
       {"{capture, #{patterns => [<<\"a\">>], duration_ms => 0}}",
@@ -399,7 +401,10 @@ TEST(ProtocolTest, TopRepliesCarryEveryBeamAndNode) {
 TEST(ProtocolTest, PerNodeResultsRoundTripInTheNodeMaps) {
   CaptureResult result = SampleResult();
   result.nodes[0].functions = result.functions;  // per_node => true: orion@h1's own part
+  result.nodes[0].stopped_at_rate = 823077;      // its overload guard stopped it
   const CaptureResult decoded = DecodeReplyOrDie(EncodeCaptureReply(result));
+  EXPECT_EQ(decoded.nodes[0].stopped_at_rate, std::optional<uint64_t>(823077));
+  EXPECT_FALSE(decoded.nodes[1].stopped_at_rate.has_value());
   ExpectSameResult(decoded, result);
   ASSERT_TRUE(decoded.nodes[0].functions.has_value());
   EXPECT_EQ(decoded.nodes[0].functions->size(), 2u);
