@@ -15,6 +15,7 @@
 
 #include "tests/integration/support/beam_node.h"
 #include "tests/integration/support/bpf_requirements.h"
+#include "tests/integration/support/capture_json.h"
 #include "tests/integration/support/oracle.h"
 #include "tests/integration/support/probe_state.h"
 #include "tests/integration/support/subprocess.h"
@@ -24,6 +25,8 @@ namespace orion {
 namespace {
 
 using nlohmann::json;
+using testing::FindCall;
+using testing::CountOf;
 using testing::BeamNode;
 using testing::Subprocess;
 using testing::kAlpha;
@@ -64,19 +67,6 @@ class RunningCapture {
   Subprocess process_;
   int exit_status_ = -1;
 };
-
-const json* FindCall(const json& doc, const std::string& mfa) {
-  if (!doc.contains("calls")) return nullptr;
-  for (const auto& c : doc["calls"]) {
-    if (c["mfa"] == mfa) return &c;
-  }
-  return nullptr;
-}
-
-uint64_t CountOf(const json& doc, const std::string& mfa) {
-  const json* c = FindCall(doc, mfa);
-  return c ? (*c)["count"].get<uint64_t>() : 0;
-}
 
 class CaptureTest : public ::testing::Test {
  protected:

@@ -24,6 +24,7 @@
 #include "sketch/encoding/base64.h"
 #include "sketch/encoding/ddsketch_encoding.h"
 #include "tests/integration/support/bpf_requirements.h"
+#include "tests/integration/support/capture_json.h"
 #include "tests/integration/support/oracle.h"
 #include "tests/integration/support/probe_state.h"
 #include "tests/integration/support/test_cluster.h"
@@ -36,22 +37,11 @@ namespace orion {
 namespace {
 
 using nlohmann::json;
+using testing::FindCall;
+using testing::CountOf;
 using testing::kAlpha;
 using testing::LineAfter;
 using testing::TestCluster;
-
-const json* FindCall(const json& doc, const std::string& mfa) {
-  if (!doc.contains("calls")) return nullptr;
-  for (const auto& c : doc["calls"]) {
-    if (c["mfa"] == mfa) return &c;
-  }
-  return nullptr;
-}
-
-uint64_t CountOf(const json& doc, const std::string& mfa) {
-  const json* c = FindCall(doc, mfa);
-  return c ? (*c)["count"].get<uint64_t>() : 0;
-}
 
 sketch::CountSketch SketchOf(const json& call) {
   auto bytes = sketch::Base64Decode(call["sketch"].get<std::string>());

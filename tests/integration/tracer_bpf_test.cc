@@ -16,6 +16,7 @@
 
 #include "tests/integration/support/beam_node.h"
 #include "tests/integration/support/bpf_requirements.h"
+#include "tests/integration/support/capture_json.h"
 #include "tests/integration/support/oracle.h"
 #include "tests/integration/support/probe_state.h"
 #include "tests/integration/support/subprocess.h"
@@ -24,6 +25,7 @@ namespace orion {
 namespace {
 
 using nlohmann::json;
+using testing::FindCall;
 using testing::BeamNode;
 using testing::kAlpha;
 using testing::LowerQuantile;
@@ -40,14 +42,6 @@ constexpr char kNodeStateExpr[] =
     "undefined])],"
     " code:is_loaded(orion_tracer), erlang:whereis(orion_tracer_session)}.";
 constexpr char kUntouchedState[] = "{{all,false},{flags,[]},[],false,undefined}";
-
-const json* FindCall(const json& doc, const std::string& mfa) {
-  if (!doc.contains("calls")) return nullptr;
-  for (const auto& c : doc["calls"]) {
-    if (c["mfa"] == mfa) return &c;
-  }
-  return nullptr;
-}
 
 class TracerTest : public ::testing::Test {
  protected:

@@ -12,6 +12,7 @@
 #include "bpf/capture.h"
 #include "capture.skel.h"
 #include "sketch/kernel_histogram.h"
+#include "userspace/probes/hist_reader.h"
 #include "userspace/probes/percpu.h"
 
 namespace orion::probes {
@@ -144,32 +145,12 @@ Status Capture::SetTargets() {
 Status Capture::ReadFunction(uint32_t slot, const std::string& mfa, FunctionStats* out) const {
   out->mfa = mfa;
   const int cpus = PossibleCpus();
-  const size_t stride = (sizeof(hist) + 7) & ~size_t{7};
-  std::vector<uint8_t> raw;
-  std::vector<uint64_t> slots(CAPTURE_HIST_SLOTS);
   for (uint32_t kind = 0; kind < CAPTURE_KINDS; ++kind) {
     const uint32_t key = slot * CAPTURE_KINDS + kind;
-    RETURN_IF_ERROR(LookupPercpu(bpf_map__fd(skel_->maps.hists), &key, sizeof(hist), &raw));
-    std::fill(slots.begin(), slots.end(), 0);
-    hist_stats stats = {};
-    bool any = false;
-    for (int cpu = 0; cpu < cpus; ++cpu) {
-      const auto* h = reinterpret_cast<const hist*>(raw.data() + cpu * stride);
-      if (h->stats.count == 0) continue;
-      for (int i = 0; i < CAPTURE_HIST_SLOTS; ++i) slots[i] += h->slots[i];
-      stats.count += h->stats.count;
-      stats.sum_ns += h->stats.sum_ns;
-      stats.min_ns = any ? std::min(stats.min_ns, h->stats.min_ns) : h->stats.min_ns;
-      stats.max_ns = std::max(stats.max_ns, h->stats.max_ns);
-      any = true;
-    }
-    sketch::CountSketch& sketch = kind == CAPTURE_WALL ? out->wall : out->cpu;
-    sketch.clear();
-    if (!any) continue;
-    RETURN_IF_ERROR(sketch::FoldKernelHistogram(slots, sketch));
-    sketch.set_summary(static_cast<double>(stats.sum_ns), static_cast<double>(stats.min_ns),
-                       static_cast<double>(stats.max_ns));
+    RETURN_IF_ERROR(ReadKernelHistogram(bpf_map__fd(skel_->maps.hists), &key,
+                                        kind == CAPTURE_WALL ? &out->wall : &out->cpu));
   }
+  std::vector<uint8_t> raw;
   RETURN_IF_ERROR(LookupPercpu(bpf_map__fd(skel_->maps.slot_counters), &slot,
                                sizeof(slot_counters), &raw));
   slot_counters c = SumPercpu<slot_counters>(raw, cpus, (sizeof(slot_counters) + 7) & ~size_t{7},
@@ -254,18 +235,6 @@ StatusOr<CaptureSnapshot> Capture::Read() const {
   return snap;
 }
 
-uint64_t Capture::MapMemoryBytes() const {
-  uint64_t total = 0;
-  for (bpf_map* map = bpf_object__next_map(skel_->obj, nullptr); map;
-       map = bpf_object__next_map(skel_->obj, map)) {
-    uint64_t per_entry = bpf_map__key_size(map) + bpf_map__value_size(map);
-    const auto type = bpf_map__type(map);
-    if (type == BPF_MAP_TYPE_PERCPU_ARRAY || type == BPF_MAP_TYPE_PERCPU_HASH) {
-      per_entry = bpf_map__key_size(map) + bpf_map__value_size(map) * PossibleCpus();
-    }
-    total += per_entry * bpf_map__max_entries(map);
-  }
-  return total;
-}
+uint64_t Capture::MapMemoryBytes() const { return ObjectMapMemoryBytes(skel_->obj); }
 
 }  // namespace orion::probes

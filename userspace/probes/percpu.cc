@@ -34,4 +34,19 @@ StatusOr<uint64_t> SumPercpuU64(int map_fd, uint32_t key) {
   return sum;
 }
 
+uint64_t ObjectMapMemoryBytes(const bpf_object* obj) {
+  uint64_t total = 0;
+  for (const bpf_map* map = bpf_object__next_map(obj, nullptr); map;
+       map = bpf_object__next_map(obj, map)) {
+    uint64_t value = bpf_map__value_size(map);
+    const auto type = bpf_map__type(map);
+    if (type == BPF_MAP_TYPE_PERCPU_ARRAY || type == BPF_MAP_TYPE_PERCPU_HASH ||
+        type == BPF_MAP_TYPE_LRU_PERCPU_HASH) {
+      value *= PossibleCpus();
+    }
+    total += (bpf_map__key_size(map) + value) * bpf_map__max_entries(map);
+  }
+  return total;
+}
+
 }  // namespace orion::probes

@@ -539,18 +539,6 @@ StatusOr<TopSnapshot> Top::Read() {
   return snap;
 }
 
-uint64_t Top::MapMemoryBytes() const {
-  uint64_t total = 0;
-  for (bpf_map* map = bpf_object__next_map(skel_->obj, nullptr); map;
-       map = bpf_object__next_map(skel_->obj, map)) {
-    uint64_t per_entry = bpf_map__key_size(map) + bpf_map__value_size(map);
-    const auto type = bpf_map__type(map);
-    if (type == BPF_MAP_TYPE_PERCPU_ARRAY || type == BPF_MAP_TYPE_PERCPU_HASH) {
-      per_entry = bpf_map__key_size(map) + bpf_map__value_size(map) * PossibleCpus();
-    }
-    total += per_entry * bpf_map__max_entries(map);
-  }
-  return total;
-}
+uint64_t Top::MapMemoryBytes() const { return ObjectMapMemoryBytes(skel_->obj); }
 
 }  // namespace orion::probes

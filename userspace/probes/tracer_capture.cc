@@ -17,6 +17,7 @@
 #include "bpf/tracer.h"
 #include "sketch/kernel_histogram.h"
 #include "tracer.skel.h"
+#include "userspace/probes/hist_reader.h"
 #include "userspace/probes/percpu.h"
 
 namespace orion::probes {
@@ -352,32 +353,12 @@ StatusOr<TracerSnapshot> TracerCapture::Read() const {
   }
 
   const int cpus = PossibleCpus();
-  const size_t hist_stride = (sizeof(hist) + 7) & ~size_t{7};
   const size_t counters_stride = (sizeof(slot_counters) + 7) & ~size_t{7};
   std::vector<uint8_t> raw;
-  std::vector<uint64_t> slots(CAPTURE_HIST_SLOTS);
   for (const auto& [id, mfa] : targets_) {
     FunctionStats f;
     f.mfa = mfa;
-    RETURN_IF_ERROR(LookupPercpu(bpf_map__fd(skel_->maps.tracer_hists), &id, sizeof(hist), &raw));
-    std::fill(slots.begin(), slots.end(), 0);
-    hist_stats stats = {};
-    bool any = false;
-    for (int cpu = 0; cpu < cpus; ++cpu) {
-      const auto* h = reinterpret_cast<const hist*>(raw.data() + cpu * hist_stride);
-      if (h->stats.count == 0) continue;
-      for (int i = 0; i < CAPTURE_HIST_SLOTS; ++i) slots[i] += h->slots[i];
-      stats.count += h->stats.count;
-      stats.sum_ns += h->stats.sum_ns;
-      stats.min_ns = any ? std::min(stats.min_ns, h->stats.min_ns) : h->stats.min_ns;
-      stats.max_ns = std::max(stats.max_ns, h->stats.max_ns);
-      any = true;
-    }
-    if (any) {
-      RETURN_IF_ERROR(sketch::FoldKernelHistogram(slots, f.wall));
-      f.wall.set_summary(static_cast<double>(stats.sum_ns), static_cast<double>(stats.min_ns),
-                         static_cast<double>(stats.max_ns));
-    }
+    RETURN_IF_ERROR(ReadKernelHistogram(bpf_map__fd(skel_->maps.tracer_hists), &id, &f.wall));
     RETURN_IF_ERROR(LookupPercpu(bpf_map__fd(skel_->maps.tracer_target_counters), &id,
                                  sizeof(slot_counters), &raw));
     for (int cpu = 0; cpu < cpus; ++cpu) {
