@@ -10,6 +10,7 @@
          raiser/1, catcher/1, call_catcher/2,
          sleeper/1, call_sleeper/2,
          busy/1, call_busy/2,
+         each_known/1, call_each_known/2,
          parallel/3,
          load_elixir_style_module/0]).
 
@@ -91,6 +92,17 @@ call_busy(N, K) ->
      end || _ <- lists:seq(1, N)].
 
 busy_wrapper(K) -> busy(K), ok.
+
+%% each_known/1 tail-calls lists:foreach/2, another module, which calls back into this one:
+%% the return that ends each_known/1 is foreach's, at each_known's depth. With the enable
+%% table of patch 0003 on, lists' calls do not fire and its returns fire only when they can
+%% end a targeted call (erl_orion_enable.h): this one must.
+each_known(N) -> lists:foreach(fun(I) -> known(I) end, lists:seq(1, N)).
+
+call_each_known(0, _N) -> ok;
+call_each_known(M, N) ->
+    _ = each_known(N),
+    call_each_known(M - 1, N).
 
 %% Runs Fun(N) in P processes at once and waits for all: P*N calls in total.
 parallel(P, N, Fun) ->

@@ -68,6 +68,40 @@ class RunningCapture {
   int exit_status_ = -1;
 };
 
+// `orion probes` counting every probe hit of the node while `workload` runs: the hits of
+// `probe` (all calls of all modules for a function probe, as far as the BEAM fires them).
+uint64_t ProbeHitsDuring(BeamNode& node, const std::string& workload, const std::string& probe) {
+  Subprocess probes;
+  if (!probes.Start({ORION_TEST_ORION_BIN, "probes", "--duration", "600", "--pid",
+                     std::to_string(node.os_pid())},
+                    {}, /*merge_stderr=*/true) ||
+      probes.WaitForLine("orion: info: counting probes", std::chrono::seconds(30)).empty()) {
+    ADD_FAILURE() << "orion probes did not start";
+    return 0;
+  }
+  EXPECT_EQ(node.Eval(workload), "ok");
+  probes.Signal(SIGINT);
+  std::istringstream out(probes.ReadAll(std::chrono::seconds(30)));
+  std::string name;
+  uint64_t hits = 0;
+  for (std::string line; std::getline(out, line);) {
+    std::istringstream fields(line);
+    if (fields >> name >> hits && name == probe) return hits;
+  }
+  ADD_FAILURE() << "no line for " << probe << " in orion probes' output";
+  return 0;
+}
+
+// `orion probes --list`'s line about the enable table (patch 0003).
+std::string EnableTableLine(const BeamNode& node) {
+  std::string out;
+  testing::RunCommand({ORION_TEST_ORION_BIN, "probes", "--list", "--pid",
+                       std::to_string(node.os_pid())},
+                      &out);
+  const size_t at = out.find("enable table: ");
+  return at == std::string::npos ? "" : out.substr(at, out.find('\n', at) - at);
+}
+
 class CaptureTest : public ::testing::Test {
  protected:
   void SetUp() override {
@@ -196,6 +230,74 @@ TEST_F(CaptureTest, ElixirStylePatternsNameElixirModules) {
   EXPECT_EQ(CountOf(doc, "'Elixir.Orion.Demo':double/1"), 321u) << doc.dump();
 }
 
+TEST_F(CaptureTest, ReturnsThroughAnotherModuleEndTheTargetedCall) {
+  // each_known/1 tail-calls lists:foreach/2, which calls known/1 back: with the enable table
+  // on, lists neither enters nor returns through the probes, except for the one return that
+  // ends each_known/1 (at its depth).
+  RunningCapture capture;
+  ASSERT_TRUE(capture.Start(node_, {"orion_workload:each_known/1", "orion_workload:known/1"}));
+  ASSERT_EQ(node_.Eval("orion_workload:parallel(4, 50, fun(M) -> orion_workload:call_each_known(M, 20) end)."),
+            "ok");
+  json doc = capture.Stop();
+  ASSERT_FALSE(doc.is_discarded());
+  const json* each = FindCall(doc, "orion_workload:each_known/1");
+  ASSERT_NE(each, nullptr) << doc.dump();
+  EXPECT_EQ((*each)["count"], 4u * 50);
+  EXPECT_EQ((*each)["exceptions"], 0u) << "a frame ended by a later entry, not by its return";
+  EXPECT_EQ(CountOf(doc, "orion_workload:known/1"), 4u * 50 * 20);
+  for (const auto& [name, value] : doc["lost"].items()) EXPECT_EQ(value, 0u) << name;
+}
+
+TEST_F(CaptureTest, UntargetedModulesFireNoProbesWhileACaptureRuns) {
+  // 100,000 calls of lists' functions and 2,001 of orion_workload's.
+  const std::string workload =
+      "begin 100000 = length(lists:reverse(lists:seq(1, 100000))), "
+      "lists:foldl(fun(X, _) -> X end, 0, lists:seq(1, 100000)), "
+      "orion_workload:call_known(1000) end.";
+  ASSERT_EQ(node_.Eval(workload), "ok");  // loads everything it needs
+  const uint64_t unfiltered = ProbeHitsDuring(node_, workload, "local__function__entry");
+  EXPECT_GE(unfiltered, 100000u) << "without a capture every call fires";
+  EXPECT_EQ(EnableTableLine(node_).rfind("enable table: off", 0), 0u) << EnableTableLine(node_);
+
+  RunningCapture capture;
+  ASSERT_TRUE(capture.Start(node_, {"orion_workload:known/1"}));
+  EXPECT_EQ(EnableTableLine(node_).rfind("enable table: filtering for 1 capture", 0), 0u)
+      << EnableTableLine(node_);
+  const uint64_t filtered = ProbeHitsDuring(node_, workload, "local__function__entry");
+  // orion_workload's calls fire (call_known/1's first call is a global one): 1,000 of
+  // known/1 and 1,000 recursions of call_known/2; other modules only if their atom hash
+  // shares orion_workload's slot, which the 1 % margin allows for.
+  EXPECT_GE(filtered, 2000u);
+  EXPECT_LE(filtered, 2000u + unfiltered / 100) << "unfiltered: " << unfiltered;
+  json doc = capture.Stop();
+  EXPECT_EQ(CountOf(doc, "orion_workload:known/1"), 1000u) << doc.dump();
+  EXPECT_EQ(EnableTableLine(node_).rfind("enable table: off", 0), 0u) << EnableTableLine(node_);
+}
+
+TEST_F(CaptureTest, CapturesOfDifferentModulesShareTheEnableTable) {
+  ASSERT_EQ(node_.Eval("orion_workload:load_elixir_style_module()."), "ok");
+  const std::string both =
+      "begin orion_workload:call_known(500), "
+      "lists:foreach(fun(I) -> 'Elixir.Orion.Demo':double(I) end, lists:seq(1, 300)) end.";
+  RunningCapture known, demo;
+  ASSERT_TRUE(known.Start(node_, {"orion_workload:known/1"}));
+  const int links = testing::CountOrionBpfLinks();
+  ASSERT_TRUE(demo.Start(node_, {"Orion.Demo.double/1"}));
+  // The semaphores were up already: the second capture is attached when its links are.
+  ASSERT_TRUE(testing::WaitFor([&] { return testing::CountOrionBpfLinks() == 2 * links; },
+                               std::chrono::seconds(30)));
+  EXPECT_EQ(EnableTableLine(node_).rfind("enable table: filtering for 2 capture", 0), 0u)
+      << EnableTableLine(node_);
+  ASSERT_EQ(node_.Eval(both), "ok");
+  json known_doc = known.Stop();
+  // The first capture's end gives back its modules only: the second still sees every call.
+  ASSERT_EQ(node_.Eval(both), "ok");
+  json demo_doc = demo.Stop();
+  EXPECT_EQ(CountOf(known_doc, "orion_workload:known/1"), 500u) << known_doc.dump();
+  EXPECT_EQ(CountOf(demo_doc, "'Elixir.Orion.Demo':double/1"), 600u) << demo_doc.dump();
+  EXPECT_EQ(EnableTableLine(node_).rfind("enable table: off", 0), 0u) << EnableTableLine(node_);
+}
+
 TEST_F(CaptureTest, NothingStaysAttachedAfterExitSigtermOrKill9) {
   auto beam = beam::InspectBeam(node_.os_pid());
   ASSERT_TRUE(beam.ok());
@@ -225,6 +327,11 @@ TEST_F(CaptureTest, NothingStaysAttachedAfterExitSigtermOrKill9) {
         std::chrono::seconds(10)))
         << "a USDT semaphore is still set: the BEAM still formats probe arguments";
     EXPECT_EQ(testing::CountOrionBpfLinks(), 0);
+    // A killed orion cannot give its enable-table record back; the next orion to look at the
+    // BEAM drops it, so that other tracers see every call again.
+    const std::string table = EnableTableLine(node_);
+    EXPECT_EQ(table.rfind("enable table: off", 0), 0u) << table;
+    EXPECT_EQ(table.find("dead orion") != std::string::npos, signal == SIGKILL) << table;
     EXPECT_EQ(node_.Eval("orion_workload:call_known(1000)."), "ok") << "the BEAM was harmed";
   }
 }

@@ -1,7 +1,9 @@
 // orion probes --pid PID [--duration S] [--mfa M:F/A] [--list]
 //
 // The first thing to run on a new node: is it a USDT BEAM, which flavor, do the probes
-// fire. It counts hits in the kernel (bpf/probe_count.bpf.c) and prints one line per probe.
+// fire. It counts hits in the kernel (bpf/probe_count.bpf.c) and prints one line per probe,
+// then the state of the BEAM's enable table (patch 0003), dropping the records of captures
+// whose orion died.
 #include "userspace/cli/probes_command.h"
 
 #include <getopt.h>
@@ -14,6 +16,7 @@
 #include <thread>
 
 #include "userspace/beam/beam_process.h"
+#include "userspace/beam/enable_table.h"
 #include "userspace/beam/usdt_notes.h"
 #include "userspace/cli/cli_support.h"
 #include "userspace/cli/signals.h"
@@ -27,7 +30,8 @@ constexpr char kUsage[] =
     "Usage: orion probes --pid PID [--duration SECONDS] [--mfa M:F/A] [--list] [-v]\n"
     "\n"
     "Shows a BEAM's erlang USDT probes: whether it has them, which flavor it runs (function\n"
-    "probes fire only in the emu flavor), and how often each probe fires.\n"
+    "probes fire only in the emu flavor), how often each probe fires, and which modules'\n"
+    "function probes running captures let fire (the enable table of Orion's patch 0003).\n"
     "\n"
     "Options:\n"
     "  -p, --pid PID          the BEAM's OS pid (beam.smp / beam.emu)\n"
@@ -42,6 +46,41 @@ constexpr char kUsage[] =
     "  orion probes --pid 4242 --duration 2 --mfa 'lists:sort/1'\n"
     "  orion probes --pid 4242 --list\n";
 
+// "enable table: off" / "filtering for 2 capture(s) (orion pids 10, 12), 3 slot(s)": what a
+// patched emulator lets through while captures run. Records of dead orion processes (kill -9)
+// are dropped first, so that other tracers see every call again.
+void PrintEnableTable(const beam::BeamProcess& beam) {
+  auto table = beam::EnableTable::Locate(beam);
+  if (!table.ok()) {
+    std::printf("enable table: none (%s)\n",
+                table.status().code() == StatusCode::kNotFound
+                    ? "built without Orion's patch 0003: a capture makes every call fire"
+                    : std::string(table.status().message()).c_str());
+    return;
+  }
+  auto before = table->Read();
+  if (Status s = table->Prune(); !s.ok()) spdlog::warn("enable table: {}", s.ToString());
+  auto state = table->Read();
+  if (!before.ok() || !state.ok()) {
+    std::printf("enable table: unreadable (%s)\n",
+                (before.ok() ? state.status() : before.status()).ToString().c_str());
+    return;
+  }
+  const size_t dropped = before->owners.size() - state->owners.size();
+  if (!state->filtering) {
+    std::printf("enable table: off (every call fires the probes a tracer attaches to)%s\n",
+                dropped ? ", records of dead orion processes dropped" : "");
+    return;
+  }
+  std::string pids;
+  for (const auto& o : state->owners) pids += (pids.empty() ? "" : ", ") + std::to_string(o.pid);
+  std::printf("enable table: filtering for %zu capture(s) (orion pids %s), %s%s\n",
+              state->owners.size(), pids.c_str(),
+              state->all ? "every module"
+                         : (std::to_string(state->slots_set) + " module slot(s)").c_str(),
+              dropped ? "; records of dead orion processes dropped" : "");
+}
+
 int ListProbes(const beam::BeamProcess& beam) {
   auto notes = beam::ReadUsdtNotes(beam.attach_path);
   if (!notes.ok()) return cli::ReportError("probes", notes.status());
@@ -54,6 +93,7 @@ int ListProbes(const beam::BeamProcess& beam) {
               beam.node_name.empty() ? "-" : beam.node_name.c_str());
   std::printf("%-36s %s\n", "PROBE", "SITES");
   for (const auto& [name, count] : sites) std::printf("%-36s %d\n", name.c_str(), count);
+  PrintEnableTable(beam);
   return cli::kExitOk;
 }
 
@@ -132,6 +172,7 @@ int RunProbesCommand(int argc, char** argv) {
     if (!mfa.empty()) std::printf("  %llu", static_cast<unsigned long long>(count.target_hits));
     std::printf("\n");
   }
+  PrintEnableTable(*beam);
   if (beam->flavor == beam::Flavor::kJit) {
     spdlog::warn("pid {} runs the JIT flavor: function entry/return probes do not fire there", pid);
   }

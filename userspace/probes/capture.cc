@@ -54,11 +54,35 @@ StatusOr<std::unique_ptr<Capture>> Capture::Start(const std::vector<beam::BeamPr
 }
 
 Capture::~Capture() {
-  links_.DetachAll();
+  Detach();
   capture_bpf__destroy(skel_);
 }
 
-void Capture::Detach() { links_.DetachAll(); }
+void Capture::Detach() {
+  links_.DetachAll();
+  for (auto& claim : claims_) {
+    if (Status s = claim.Release(); !s.ok()) spdlog::warn("{}", s.ToString());
+  }
+  claims_.clear();
+}
+
+// Claims the BEAM's enable table for the targeted modules before anything is attached, so
+// that from the first event on, the emulator fires the function probes only for them and
+// keeps the per-process state that lets the returns of their calls through.
+Status Capture::ClaimEnableTable(const beam::BeamProcess& beam) {
+  auto table = beam::EnableTable::Locate(beam);
+  if (!table.ok()) {
+    if (table.status().code() != StatusCode::kNotFound) return table.status();
+    spdlog::warn("{}", table.status().message());
+    return OkStatus();
+  }
+  std::vector<std::string> modules;
+  for (const auto& p : options_.patterns) modules.push_back(p.module_name);
+  ASSIGN_OR_RETURN(beam::EnableTableClaim claim, table->Claim(modules, /*all=*/false));
+  claims_.push_back(std::move(claim));
+  spdlog::debug("pid {}: enable table claimed for {} module(s)", beam.pid, modules.size());
+  return OkStatus();
+}
 
 Status Capture::LoadAndAttach(const std::vector<beam::BeamProcess>& beams) {
   skel_ = capture_bpf__open();
@@ -91,6 +115,7 @@ Status Capture::LoadAndAttach(const std::vector<beam::BeamProcess>& beams) {
       {skel_->progs.orion_sched_out, "process__unscheduled", false},
   };
   for (const auto& beam : beams) {
+    RETURN_IF_ERROR(ClaimEnableTable(beam).WithContext("pid " + std::to_string(beam.pid)));
     for (const auto& a : attachments) {
       if (a.needs_patch && !beam.exception_probe) {
         spdlog::warn(

@@ -17,6 +17,7 @@
 #include "base/status.h"
 #include "sketch/ddsketch.h"
 #include "userspace/beam/beam_process.h"
+#include "userspace/beam/enable_table.h"
 #include "userspace/probes/capture_types.h"
 #include "userspace/probes/mfa_pattern.h"
 #include "userspace/probes/usdt_links.h"
@@ -52,7 +53,8 @@ class Capture {
   // Probe hits the programs saw since Start: cheap (one per-CPU counter), for rate limits.
   StatusOr<uint64_t> Events() const;
 
-  // Detaches from every BEAM now (Read() still works on what was captured).
+  // Detaches from every BEAM now and gives back its enable-table records (Read() still works
+  // on what was captured).
   void Detach();
 
   // Bytes of BPF map memory this capture allocated (for -v and docs/performance.md).
@@ -62,12 +64,16 @@ class Capture {
   Capture() = default;
   Status LoadAndAttach(const std::vector<beam::BeamProcess>& beams);
   Status SetTargets();
+  Status ClaimEnableTable(const beam::BeamProcess& beam);
   Status ReadFunction(uint32_t slot, const std::string& mfa, FunctionStats* out) const;
   StatusOr<uint64_t> CountLiveProcs() const;
 
   CaptureOptions options_;
   capture_bpf* skel_ = nullptr;
   UsdtLinks links_;
+  // One record per BEAM with Orion's patch 0003: its emulator formats and fires the function
+  // probes for the targeted modules only (beam/enable_table.h).
+  std::vector<beam::EnableTableClaim> claims_;
 };
 
 }  // namespace orion::probes

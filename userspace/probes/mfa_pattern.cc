@@ -61,6 +61,7 @@ StatusOr<MfaPattern> ParseErlang(std::string_view text) {
   size_t pos = 0;
   ASSIGN_OR_RETURN(std::string module, ReadAtom(text, pos, "module"));
   p.module = PrintedAtom(module);
+  p.module_name = module;
   if (pos == text.size()) return p;  // "mod"
   if (text[pos] != ':') {
     return InvalidArgument("bad pattern '", text, "': expected ':' after the module at column ",
@@ -100,7 +101,8 @@ StatusOr<MfaPattern> ParseElixir(std::string_view text) {
                              "column ", i + 1);
     }
   }
-  p.module = PrintedAtom("Elixir." + std::string(module));
+  p.module_name = "Elixir." + std::string(module);
+  p.module = PrintedAtom(p.module_name);
   if (!function.empty()) {
     for (unsigned char c : function) {
       if (!(std::isalnum(c) || c == '_' || c == '?' || c == '!')) {

@@ -18,6 +18,7 @@ namespace orion::probes {
 
 struct MfaPattern {
   std::string module;                   // printed atom: "lists", "'Elixir.Foo'"
+  std::string module_name;              // the atom's name: "lists", "Elixir.Foo"
   std::optional<std::string> function;  // printed atom; empty = any function
   std::optional<int> arity;             // empty = any arity
 

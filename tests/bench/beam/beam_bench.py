@@ -7,9 +7,12 @@ states rotates every repetition), medians reported:
 
   untraced      nothing attached
   semaphore     the capture's probe semaphores raised by hand, nothing attached
-                (tests/bench/probe_floor semaphore): the BEAM formats the probe strings
-  empty         an empty BPF program on the capture's probes (probe_floor empty): the floor
-  unrelated     `orion capture` of a function that never runs (unrelated:f/1)
+                (tests/bench/probe_floor semaphore): the BEAM formats the probe strings of
+                every call (the enable table of patch 0003 is off: no capture runs)
+  empty         an empty BPF program on the capture's probes (probe_floor empty): the floor,
+                every call fires (no enable table either)
+  unrelated     `orion capture` of a function that never runs (unrelated:f/1): with patch
+                0003 the emulator fires nothing for the workloads' calls
   hot           `orion capture` of each workload's hot function
   xprof         the Erlang-tracing baseline (orion_bench_xprof) on the same hot function
   stock         with --stock-erl: untraced runs alternating between a second node running a USDT
@@ -247,18 +250,20 @@ def tables(samples, counts, expected, loads):
          ns["semaphore"], ns["semaphore"]),
         ("the uprobe trap, an empty BPF program (2 hits)",
          ns["empty"] - ns["semaphore"], ns["empty"]),
-        ("orion's programs on non-matching events (read the MFA string, hash, look up)",
-         ns["unrelated"] - ns["empty"], ns["unrelated"]),
-        ("orion's programs on matching events (in-flight stack, histograms), extra",
-         ns["hot"] - ns["unrelated"], ns["hot"]),
+        ("orion's programs on a targeted call (read the strings, hash, look up, in-flight "
+         "stack, histograms), extra", ns["hot"] - ns["empty"], ns["hot"]),
     ]
     for label, part, total in parts:
         out.append(f"| {label} | {part:,.0f} | {total:,.0f} |")
     trap = ns["empty"] - ns["semaphore"]
     out.append("")
-    out.append("Kernel side per probe hit against the empty program (the trap included, "
-               "formatting excluded): non-matching "
-               f"{(ns['unrelated'] - ns['semaphore']) / trap:.2f}×, matching "
+    out.append(f"An untargeted call while a capture runs (orion, unrelated function: the enable "
+               f"table of patch 0003 stops it before any formatting): {ns['unrelated']:,.1f} ns "
+               f"per call, against {med['cpu_untraced']['fib'] * 1000 / calls:,.1f} ns for the "
+               "whole call untraced.")
+    out.append("")
+    out.append("Kernel side per probe hit of a targeted call against the empty program (the "
+               "trap included, formatting excluded): "
                f"{(ns['hot'] - ns['semaphore']) / trap:.2f}×.")
     out.append("")
     exact = all(all(c == expected[w] for c in counts["orion"][w]) for w in expected)

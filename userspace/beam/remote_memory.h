@@ -1,0 +1,36 @@
+// Reading and writing a variable of a running process by its link-time address: how orion
+// reads a USDT semaphore and fills the enable table of Orion's BEAM patch 0003.
+//
+// The address is found in the ELF file the process has mapped (through the path libbpf
+// attaches to, reachable from our mount namespace); the process's /proc/PID/maps gives where
+// that file's segment lies, which covers PIE and non-PIE executables alike. Only initialized
+// data (.data, file-backed) can be found this way, not .bss.
+#pragma once
+
+#include <sys/types.h>
+
+#include <cstddef>
+#include <cstdint>
+#include <string>
+
+#include "base/status.h"
+
+namespace orion::beam {
+
+struct ElfSymbol {
+  uint64_t vaddr = 0;  // link-time address
+  uint64_t size = 0;
+};
+
+// A data or function symbol of `elf_path` by name (.symtab, then .dynsym); NotFound if absent.
+StatusOr<ElfSymbol> FindElfSymbol(const std::string& elf_path, const std::string& name);
+
+// Where link-time address `vaddr` of `elf_path` is in the memory of `pid`, which must have
+// that file mapped.
+StatusOr<uint64_t> RemoteAddress(pid_t pid, const std::string& elf_path, uint64_t vaddr);
+
+// process_vm_readv / process_vm_writev of exactly `size` bytes (root, or ptrace rights).
+Status ReadRemote(pid_t pid, uint64_t address, void* out, size_t size);
+Status WriteRemote(pid_t pid, uint64_t address, const void* data, size_t size);
+
+}  // namespace orion::beam
