@@ -304,7 +304,9 @@ TEST_P(TopTest, GcCountsEqualErlangTracingOnTheSameRun) {
   // oracle pause, and so is every order statistic: each kernel quantile is at most the oracle's
   // (within the GC sketch's accuracy, 4.3 %). The typical pause differs by the few instructions
   // and probe traps in between (the tail also by whatever the BEAM does between the end probe
-  // and the end trace message), so the median is bounded from below too.
+  // and the end trace message), so the median is bounded from below too: loosely, since the
+  // oracle's bracket also holds the building of the start trace message (its heap info), which
+  // on these small heaps costs up to about half a pause (seen: kernel 22 µs, oracle 35 µs).
   std::vector<double> oracle = ParseIntegerList(result.substr(result.find("],[") + 2));
   ASSERT_EQ(oracle.size(), minor_end + major_end);
   constexpr double kAlpha = 0.0433, kSlackNs = 10'000;
@@ -315,7 +317,7 @@ TEST_P(TopTest, GcCountsEqualErlangTracingOnTheSameRun) {
     const double exact = LowerQuantile(oracle, q), got = (*p)[key].get<double>();
     EXPECT_LE(got, exact * (1 + kAlpha) + 1) << key << " oracle " << exact;
     if (q == 0.5) {
-      EXPECT_GE(got, exact * (1 - kAlpha) - kSlackNs) << key << " oracle " << exact;
+      EXPECT_GE(got, 0.5 * exact * (1 - kAlpha) - kSlackNs) << key << " oracle " << exact;
     }
   }
 }
