@@ -164,6 +164,57 @@ TEST_F(TracerTest, ReturnTraceMakesEveryTailCallACallAndCountsExceptionsAcrossPr
   EXPECT_EQ(doc["lost"]["unpaired_returns"], 0u);
 }
 
+TEST_F(TracerTest, PidOfANodeWithoutFunctionProbesPicksTracerModeAndSaysSo) {
+  // No --mode, no --node, no --cookie-file: the pid of a stock node (JIT, no USDT) with -sname and
+  // -setcookie is enough.
+  Subprocess orion;
+  ASSERT_TRUE(orion.Start({ORION_TEST_ORION_BIN, "capture", "--json", "--duration", "600",
+                           "--pid", std::to_string(node_.os_pid()),
+                           "orion_tracer_workload:get_user/2"},
+                          {}, /*merge_stderr=*/true));
+  ASSERT_TRUE(testing::WaitFor(
+      [&] {
+        return !orion.Alive() ||
+               node_.Eval("lists:member(call, element(2, erlang:trace_info(self(), flags))).") ==
+                   "true";
+      },
+      std::chrono::seconds(30)));
+  ASSERT_EQ(node_.Eval("orion_tracer_workload:call_get_user(bob, 0, 300)."), "ok");
+  orion.Signal(SIGINT);
+  const std::string out = orion.ReadAll(std::chrono::seconds(60));
+  EXPECT_EQ(orion.Wait(std::chrono::seconds(10)), 0) << out;
+  EXPECT_NE(out.find("has no USDT probes"), std::string::npos) << out;  // Debian's stock erl
+  EXPECT_NE(out.find("using tracer mode on node " + node_.node_name()), std::string::npos) << out;
+  const size_t at = out.find("\n{");
+  ASSERT_NE(at, std::string::npos) << out;
+  const json doc = json::parse(out.substr(at + 1), nullptr, /*allow_exceptions=*/false);
+  ASSERT_FALSE(doc.is_discarded()) << out;
+  EXPECT_EQ(doc["mode"], "tracer");
+  EXPECT_EQ(testing::CountOf(doc, "orion_tracer_workload:get_user/2"), 300u) << doc.dump();
+  EXPECT_EQ(NodeState(), kUntouchedState);
+}
+
+TEST_F(TracerTest, OverloadGuardStopsTheTracerAndLeavesTheNodeAsItWas) {
+  Subprocess orion;
+  ASSERT_TRUE(StartCapture(&orion, {"--max-rate", "1000", "--duration", "600",
+                                    "orion_tracer_workload:get_user/2"}));
+  // 100,000 calls, two probe hits each, in well under a second.
+  ASSERT_EQ(node_.Eval("orion_tracer_workload:call_get_user(bob, 0, 100000)."), "ok");
+  EXPECT_TRUE(testing::WaitFor([&] { return !orion.Alive(); }, std::chrono::seconds(15)))
+      << "orion stops by itself over --max-rate";
+  int status = -1;
+  const json doc = StopCapture(&orion, &status);
+  ASSERT_FALSE(doc.is_discarded());
+  EXPECT_EQ(status, 0);
+  ASSERT_TRUE(doc["stopped"].is_object()) << doc.dump();
+  EXPECT_EQ(doc["stopped"]["reason"], "max_rate");
+  EXPECT_GT(doc["stopped"]["rate"].get<uint64_t>(), 1000u);
+  // What was captured before the stop is reported: the calls made until then.
+  EXPECT_GT(testing::CountOf(doc, "orion_tracer_workload:get_user/2"), 0u);
+  EXPECT_LE(testing::CountOf(doc, "orion_tracer_workload:get_user/2"), 100000u);
+  EXPECT_EQ(NodeState(), kUntouchedState);
+}
+
 TEST_F(TracerTest, NodeIsLeftAsItWasAfterKill9OfOrion) {
   ASSERT_EQ(node_.Eval("register(spinner, spawn(orion_tracer_workload, spin, [self()])), ok."),
             "ok");

@@ -64,6 +64,25 @@ std::string NodeNameFromArgs(const std::vector<std::string>& args) {
 }
 
 StatusOr<BeamProcess> InspectBeam(pid_t pid) {
+  ASSIGN_OR_RETURN(BeamProcess beam, InspectAnyBeam(pid));
+  if (beam.usdt_sites == 0) {
+    return FailedPrecondition(
+        "the BEAM of pid ", pid, " (", beam.exe,
+        ") has no erlang USDT probes: it was built without --with-dynamic-trace=systemtap "
+        "(Debian's and most distributions' erlang are). Start the node with the USDT-enabled "
+        "OTP that beam_dtrace_build/build.sh builds: \"$(beam_dtrace_build/build.sh "
+        "--print-prefix)/bin/erl -emu_flavor emu\"");
+  }
+  return beam;
+}
+
+std::string WhyNoFunctionProbes(const BeamProcess& beam) {
+  if (beam.usdt_sites == 0) return "has no USDT probes (an OTP built without dynamic trace)";
+  if (!beam.function_probes) return "runs the JIT flavor (no function probes since OTP 24)";
+  return "";
+}
+
+StatusOr<BeamProcess> InspectAnyBeam(pid_t pid) {
   if (pid <= 0) return InvalidArgument("invalid pid ", pid);
   const std::string proc = "/proc/" + std::to_string(pid);
   if (access(proc.c_str(), F_OK) != 0) return NotFound("no process with pid ", pid);
@@ -97,14 +116,6 @@ StatusOr<BeamProcess> InspectBeam(pid_t pid) {
 
   ASSIGN_OR_RETURN(auto notes, ReadUsdtNotes(beam.attach_path));
   for (const auto& n : notes) beam.usdt_sites += n.provider == kProvider;
-  if (beam.usdt_sites == 0) {
-    return FailedPrecondition(
-        "the BEAM of pid ", pid, " (", beam.exe,
-        ") has no erlang USDT probes: it was built without --with-dynamic-trace=systemtap "
-        "(Debian's and most distributions' erlang are). Start the node with the USDT-enabled "
-        "OTP that beam_dtrace_build/build.sh builds: \"$(beam_dtrace_build/build.sh "
-        "--print-prefix)/bin/erl -emu_flavor emu\"");
-  }
   beam.function_probes = CountSites(notes, kProvider, "function__return") > 0;
   beam.exception_probe = CountSites(notes, kProvider, "exception__catch") > 0;
   beam.flavor = beam.function_probes ? Flavor::kEmu : Flavor::kJit;

@@ -31,6 +31,14 @@ struct BeamProcess {
 // not a BEAM or its emulator has no erlang USDT probes.
 StatusOr<BeamProcess> InspectBeam(pid_t pid);
 
+// The same for any BEAM, with or without USDT probes (usdt_sites == 0 then): what tracer mode
+// needs to know about a stock node. FailedPrecondition only if it is not a BEAM.
+StatusOr<BeamProcess> InspectAnyBeam(pid_t pid);
+
+// Why function probes cannot fire in `beam` ("runs the JIT flavor", "has no USDT probes"),
+// or "" if they can.
+std::string WhyNoFunctionProbes(const BeamProcess& beam);
+
 // OK if function entry/return probes can fire in this BEAM (emu flavor with USDT), else a
 // FailedPrecondition that says how to start a node where they can.
 Status CheckFunctionProbes(const BeamProcess& beam);

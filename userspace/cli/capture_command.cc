@@ -39,8 +39,9 @@ constexpr char kUsage[] =
     "\n"
     "Measures how long Erlang/Elixir functions take on a running BEAM, in the kernel, with no\n"
     "restart: wall time and on-CPU time of every call, as DDSketches (0.54 % relative\n"
-    "accuracy). The BEAM must be the USDT-enabled emu flavor (beam_dtrace_build/),\n"
-    "or use --mode tracer (any BEAM, JIT included; wall time only).\n"
+    "accuracy). The BEAM must be the USDT-enabled emu flavor (beam_dtrace_build/); on any\n"
+    "other distributed node (JIT, stock OTP) --pid picks tracer mode by itself (ERTS's call\n"
+    "tracing picks the calls; wall time only; docs/tracer.md).\n"
     "\n"
     "Patterns:\n"
     "  mod:fun/arity   one function             lists:sort/1\n"
@@ -98,7 +99,9 @@ struct Options {
   bool per_node = false;
   std::string node;
   std::string cookie_file = dist::kDefaultCookieFile;
+  bool cookie_file_given = false;
   std::string mode = "probes";  // or "tracer" (docs/tracer.md)
+  bool mode_given = false;
   std::string match_spec;
 };
 
@@ -170,8 +173,14 @@ std::optional<int> ParseOptions(int argc, char** argv, Options* options) {
       case kCluster: options->cluster = true; break;
       case kPerNode: options->per_node = true; break;
       case kNode: options->node = optarg; break;
-      case kCookieFile: options->cookie_file = optarg; break;
-      case kMode: options->mode = optarg; break;
+      case kCookieFile:
+        options->cookie_file = optarg;
+        options->cookie_file_given = true;
+        break;
+      case kMode:
+        options->mode = optarg;
+        options->mode_given = true;
+        break;
       case kMatch: options->match_spec = optarg; break;
       case 'v': options->verbose = true; break;
       case 'h': std::fputs(kUsage, stdout); return cli::kExitOk;
@@ -242,6 +251,7 @@ int RunCaptureCommand(int argc, char** argv) {
   if (options.mode == "tracer") {
     return cli::RunTracerCapture({.node = options.node,
                                   .cookie_file = options.cookie_file,
+                                  .max_rate = options.max_rate,
                                   .patterns = options.patterns,
                                   .match_spec = options.match_spec,
                                   .duration = options.duration,
@@ -265,8 +275,35 @@ int RunCaptureCommand(int argc, char** argv) {
 
   std::vector<beam::BeamProcess> beams;
   for (pid_t pid : options.pids) {
-    auto beam = beam::InspectBeam(pid);
+    auto beam = beam::InspectAnyBeam(pid);
     if (!beam.ok()) return cli::ReportError("capture", beam.status());
+    // Function probes cannot fire here: the node's own call tracing can (tracer mode), if it
+    // is a distributed node orion can connect to. `--mode probes` keeps the refusal.
+    const std::string why = beam::WhyNoFunctionProbes(*beam);
+    if (!why.empty() && !options.mode_given && options.pids.size() == 1 &&
+        !beam->node_name.empty()) {
+      StatusOr<std::string> cookie = std::string();
+      if (!options.cookie_file_given) {
+        cookie = cli::NodeCookie(*beam);
+        if (!cookie.ok()) return cli::ReportError("capture", cookie.status());
+      }
+      spdlog::info("pid {} {}: using tracer mode on node {} instead (ERTS's call tracing picks "
+                   "the calls, the kernel times them; wall time only; docs/tracer.md)",
+                   pid, why, beam->node_name);
+      return cli::RunTracerCapture({.node = beam->node_name,
+                                    .cookie_file = options.cookie_file,
+                                    .cookie = *cookie,
+                                    .max_rate = options.max_rate,
+                                    .patterns = options.patterns,
+                                    .duration = options.duration,
+                                    .interval = options.interval,
+                                    .json = options.json,
+                                    .verbose = options.verbose});
+    }
+    if (beam->usdt_sites == 0) {
+      auto usdt = beam::InspectBeam(pid);  // its error says how to get a USDT build
+      return cli::ReportError("capture", usdt.ok() ? Internal("no USDT probes") : usdt.status());
+    }
     if (Status s = beam::CheckFunctionProbes(*beam); !s.ok()) return cli::ReportError("capture", s);
     beams.push_back(std::move(*beam));
   }

@@ -1,8 +1,16 @@
 #include "userspace/cli/tracer_capture_command.h"
 
 #include <spdlog/fmt/fmt.h>
+#include <fcntl.h>
 #include <spdlog/spdlog.h>
+#include <sys/stat.h>
 #include <unistd.h>
+
+#include <cctype>
+#include <cerrno>
+#include <cstring>
+#include <fstream>
+#include <iterator>
 
 #include <chrono>
 #include <cstdio>
@@ -27,8 +35,68 @@ constexpr auto kCheckEvery = std::chrono::seconds(2);
 constexpr auto kWatchdogGrace = std::chrono::seconds(60);
 constexpr auto kUntilInterrupted = std::chrono::hours(1);
 
+// The value of NAME in /proc/PID/environ, "" if unset or unreadable.
+std::string EnvironOf(pid_t pid, const std::string& name) {
+  std::ifstream in("/proc/" + std::to_string(pid) + "/environ", std::ios::binary);
+  std::string all((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  const std::string key = name + "=";
+  for (size_t start = 0; start < all.size();) {
+    size_t end = all.find('\0', start);
+    if (end == std::string::npos) end = all.size();
+    if (all.compare(start, key.size(), key) == 0) {
+      return all.substr(start + key.size(), end - start - key.size());
+    }
+    start = end + 1;
+  }
+  return "";
+}
+
+}  // namespace
+
+StatusOr<std::string> NodeCookie(const beam::BeamProcess& beam) {
+  for (size_t i = 0; i + 1 < beam.argv.size(); ++i) {
+    if (beam.argv[i] == "-setcookie") return beam.argv[i + 1];
+  }
+  const std::string home = EnvironOf(beam.pid, "HOME");
+  if (home.empty() || home[0] != '/') {
+    return NotFound("cannot tell the cookie of pid ", beam.pid,
+                    " (no -setcookie, no HOME in its environment): pass --cookie-file PATH");
+  }
+  const std::string proc = "/proc/" + std::to_string(beam.pid);
+  const std::string path = proc + "/root" + home + "/.erlang.cookie";
+  struct stat owner {};
+  if (stat(proc.c_str(), &owner) != 0) return NotFound("no process with pid ", beam.pid);
+  const int fd = open(path.c_str(), O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+  if (fd < 0) {
+    return NotFound("cannot read the cookie of pid ", beam.pid, " (", home,
+                    "/.erlang.cookie: ", std::strerror(errno), "): pass --cookie-file PATH");
+  }
+  struct stat st {};
+  std::string cookie(256, '\0');
+  const bool safe = fstat(fd, &st) == 0 && S_ISREG(st.st_mode) && st.st_uid == owner.st_uid &&
+                    (st.st_mode & 077) == 0;
+  const ssize_t n = safe ? read(fd, cookie.data(), cookie.size()) : -1;
+  close(fd);
+  if (!safe) {
+    return PermissionDenied(home, "/.erlang.cookie of pid ", beam.pid,
+                            " is not a private file of the node's user: refused; pass "
+                            "--cookie-file PATH");
+  }
+  cookie.resize(n > 0 ? static_cast<size_t>(n) : 0);
+  while (!cookie.empty() && std::isspace(static_cast<unsigned char>(cookie.back()))) {
+    cookie.pop_back();
+  }
+  if (cookie.empty() || cookie.size() == 256) {
+    return InvalidArgument(home, "/.erlang.cookie of pid ", beam.pid, " holds no usable cookie");
+  }
+  return cookie;
+}
+
+namespace {
+
 nlohmann::json Document(const TracerCaptureRequest& request, const probes::TracerCapture& capture,
-                        const probes::TracerSnapshot& snap, double elapsed, bool ended_early) {
+                        const probes::TracerSnapshot& snap, double elapsed, bool ended_early,
+                        std::optional<double> over_rate) {
   nlohmann::json doc;
   doc["mode"] = "tracer";
   doc["node"] = request.node;
@@ -43,6 +111,13 @@ nlohmann::json Document(const TracerCaptureRequest& request, const probes::Trace
   doc["lost"] = LostJson(snap.capture.lost);
   doc["lost"]["unpaired_returns"] = snap.unpaired;
   doc["target_exited"] = ended_early;
+  if (over_rate) {
+    doc["stopped"] = {{"reason", "max_rate"},
+                      {"rate", static_cast<uint64_t>(*over_rate)},
+                      {"max_rate", request.max_rate}};
+  } else {
+    doc["stopped"] = nullptr;
+  }
   return doc;
 }
 
@@ -51,8 +126,11 @@ nlohmann::json Document(const TracerCaptureRequest& request, const probes::Trace
 int RunTracerCapture(const TracerCaptureRequest& request) {
   probes::InstallLibbpfLogger(request.verbose);
   if (Status env = probes::CheckBpfEnvironment(); !env.ok()) return ReportError("capture", env);
-  auto cookie = dist::ReadCookieFile(request.cookie_file, /*require_root_owned=*/false);
-  if (!cookie.ok()) return ReportError("capture", cookie.status());
+  StatusOr<std::string> cookie = request.cookie;
+  if (request.cookie.empty()) {
+    cookie = dist::ReadCookieFile(request.cookie_file, /*require_root_owned=*/false);
+    if (!cookie.ok()) return ReportError("capture", cookie.status());
+  }
 
   const auto limit = request.duration
                          ? std::chrono::duration_cast<std::chrono::milliseconds>(
@@ -80,10 +158,27 @@ int RunTracerCapture(const TracerCaptureRequest& request) {
   auto next_refresh = start + std::chrono::duration<double>(request.interval);
   std::optional<probes::TracerSnapshot> previous;
   bool ended_early = false;
+  // The overload guard, as in probes mode: the NIF's probe hits over the last second.
+  auto rate_window_start = start;
+  uint64_t rate_window_hits = 0;
+  std::optional<double> over_rate;
   while (!StopRequested()) {
     const auto now = Clock::now();
     const double elapsed = std::chrono::duration<double>(now - start).count();
     if (request.duration && elapsed >= *request.duration) break;
+    if (request.max_rate > 0 && now - rate_window_start >= std::chrono::seconds(1)) {
+      auto snap = (*capture)->Read();
+      if (!snap.ok()) return ReportError("capture", snap.status());
+      const uint64_t hits = snap->calls + snap->returns + snap->exceptions;
+      const double rate = static_cast<double>(hits - rate_window_hits) /
+                          std::chrono::duration<double>(now - rate_window_start).count();
+      if (rate > static_cast<double>(request.max_rate)) {
+        over_rate = rate;
+        break;
+      }
+      rate_window_start = now;
+      rate_window_hits = hits;
+    }
     if (now >= next_check) {
       auto alive = (*capture)->Alive();
       if (!alive.ok() || !*alive) {
@@ -117,7 +212,8 @@ int RunTracerCapture(const TracerCaptureRequest& request) {
   if (!snap.ok()) return ReportError("capture", snap.status());
 
   if (request.json) {
-    std::printf("%s\n", Document(request, **capture, *snap, elapsed, ended_early).dump(2).c_str());
+    std::printf("%s\n",
+                Document(request, **capture, *snap, elapsed, ended_early, over_rate).dump(2).c_str());
   } else {
     if (live) std::printf("\x1b[H\x1b[2J");
     std::printf("orion capture --mode tracer: %s, %.1f s, %llu matched calls\n\n",
@@ -130,6 +226,13 @@ int RunTracerCapture(const TracerCaptureRequest& request) {
     }
   }
   std::fflush(stdout);
+  if (over_rate) {
+    spdlog::warn("stopped early: the tracer's probes fired {:.0f} times a second on {}, over "
+                 "--max-rate {}; the trace patterns are cleared and the results above are what "
+                 "was captured until then. Narrow the patterns or the match spec, or raise "
+                 "--max-rate (0: no limit)",
+                 *over_rate, request.node, request.max_rate);
+  }
   return stopped.ok() ? kExitOk : kExitFailure;
 }
 
