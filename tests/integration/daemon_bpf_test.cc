@@ -203,6 +203,54 @@ TEST_F(DaemonClusterTest, ClusterCaptureMergesEveryHostExactly) {
   }
 }
 
+TEST_F(DaemonClusterTest, TracerModeThroughTheDaemonsCountsWhatTheMatchSpecSelects) {
+  ASSERT_TRUE(cluster_.Create(2)) << cluster_.error();
+  // A match spec makes every daemon capture its nodes in tracer mode (ERTS call tracing with
+  // orion_tracer, loaded over the distribution channel with the cluster's cookie).
+  auto whole = CaptureAsync({"--daemon", cluster_.daemon_node(0), "--cluster", "--per-node",
+                             "--duration", "15", "--match", "[{[7], [], []}]",
+                             "orion_workload:known/1"});
+  ASSERT_TRUE(WaitForCaptures(cluster_, 1, std::chrono::seconds(30)));
+  for (int i = 0; i < 2; ++i) {
+    // 100 * (i + 1) calls of known(7), and call_known(500): 500 calls of known/1, one of them
+    // known(7).
+    ASSERT_EQ(cluster_.beam(i).Eval("begin [orion_workload:known(7) || _ <- lists:seq(1, " +
+                                    std::to_string(100 * (i + 1)) +
+                                    ")], orion_workload:call_known(500) end."),
+              "ok");
+  }
+  auto [status, merged] = whole.get();
+  ASSERT_EQ(status, 0);
+  ASSERT_FALSE(merged.is_discarded());
+  EXPECT_EQ(CountOf(merged, "orion_workload:known/1"), 101u + 201u) << merged.dump();
+  for (int i = 0; i < 2; ++i) {
+    const json* part = NodeEntry(merged, cluster_.daemon_node(i));
+    ASSERT_NE(part, nullptr);
+    EXPECT_EQ((*part)["status"], "ok") << part->dump();
+    EXPECT_EQ(CountOf(*part, "orion_workload:known/1"), 100u * (i + 1) + 1) << "host " << i;
+  }
+  // Each daemon cleared what it set: no pattern, no orion_tracer, and the nodes run on.
+  for (int i = 0; i < 2; ++i) {
+    EXPECT_EQ(cluster_.beam(i).Eval("erlang:trace_info({orion_workload, known, 1}, all)."),
+              "{all,false}");
+    EXPECT_TRUE(testing::WaitFor(
+        [&] { return cluster_.beam(i).Eval("code:is_loaded(orion_tracer).") == "false"; },
+        std::chrono::seconds(10)));
+    EXPECT_EQ(cluster_.beam(i).Eval("orion_workload:call_known(10)."), "ok");
+  }
+  // A match spec the nodes refuse is the request's error, and changes nothing.
+  std::string out;
+  EXPECT_NE(cluster_.RunOrion({"capture", "--daemon", cluster_.daemon_node(0), "--cluster",
+                               "--cookie-file", cluster_.cookie_file(), "--duration", "2",
+                               "--match", "[{[7], [], [{message, hello}]}]",
+                               "orion_workload:known/1"},
+                              &out),
+            0);
+  EXPECT_NE(out.find("match spec bodies must be []"), std::string::npos) << out;
+  EXPECT_EQ(cluster_.beam(0).Eval("erlang:trace_info({orion_workload, known, 1}, all)."),
+            "{all,false}");
+}
+
 TEST_F(DaemonClusterTest, PlainErlangShellGetsTheDocumentedMap) {
   ASSERT_TRUE(cluster_.Create(2)) << cluster_.error();
   // The BEAMs call known/1 continuously; the shell asks for a 3 s cluster capture.

@@ -317,8 +317,12 @@ TEST(TracerCliTest, UsageAndPrivilegeErrorsAreClear) {
   };
   const Case cases[] = {
       {{"--mode", "tracer", "m:f/1"}, 2, "--mode tracer needs --node NAME"},
-      {{"--pid", "1", "--match", "[]", "m:f/1"}, 2, "--match needs --mode tracer"},
-      {{"--mode", "bogus", "--pid", "1", "m:f/1"}, 2, "--mode is probes (the default) or tracer"},
+      {{"--pid", "1", "--match", "[]", "m:f/1"}, 2, "--match needs tracer mode"},
+      {{"--mode", "probes", "--daemon", "orion@h", "--match", "[]", "m:f/1"},
+       2,
+       "--match needs tracer mode"},
+      {{"--mode", "auto", "--pid", "1", "m:f/1"}, 2, "--mode auto is for --daemon"},
+      {{"--mode", "bogus", "--pid", "1", "m:f/1"}, 2, "--mode is auto, probes or tracer"},
       {{"--mode", "tracer", "--node", "a@b", "--pid", "1", "m:f/1"}, 2, "takes --node, not --pid"},
       // Unprivileged (nobody): refused before anything touches the node.
       {{"--mode", "tracer", "--node", "a@b", "m:f/1"}, 3, "needs root"},

@@ -135,7 +135,9 @@ Status CheckFunctionProbes(const BeamProcess& beam) {
   return OkStatus();
 }
 
-std::vector<BeamProcess> FindUsdtBeams() {
+namespace {
+
+std::vector<BeamProcess> FindBeams(bool usdt_only) {
   std::vector<BeamProcess> beams;
   DIR* dir = opendir("/proc");
   if (!dir) return beams;
@@ -145,11 +147,17 @@ std::vector<BeamProcess> FindUsdtBeams() {
     if (*end != '\0' || pid <= 0) continue;
     std::string exe = ReadLink("/proc/" + std::string(entry->d_name) + "/exe");
     if (!IsBeamBinaryName(exe.substr(exe.rfind('/') + 1))) continue;
-    auto beam = InspectBeam(static_cast<pid_t>(pid));
+    auto beam = usdt_only ? InspectBeam(static_cast<pid_t>(pid))
+                          : InspectAnyBeam(static_cast<pid_t>(pid));
     if (beam.ok()) beams.push_back(std::move(*beam));
   }
   closedir(dir);
   return beams;
 }
+
+}  // namespace
+
+std::vector<BeamProcess> FindUsdtBeams() { return FindBeams(/*usdt_only=*/true); }
+std::vector<BeamProcess> FindAllBeams() { return FindBeams(/*usdt_only=*/false); }
 
 }  // namespace orion::beam

@@ -46,6 +46,8 @@ Status CheckFunctionProbes(const BeamProcess& beam);
 // All running BEAMs with the erlang USDT provider (for the daemon and `orion top` without
 // --pid). Processes that vanish while being read are skipped.
 std::vector<BeamProcess> FindUsdtBeams();
+// Every running BEAM, with or without USDT probes (InspectAnyBeam): tracer mode's candidates.
+std::vector<BeamProcess> FindAllBeams();
 
 // The node name a BEAM started with `args` has: "-sname a" -> "a@<short hostname>",
 // "-name a@h.example" -> "a@h.example"; "" if neither flag is given.

@@ -33,6 +33,7 @@ constexpr char kUsage[] =
     "Usage: orion capture --pid PID [--pid PID...] [--duration SECONDS] [--interval SECONDS]\n"
     "                     [--json] [--max-functions N] [-v] PATTERN...\n"
     "       orion capture --daemon NODE [--cluster] [--node NAME] [--cookie-file PATH]\n"
+    "                     [--mode auto|probes|tracer] [--match SPEC]\n"
     "                     [--duration SECONDS] [--json] PATTERN...\n"
     "       orion capture --mode tracer --node NODE --cookie-file PATH [--match SPEC]\n"
     "                     [--duration SECONDS] [--json] PATTERN...\n"
@@ -65,6 +66,8 @@ constexpr char kUsage[] =
     "      --node NAME        only the BEAM node NAME (app@host1); default: every BEAM\n"
     "      --per-node         also each daemon's own results (which host is slow?)\n"
     "      --cookie-file P    the cluster's cookie (default /etc/orion/cookie)\n"
+    "      --mode M           auto (default: function probes where they fire, tracer mode on\n"
+    "                         other nodes, tracer mode everywhere with --match), probes, tracer\n"
     "                         (--duration defaults to 10 s; --interval does not apply)\n"
     "\n"
     "Tracer mode, for JIT and stock BEAMs (docs/tracer.md):\n"
@@ -78,6 +81,8 @@ constexpr char kUsage[] =
     "  orion capture --pid $(pgrep -f beam.emu) --duration 10 'my_app:handle_call/3'\n"
     "  orion capture --pid 4242 --json --duration 30 MyApp.Repo ets:lookup/2 > latency.json\n"
     "  orion capture --daemon orion@web1 --cluster --duration 30 MyApp.Repo.get/2\n"
+    "  orion capture --daemon orion@web1 --cluster --match \"[{['_', nadia], [], []}]\" \\\n"
+    "                users:get/2\n"
     "  orion capture --mode tracer --node app@web1 --cookie-file ~/.erlang.cookie \\\n"
     "                --match \"[{['_', nadia], [], []}]\" --duration 10 users:get/2\n"
     "\n"
@@ -187,26 +192,34 @@ std::optional<int> ParseOptions(int argc, char** argv, Options* options) {
       default: std::fputs(kUsage, stderr); return cli::kExitUsage;
     }
   }
-  if (options->mode != "probes" && options->mode != "tracer") {
-    return UsageError("--mode is probes (the default) or tracer");
+  // Through daemons, each one picks each BEAM's mode (auto) unless told.
+  if (!options->daemon.empty() && !options->mode_given) options->mode = "auto";
+  if (options->mode != "probes" && options->mode != "tracer" && options->mode != "auto") {
+    return UsageError("--mode is auto, probes or tracer");
   }
-  if (!options->match_spec.empty() && options->mode != "tracer") {
-    return UsageError("--match needs --mode tracer");
+  if (!options->match_spec.empty() && options->mode == "probes") {
+    return UsageError("--match needs tracer mode (function probes cannot test arguments)");
   }
-  if (options->mode == "tracer") {
-    if (options->node.empty()) return UsageError("--mode tracer needs --node NAME (app@host)");
-    if (!options->pids.empty() || !options->daemon.empty() || options->cluster || options->per_node) {
-      return UsageError("--mode tracer takes --node, not --pid, --daemon, --cluster or --per-node");
+  if (!options->daemon.empty()) {
+    if (!options->pids.empty()) {
+      return UsageError("--pid and --daemon exclude each other (use --node to pick a BEAM)");
     }
-  } else if (options->daemon.empty()) {
+  } else if (options->mode == "auto") {
+    return UsageError("--mode auto is for --daemon; with --pid the mode is picked by itself");
+  } else if (options->mode == "tracer") {
+    if (options->node.empty()) return UsageError("--mode tracer needs --node NAME (app@host)");
+    if (!options->pids.empty() || options->cluster || options->per_node) {
+      return UsageError("--mode tracer takes --node, not --pid, --cluster or --per-node (or "
+                        "use --daemon)");
+    }
+  } else {
+    if (!options->match_spec.empty()) return UsageError("--match needs --mode tracer (or --daemon)");
     if (options->pids.empty()) {
       return UsageError("--pid is required (the OS pid of the BEAM), or --daemon NODE");
     }
     if (options->cluster || options->per_node || !options->node.empty()) {
       return UsageError("--cluster, --per-node and --node need --daemon");
     }
-  } else if (!options->pids.empty()) {
-    return UsageError("--pid and --daemon exclude each other (use --node to pick a BEAM)");
   }
   if (optind == argc) return UsageError("name at least one function pattern, e.g. lists:sort/1");
   for (int i = optind; i < argc; ++i) {
@@ -248,7 +261,7 @@ int RunCaptureCommand(int argc, char** argv) {
   Options options;
   if (auto exit_code = ParseOptions(argc, argv, &options)) return *exit_code;
   cli::ConfigureLogging(options.verbose);
-  if (options.mode == "tracer") {
+  if (options.mode == "tracer" && options.daemon.empty()) {
     return cli::RunTracerCapture({.node = options.node,
                                   .cookie_file = options.cookie_file,
                                   .max_rate = options.max_rate,
@@ -269,7 +282,9 @@ int RunCaptureCommand(int argc, char** argv) {
                                   .max_functions = options.max_functions,
                                   .per_node = options.per_node,
                                   .max_rate = options.max_rate,
-                                  .patterns = options.pattern_texts});
+                                  .patterns = options.pattern_texts,
+                                  .mode = options.mode,
+                                  .match_spec = options.match_spec});
   }
   probes::InstallLibbpfLogger(options.verbose);
 

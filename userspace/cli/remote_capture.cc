@@ -63,6 +63,10 @@ int RunRemoteCapture(const RemoteCaptureOptions& options) {
   request.max_functions = options.max_functions;
   request.per_node = options.per_node;
   request.max_rate = options.max_rate;
+  request.mode = options.mode == "tracer"   ? dist::CaptureMode::kTracer
+                 : options.mode == "probes" ? dist::CaptureMode::kProbes
+                                            : dist::CaptureMode::kAuto;
+  if (!options.match_spec.empty()) request.match_spec = options.match_spec;
 
   InstallStopSignals();
   spdlog::info("capturing through {}{} for {:g} s", options.daemon,

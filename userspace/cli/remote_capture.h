@@ -19,6 +19,8 @@ struct RemoteCaptureOptions {
   bool per_node = false;              // also each node's own results
   uint64_t max_rate = 2'000'000;      // each host's overload guard (probe hits/s; 0: none)
   std::vector<std::string> patterns;  // as the user wrote them (checked before sending)
+  std::string mode = "auto";          // auto, probes or tracer (each daemon, each BEAM)
+  std::string match_spec;             // tracer mode's; "" = every call
 };
 
 // Grace after the duration for the daemons to answer (and for their peers, whose own grace

@@ -240,6 +240,9 @@ CaptureResult Daemon::CaptureHere(const CaptureRequest& request) {
   spec.node = request.node.value_or("");
   if (request.max_functions) spec.max_functions = *request.max_functions;
   if (request.max_rate) spec.max_rate = *request.max_rate;
+  spec.mode = request.mode;
+  spec.match_spec = request.match_spec.value_or("");
+  spec.cookie = cookie_;  // the cluster's: the nodes of this host share it
   spec.only_netns = config_.only_netns;
   CaptureResult result;
   result.duration_ms = request.duration_ms;
@@ -285,7 +288,7 @@ CaptureResult Daemon::AskPeer(const std::string& peer, const CaptureRequest& req
 dist::TargetsResult Daemon::Targets() {
   dist::TargetsResult out;
   out.node = node_->name();
-  for (const beam::BeamProcess& b : HostBeams("", config_.only_netns)) {
+  for (const beam::BeamProcess& b : HostBeams("", config_.only_netns, /*usdt_only=*/false)) {
     dist::BeamTarget t;
     t.os_pid = b.pid;
     if (!b.node_name.empty()) t.node = b.node_name;
@@ -314,7 +317,7 @@ std::vector<std::string> Daemon::Peers() {
 void Daemon::DiscoverPeers() {
   const std::string alive = node_->name().substr(0, node_->name().find('@'));
   std::set<std::string> found;
-  for (const beam::BeamProcess& b : HostBeams("", config_.only_netns)) {
+  for (const beam::BeamProcess& b : HostBeams("", config_.only_netns, /*usdt_only=*/false)) {
     if (b.node_name.empty()) continue;
     auto client = dist::NodeClient::Connect(b.node_name, cookie_, std::chrono::seconds(2));
     if (!client.ok()) {

@@ -1,6 +1,11 @@
 // A capture on the BEAMs of this host, for the daemon: find the targets, attach, wait,
 // read, detach. The CLI's `orion capture --pid` does the same with a live view; this one is
 // headless and bounded.
+//
+// Each BEAM is captured in probes mode (its function probes: the emu flavor of a USDT build,
+// one BPF object for all of them) or in tracer mode (docs/tracer.md: orion_tracer loaded over
+// the distribution channel with the daemon's cookie, one TracerCapture per node), as the
+// request's mode says; the results are merged by function.
 #pragma once
 
 #include <atomic>
@@ -11,6 +16,7 @@
 
 #include "base/status.h"
 #include "userspace/beam/beam_process.h"
+#include "userspace/dist/protocol.h"
 #include "userspace/probes/capture_types.h"
 
 namespace orion::daemon {
@@ -22,6 +28,9 @@ struct HostCaptureSpec {
   uint32_t max_functions = 128;
   bool only_netns = false;            // only BEAMs in this process's network namespace
   uint64_t max_rate = 2'000'000;      // probe hits per second that stop the capture; 0: none
+  dist::CaptureMode mode = dist::CaptureMode::kAuto;
+  std::string match_spec;             // tracer mode's; "" = every call
+  std::string cookie;                 // for tracer mode's connection to each node
 };
 
 struct HostCaptureResult {
@@ -30,15 +39,18 @@ struct HostCaptureResult {
   std::vector<beam::BeamProcess> beams;  // what was captured
   std::vector<std::string> warnings;     // e.g. a BEAM that exited during the capture
   std::optional<uint64_t> stopped_at_rate;  // the overload guard stopped it early
+  std::vector<std::string> tracer_nodes;    // the nodes captured in tracer mode
 };
 
-// The USDT BEAMs of this host that a request may target (emu and jit alike; `node` filters
-// by node name, `only_netns` by network namespace).
-std::vector<beam::BeamProcess> HostBeams(const std::string& node, bool only_netns);
+// The BEAMs of this host that a request may target (`usdt_only`: those with USDT probes, emu
+// and jit alike; `node` filters by node name, `only_netns` by network namespace).
+std::vector<beam::BeamProcess> HostBeams(const std::string& node, bool only_netns,
+                                         bool usdt_only = true);
 
 // Runs the capture for spec.duration_ms, or until `stop` is set (then what was captured so far
 // is returned). NotFound when no BEAM matches, FailedPrecondition when none of the matching
-// BEAMs can fire function probes (JIT flavor), InvalidArgument for a bad pattern.
+// BEAMs can be captured in the requested mode, InvalidArgument for a bad pattern or (from a
+// node's orion_tracer) a bad match spec.
 StatusOr<HostCaptureResult> RunHostCapture(const HostCaptureSpec& spec,
                                            const std::atomic<bool>& stop);
 

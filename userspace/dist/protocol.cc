@@ -70,8 +70,9 @@ uint64_t Nanoseconds(double value) {
 // ---------------------------------------------------------------------------------------------
 // Reading fields.
 
-constexpr std::string_view kCaptureKeys[] = {"patterns", "duration_ms", "node", "scope",
-                                             "max_functions", "per_node", "max_rate"};
+constexpr std::string_view kCaptureKeys[] = {"patterns", "duration_ms", "node",
+                                             "scope", "max_functions", "per_node",
+                                             "max_rate", "mode", "match_spec"};
 constexpr std::string_view kTopKeys[] = {"duration_ms", "node", "scope", "sort", "limit"};
 
 // A request's options: a map whose keys are all atoms of `known`.
@@ -238,6 +239,33 @@ StatusOr<Request> ParseCapture(const Term& map, const ProtocolLimits& limits) {
   if (const Term* max_rate = map.map_find("max_rate")) {
     ASSIGN_OR_RETURN(capture.max_rate, ReadInRange(*max_rate, "capture: max_rate", 0,
                                                    1'000'000'000'000ull));
+  }
+  if (const Term* mode = map.map_find("mode")) {
+    if (mode->is_atom("auto")) {
+      capture.mode = CaptureMode::kAuto;
+    } else if (mode->is_atom("probes")) {
+      capture.mode = CaptureMode::kProbes;
+    } else if (mode->is_atom("tracer")) {
+      capture.mode = CaptureMode::kTracer;
+    } else {
+      return InvalidArgument("capture: mode must be auto, probes or tracer, not ", Show(*mode));
+    }
+  }
+  if (const Term* spec = map.map_find("match_spec")) {
+    // Only the text travels: each daemon hands it to its nodes' orion_tracer, which parses it
+    // with erl_parse and checks it with match_spec_test before anything changes (never
+    // evaluated; bodies refused). Here only its size and kind are checked.
+    if (spec->kind() != TermKind::kBinary || spec->text().empty() ||
+        spec->text().size() > limits.max_match_spec_length) {
+      return InvalidArgument("capture: match_spec must be a binary of 1 to ",
+                             limits.max_match_spec_length,
+                             " bytes in Erlang term syntax, such as <<\"[{['_', nadia], [], []}]\">>");
+    }
+    if (capture.mode == CaptureMode::kProbes) {
+      return InvalidArgument("capture: a match_spec needs mode tracer or auto (function probes "
+                             "cannot test arguments)");
+    }
+    capture.match_spec = std::string(spec->text());
   }
   return Request(std::move(capture));
 }
@@ -596,6 +624,12 @@ Term EncodeRequest(const Request& request) {
       if (capture.max_rate) {
         options.emplace_back(Term::Atom("max_rate"), Term::Unsigned(*capture.max_rate));
       }
+      if (capture.mode != CaptureMode::kAuto) {
+        options.emplace_back(Term::Atom("mode"), Term::Atom(CaptureModeName(capture.mode)));
+      }
+      if (capture.match_spec) {
+        options.emplace_back(Term::Atom("match_spec"), Term::Binary(*capture.match_spec));
+      }
       return Term::Tuple({Term::Atom("capture"), Term::Map(std::move(options))});
     }
     Term operator()(const TopRequest& top) const {
@@ -758,6 +792,15 @@ StatusOr<CaptureResult> MergeCaptureResults(std::vector<CaptureResult> results) 
 
 // ---------------------------------------------------------------------------------------------
 // Top replies.
+
+std::string_view CaptureModeName(CaptureMode mode) {
+  switch (mode) {
+    case CaptureMode::kAuto: return "auto";
+    case CaptureMode::kProbes: return "probes";
+    case CaptureMode::kTracer: return "tracer";
+  }
+  return "auto";
+}
 
 std::string_view TopSortName(TopSort sort) {
   switch (sort) {

@@ -41,6 +41,7 @@ struct ProtocolLimits {
   DecodeLimits decode;                 // for the bytes of a message
   size_t max_patterns = 32;            // patterns in one capture
   size_t max_pattern_length = 255;     // bytes of a pattern, and of an MFA in a reply
+  size_t max_match_spec_length = 4096; // bytes of a capture's match spec (tracer mode)
   uint64_t max_duration_ms = 600'000;  // 10 minutes (the least is 1 ms)
   uint32_t max_functions = 4096;       // a capture's max_functions, and the calls of a reply
   size_t max_peers = 64;               // a reply lists at most max_peers + 1 nodes
@@ -88,6 +89,8 @@ struct VersionRequest {
 struct TargetsRequest {
   bool operator==(const TargetsRequest&) const = default;
 };
+enum class CaptureMode { kAuto, kProbes, kTracer };
+std::string_view CaptureModeName(CaptureMode mode);  // "auto", "probes", "tracer"
 struct CaptureRequest {
   std::vector<std::string> patterns;  // as given: the daemon parses them (ParseMfaPattern)
   uint64_t duration_ms = 0;
@@ -96,6 +99,11 @@ struct CaptureRequest {
   std::optional<uint32_t> max_functions;  // else the daemon's default
   bool per_node = false;                  // also each node's own results (NodeStatus::functions)
   std::optional<uint64_t> max_rate;       // probe hits/s that stop a host's capture; 0: none
+  // How each BEAM is captured (docs/tracer.md): probes (function probes: the emu flavor of a
+  // USDT build), tracer (ERTS call tracing through orion_tracer, any distributed node), or
+  // auto (probes where they fire, tracer elsewhere; tracer everywhere with a match spec).
+  CaptureMode mode = CaptureMode::kAuto;
+  std::optional<std::string> match_spec;  // Erlang term syntax, checked on each node (tracer)
   bool operator==(const CaptureRequest&) const = default;
 };
 enum class TopSort { kCpu, kQueue, kGc, kSends };

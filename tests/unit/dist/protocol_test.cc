@@ -137,6 +137,9 @@ TEST(ProtocolTest, ParsesRequestsWrittenInErlang) {
       "duration_ms => 600000, node => 'app@host', scope => local, max_functions => 64}}",
       "{capture, #{patterns => [<<\"m\">>], duration_ms => 5, per_node => true}}",
       "{capture, #{patterns => [<<\"m\">>], duration_ms => 5, max_rate => 0}}",
+      "{capture, #{patterns => [<<\"m\">>], duration_ms => 5, mode => tracer, "
+      "match_spec => <<\"[{[nadia, '_'], [], []}]\">>}}",
+      "{capture, #{patterns => [<<\"m\">>], duration_ms => 5, mode => probes}}",
       "{top, #{duration_ms => 1, scope => cluster}}",
       "{top, #{duration_ms => 5, sort => queue, limit => 3}}",
   });
@@ -152,6 +155,11 @@ TEST(ProtocolTest, ParsesRequestsWrittenInErlang) {
                      .max_functions = 64},
       CaptureRequest{.patterns = {"m"}, .duration_ms = 5, .per_node = true},
       CaptureRequest{.patterns = {"m"}, .duration_ms = 5, .max_rate = 0},
+      CaptureRequest{.patterns = {"m"},
+                     .duration_ms = 5,
+                     .mode = CaptureMode::kTracer,
+                     .match_spec = "[{[nadia, '_'], [], []}]"},
+      CaptureRequest{.patterns = {"m"}, .duration_ms = 5, .mode = CaptureMode::kProbes},
       TopRequest{.duration_ms = 1, .scope = Scope::kCluster},
       TopRequest{.duration_ms = 5, .sort = TopSort::kQueue, .limit = 3},
   };
@@ -180,7 +188,19 @@ TEST(ProtocolTest, RejectsBadRequestsWithAReason) {
       {"{capture, #{duration_ms => 5000}}", "capture: missing key patterns"},
       {"{capture, #{patterns => [<<\"a\">>]}}", "capture: missing key duration_ms"},
       {"{capture, #{patterns => [<<\"a\">>], duration_ms => 5, nodes => x}}",
-       "capture: unknown key nodes (known: patterns, duration_ms, node, scope, max_functions, per_node, max_rate)"},
+       "capture: unknown key nodes (known: patterns, duration_ms, node, scope, max_functions, "
+       "per_node, max_rate, mode, match_spec)"},
+      {"{capture, #{patterns => [<<\"a\">>], duration_ms => 5, mode => jit}}",
+       "capture: mode must be auto, probes or tracer, not jit"},
+      {"{capture, #{patterns => [<<\"a\">>], duration_ms => 5, match_spec => \"[{'_',[],[]}]\"}}",
+       "capture: match_spec must be a binary of 1 to 4096 bytes"},
+      {"{capture, #{patterns => [<<\"a\">>], duration_ms => 5, match_spec => <<>>}}",
+       "capture: match_spec must be a binary"},
+      {"{capture, #{patterns => [<<\"a\">>], duration_ms => 5, match_spec => <<0:4097/unit:8>>}}",
+       "capture: match_spec must be a binary of 1 to 4096 bytes"},
+      {"{capture, #{patterns => [<<\"a\">>], duration_ms => 5, mode => probes, "
+       "match_spec => <<\"[{'_',[],[]}]\">>}}",
+       "capture: a match_spec needs mode tracer or auto"},
       {"{capture, #{<<\"patterns\">> => [<<\"a\">>], duration_ms => 5}}",
        "capture: unknown key <<\"patterns\">>"},
       {"{capture, #{patterns => [<<\"a\">>], duration_ms => 0}}",
