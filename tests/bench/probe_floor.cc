@@ -10,25 +10,19 @@
 //
 // Prints "ready" on stdout once the state is in place, and undoes it on exit.
 #include <signal.h>
-#include <sys/stat.h>
-#include <sys/uio.h>
 #include <unistd.h>
-
-#include <fcntl.h>
-#include <gelf.h>
-#include <libelf.h>
 
 #include <cinttypes>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
-#include <fstream>
 #include <set>
 #include <string>
 #include <vector>
 
 #include "empty_probe.skel.h"
 #include "userspace/beam/beam_process.h"
+#include "userspace/beam/remote_memory.h"
 #include "userspace/beam/usdt_notes.h"
 #include "userspace/probes/bpf_environment.h"
 #include "userspace/probes/usdt_links.h"
@@ -45,51 +39,12 @@ void OnSignal(int) {
   g_stop = 1;
 }
 
-// Runtime address in `pid` of the link-time address `vaddr` of `elf_path`, 0 if not mapped.
-uint64_t RuntimeAddress(pid_t pid, const std::string& elf_path, uint64_t vaddr) {
-  elf_version(EV_CURRENT);
-  int fd = open(elf_path.c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd < 0) return 0;
-  Elf* elf = elf_begin(fd, ELF_C_READ, nullptr);
-  uint64_t file_offset = 0;
-  size_t n = 0;
-  bool found = false;
-  if (elf && elf_getphdrnum(elf, &n) == 0) {
-    for (size_t i = 0; i < n && !found; ++i) {
-      GElf_Phdr ph;
-      if (!gelf_getphdr(elf, static_cast<int>(i), &ph) || ph.p_type != PT_LOAD) continue;
-      if (vaddr >= ph.p_vaddr && vaddr < ph.p_vaddr + ph.p_filesz) {
-        file_offset = ph.p_offset + (vaddr - ph.p_vaddr);
-        found = true;
-      }
-    }
-  }
-  if (elf) elf_end(elf);
-  close(fd);
-  struct stat st;
-  if (!found || stat(elf_path.c_str(), &st) != 0) return 0;
-  std::ifstream maps("/proc/" + std::to_string(pid) + "/maps");
-  std::string line;
-  while (std::getline(maps, line)) {
-    uint64_t start, end, offset, inode;
-    unsigned dev_major, dev_minor;
-    char perms[8];
-    if (std::sscanf(line.c_str(), "%" SCNx64 "-%" SCNx64 " %7s %" SCNx64 " %x:%x %" SCNu64, &start,
-                    &end, perms, &offset, &dev_major, &dev_minor, &inode) == 7 &&
-        inode == st.st_ino && file_offset >= offset && file_offset < offset + (end - start)) {
-      return start + (file_offset - offset);
-    }
-  }
-  return 0;
-}
-
+// Adds `delta` to the USDT semaphore at `address` in `pid` (read, add, write back).
 bool AddToSemaphore(pid_t pid, uint64_t address, int delta) {
   uint16_t value = 0;
-  iovec local = {&value, sizeof(value)};
-  iovec remote = {reinterpret_cast<void*>(address), sizeof(value)};
-  if (process_vm_readv(pid, &local, 1, &remote, 1, 0) != sizeof(value)) return false;
+  if (!orion::beam::ReadRemote(pid, address, &value, sizeof(value)).ok()) return false;
   value = static_cast<uint16_t>(value + delta);
-  return process_vm_writev(pid, &local, 1, &remote, 1, 0) == sizeof(value);
+  return orion::beam::WriteRemote(pid, address, &value, sizeof(value)).ok();
 }
 
 void WaitForSignal() {
@@ -114,13 +69,13 @@ int HoldSemaphores(const orion::beam::BeamProcess& beam) {
   }
   std::vector<uint64_t> raised;
   for (uint64_t vaddr : semaphores) {
-    const uint64_t address = RuntimeAddress(beam.pid, beam.attach_path, vaddr);
-    if (!address || !AddToSemaphore(beam.pid, address, 1)) {
+    auto address = orion::beam::RemoteAddress(beam.pid, beam.attach_path, vaddr);
+    if (!address.ok() || !AddToSemaphore(beam.pid, *address, 1)) {
       std::fprintf(stderr, "probe_floor: cannot raise the semaphore at 0x%" PRIx64 "\n", vaddr);
       for (uint64_t a : raised) AddToSemaphore(beam.pid, a, -1);
       return 1;
     }
-    raised.push_back(address);
+    raised.push_back(*address);
   }
   WaitForSignal();
   for (uint64_t a : raised) AddToSemaphore(beam.pid, a, -1);

@@ -255,6 +255,21 @@ void PrintLive(const probes::CaptureSnapshot& snap, const probes::CaptureSnapsho
   std::fflush(stdout);
 }
 
+// Tracer mode on `node` with the command's options (docs/tracer.md); `cookie`, if not empty,
+// instead of --cookie-file.
+int RunTracerMode(const Options& options, const std::string& node, const std::string& cookie) {
+  return cli::RunTracerCapture({.node = node,
+                                .cookie_file = options.cookie_file,
+                                .cookie = cookie,
+                                .max_rate = options.max_rate,
+                                .patterns = options.patterns,
+                                .match_spec = options.match_spec,
+                                .duration = options.duration,
+                                .interval = options.interval,
+                                .json = options.json,
+                                .verbose = options.verbose});
+}
+
 }  // namespace
 
 int RunCaptureCommand(int argc, char** argv) {
@@ -262,15 +277,7 @@ int RunCaptureCommand(int argc, char** argv) {
   if (auto exit_code = ParseOptions(argc, argv, &options)) return *exit_code;
   cli::ConfigureLogging(options.verbose);
   if (options.mode == "tracer" && options.daemon.empty()) {
-    return cli::RunTracerCapture({.node = options.node,
-                                  .cookie_file = options.cookie_file,
-                                  .max_rate = options.max_rate,
-                                  .patterns = options.patterns,
-                                  .match_spec = options.match_spec,
-                                  .duration = options.duration,
-                                  .interval = options.interval,
-                                  .json = options.json,
-                                  .verbose = options.verbose});
+    return RunTracerMode(options, options.node, /*cookie=*/"");
   }
   if (!options.daemon.empty()) {
     return cli::RunRemoteCapture({.daemon = options.daemon,
@@ -305,15 +312,7 @@ int RunCaptureCommand(int argc, char** argv) {
       spdlog::info("pid {} {}: using tracer mode on node {} instead (ERTS's call tracing picks "
                    "the calls, the kernel times them; wall time only; docs/tracer.md)",
                    pid, why, beam->node_name);
-      return cli::RunTracerCapture({.node = beam->node_name,
-                                    .cookie_file = options.cookie_file,
-                                    .cookie = *cookie,
-                                    .max_rate = options.max_rate,
-                                    .patterns = options.patterns,
-                                    .duration = options.duration,
-                                    .interval = options.interval,
-                                    .json = options.json,
-                                    .verbose = options.verbose});
+      return RunTracerMode(options, beam->node_name, *cookie);
     }
     if (beam->usdt_sites == 0) {
       auto usdt = beam::InspectBeam(pid);  // its error says how to get a USDT build
