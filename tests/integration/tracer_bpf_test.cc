@@ -215,6 +215,29 @@ TEST_F(TracerTest, OverloadGuardStopsTheTracerAndLeavesTheNodeAsItWas) {
   EXPECT_EQ(NodeState(), kUntouchedState);
 }
 
+TEST_F(TracerTest, TwoOrionsStartingAtOnceOneWinsAndTheNodeStaysClean) {
+  // Started together, both pass the "is a capture running" check at about the same time: the
+  // claim (a registered name, taken before anything is loaded) lets exactly one through.
+  for (int round = 0; round < 3; ++round) {
+    SCOPED_TRACE("round " + std::to_string(round));
+    Subprocess a, b;
+    const auto args = OrionArgs({"--duration", "2", "orion_tracer_workload:get_user/2"});
+    ASSERT_TRUE(a.Start(args, {}, /*merge_stderr=*/true));
+    ASSERT_TRUE(b.Start(args, {}, /*merge_stderr=*/true));
+    const std::string out_a = a.ReadAll(std::chrono::seconds(60));
+    const std::string out_b = b.ReadAll(std::chrono::seconds(60));
+    const int status_a = a.Wait(std::chrono::seconds(10));
+    const int status_b = b.Wait(std::chrono::seconds(10));
+    EXPECT_EQ((status_a == 0) + (status_b == 0), 1) << out_a << "\n----\n" << out_b;
+    const std::string& loser = status_a == 0 ? out_b : out_a;
+    EXPECT_EQ(status_a == 0 ? status_b : status_a, 4) << loser;
+    EXPECT_NE(loser.find("another Orion tracer capture is"), std::string::npos) << loser;
+    EXPECT_TRUE(testing::WaitFor([&] { return NodeState() == kUntouchedState; },
+                                 std::chrono::seconds(10)))
+        << NodeState();
+  }
+}
+
 TEST_F(TracerTest, NodeIsLeftAsItWasAfterKill9OfOrion) {
   ASSERT_EQ(node_.Eval("register(spinner, spawn(orion_tracer_workload, spin, [self()])), ok."),
             "ok");

@@ -141,16 +141,31 @@ StatusOr<std::unique_ptr<TracerCapture>> TracerCapture::Start(const TracerCaptur
   }
   capture->beam_pid_ = static_cast<pid_t>(pid);
 
-  ASSIGN_OR_RETURN(Term session,
-                   capture->Call("erlang", "whereis", {Term::Atom("orion_tracer_session")}));
-  if (!session.is_atom("undefined")) {
-    return FailedPrecondition("another Orion tracer capture is running on ", options.node,
-                              " (its watchdog is ", dist::FormatTerm(session), ")");
+  // Claim the node before anything is loaded: registering a name is atomic, so of two orions
+  // starting at once one gets the claim and the other is refused. The claim is a process that
+  // sleeps 30 s (spawned from an MFA: no code is sent), killed once this start is over (the
+  // watchdog then holds orion_tracer_session), or gone by itself if this orion dies first.
+  ASSIGN_OR_RETURN(Term claim, capture->Call("erlang", "spawn",
+                                             {Term::Atom("timer"), Term::Atom("sleep"),
+                                              Term::List({Term::Unsigned(30'000)})}));
+  if (!capture->Call("erlang", "register", {Term::Atom("orion_tracer_claim"), claim}).ok()) {
+    (void)capture->Call("erlang", "exit", {claim, Term::Atom("kill")});
+    return FailedPrecondition("another Orion tracer capture is starting on ", options.node);
   }
-  ASSIGN_OR_RETURN(std::string nif_path, InstallNif(nif_source));
-  RETURN_IF_ERROR(capture->LoadModule(beam_path, nif_path));
-  RETURN_IF_ERROR(capture->AttachBpf(nif_path));
-  RETURN_IF_ERROR(capture->StartTracing());
+  const Status started = [&]() -> Status {
+    ASSIGN_OR_RETURN(Term session,
+                     capture->Call("erlang", "whereis", {Term::Atom("orion_tracer_session")}));
+    if (!session.is_atom("undefined")) {
+      return FailedPrecondition("another Orion tracer capture is running on ", options.node,
+                                " (its watchdog is ", dist::FormatTerm(session), ")");
+    }
+    ASSIGN_OR_RETURN(std::string nif_path, InstallNif(nif_source));
+    RETURN_IF_ERROR(capture->LoadModule(beam_path, nif_path));
+    RETURN_IF_ERROR(capture->AttachBpf(nif_path));
+    return capture->StartTracing();
+  }();
+  (void)capture->Call("erlang", "exit", {claim, Term::Atom("kill")});
+  RETURN_IF_ERROR(started);
   return capture;
 }
 
