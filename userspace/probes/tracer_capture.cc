@@ -18,6 +18,13 @@
 #include "sketch/kernel_histogram.h"
 #include "tracer.skel.h"
 #include "userspace/probes/hist_reader.h"
+
+namespace orion::tracer_blobs {  // tracer/embed.cmake
+extern const unsigned char kBeam[];
+extern const std::size_t kBeamSize;
+extern const unsigned char kNif[];
+extern const std::size_t kNifSize;
+}  // namespace orion::tracer_blobs
 #include "userspace/probes/percpu.h"
 
 namespace orion::probes {
@@ -52,8 +59,7 @@ std::string AtomName(const std::string& printed) {
 
 // Copies the NIF library into kNifInstallDir under a name made of its content's hash, and
 // returns the copy's path. A library already there is reused (same content, same name).
-StatusOr<std::string> InstallNif(const std::string& source) {
-  ASSIGN_OR_RETURN(std::string bytes, ReadFile(source));
+StatusOr<std::string> InstallNif(const std::string& bytes) {
   char name[64];
   std::snprintf(name, sizeof(name), "orion_tracer_nif-%016llx.so",
                 static_cast<unsigned long long>(Fnv1a(bytes)));
@@ -105,9 +111,7 @@ bool IsOk(const Term& reply) {
 
 std::string DefaultTracerDir() {
   if (const char* env = std::getenv("ORION_TRACER_DIR"); env && *env) return env;
-  const std::string installed = ORION_TRACER_INSTALL_DIR;
-  if (access((installed + "/orion_tracer.beam").c_str(), R_OK) == 0) return installed;
-  return ORION_TRACER_BUILD_DIR;
+  return "";
 }
 
 StatusOr<std::unique_ptr<TracerCapture>> TracerCapture::Start(const TracerCaptureOptions& options) {
@@ -115,12 +119,20 @@ StatusOr<std::unique_ptr<TracerCapture>> TracerCapture::Start(const TracerCaptur
   if (options.match_spec.size() > kMaxMatchSpecBytes) {
     return InvalidArgument("the match spec is longer than ", kMaxMatchSpecBytes, " bytes");
   }
+  // The node side: the copies embedded in this binary, or the files of a directory.
   const std::string dir = options.tracer_dir.empty() ? DefaultTracerDir() : options.tracer_dir;
-  const std::string beam_path = dir + "/orion_tracer.beam";
-  const std::string nif_source = dir + "/orion_tracer_nif.so";
-  if (access(beam_path.c_str(), R_OK) != 0 || access(nif_source.c_str(), R_OK) != 0) {
-    return NotFound("tracer mode needs orion_tracer.beam and orion_tracer_nif.so in ", dir,
-                    " (set ORION_TRACER_DIR)");
+  std::string beam_bytes(reinterpret_cast<const char*>(tracer_blobs::kBeam),
+                         tracer_blobs::kBeamSize);
+  std::string nif_bytes(reinterpret_cast<const char*>(tracer_blobs::kNif), tracer_blobs::kNifSize);
+  if (!dir.empty()) {
+    auto beam = ReadFile(dir + "/orion_tracer.beam");
+    auto nif = ReadFile(dir + "/orion_tracer_nif.so");
+    if (!beam.ok() || !nif.ok()) {
+      return NotFound("tracer mode: no orion_tracer.beam and orion_tracer_nif.so in ", dir,
+                      " (ORION_TRACER_DIR; unset it to use the copies inside orion)");
+    }
+    beam_bytes = *std::move(beam);
+    nif_bytes = *std::move(nif);
   }
 
   std::unique_ptr<TracerCapture> capture(new TracerCapture());
@@ -159,8 +171,8 @@ StatusOr<std::unique_ptr<TracerCapture>> TracerCapture::Start(const TracerCaptur
       return FailedPrecondition("another Orion tracer capture is running on ", options.node,
                                 " (its watchdog is ", dist::FormatTerm(session), ")");
     }
-    ASSIGN_OR_RETURN(std::string nif_path, InstallNif(nif_source));
-    RETURN_IF_ERROR(capture->LoadModule(beam_path, nif_path));
+    ASSIGN_OR_RETURN(std::string nif_path, InstallNif(nif_bytes));
+    RETURN_IF_ERROR(capture->LoadModule(beam_bytes, nif_path));
     RETURN_IF_ERROR(capture->AttachBpf(nif_path));
     return capture->StartTracing();
   }();
@@ -199,11 +211,11 @@ StatusOr<Term> TracerCapture::Call(std::string_view module, std::string_view fun
   return term;
 }
 
-Status TracerCapture::LoadModule(const std::string& beam_path, const std::string& nif_path) {
-  ASSIGN_OR_RETURN(std::string beam, ReadFile(beam_path));
+Status TracerCapture::LoadModule(const std::string& beam, const std::string& nif_path) {
   ASSIGN_OR_RETURN(Term loaded,
                    Call("code", "load_binary",
-                        {Term::Atom("orion_tracer"), Term::String(beam_path), Term::Binary(beam)}));
+                        {Term::Atom("orion_tracer"), Term::String("orion_tracer.beam"),
+                         Term::Binary(beam)}));
   if (loaded.kind() != TermKind::kTuple || loaded.elements().size() != 2 ||
       !loaded.elements()[0].is_atom("module")) {
     return Internal("loading orion_tracer on ", options_.node, ": ", dist::FormatTerm(loaded));

@@ -43,8 +43,8 @@ struct TracerCaptureOptions {
   std::string cookie;  // its distribution cookie
   std::vector<MfaPattern> patterns;
   std::string match_spec;  // Erlang term syntax; "" = every call of the targets
-  // Where orion_tracer.beam and orion_tracer_nif.so are: "" = $ORION_TRACER_DIR, else the
-  // installed directory, else the build's.
+  // Where orion_tracer.beam and orion_tracer_nif.so are: "" = $ORION_TRACER_DIR if set, else
+  // the copies embedded in the orion binary.
   std::string tracer_dir;
   // The watchdog clears everything after this long even if orion is still connected.
   std::chrono::milliseconds time_limit = std::chrono::hours(1);
@@ -85,7 +85,7 @@ class TracerCapture {
   TracerCapture() = default;
   StatusOr<dist::Term> Call(std::string_view module, std::string_view function,
                             std::vector<dist::Term> args);
-  Status LoadModule(const std::string& beam_path, const std::string& nif_path);
+  Status LoadModule(const std::string& beam, const std::string& nif_path);  // beam: the bytes
   Status AttachBpf(const std::string& nif_path);
   Status StartTracing();
   Status Unload();
@@ -101,8 +101,8 @@ class TracerCapture {
   bool module_loaded_ = false;
 };
 
-// The directory orion takes orion_tracer.beam and orion_tracer_nif.so from (see
-// TracerCaptureOptions::tracer_dir).
+// The directory orion takes orion_tracer.beam and orion_tracer_nif.so from, "" for the copies
+// embedded in the binary (see TracerCaptureOptions::tracer_dir).
 std::string DefaultTracerDir();
 
 }  // namespace orion::probes
