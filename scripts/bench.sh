@@ -127,6 +127,8 @@ bench_beam() {
   local stock_args=() stock_erl
   stock_erl="$("$ROOT/beam_dtrace_build/build.sh" --no-patches --print-prefix)/bin/erl"
   [[ -x "$stock_erl" ]] && stock_args=(--stock-erl "$stock_erl")
+  # Tracer mode on Debian's own erl (JIT, no USDT), when installed.
+  [[ -x /usr/bin/erl ]] && stock_args+=(--tracer-erl /usr/bin/erl)
   local tables
   tables="$(python3 "$ROOT/tests/bench/beam/beam_bench.py" --build "$BUILD_DIR" --orion "$orion" \
     --reps "$reps" "${stock_args[@]}")" ||
@@ -140,6 +142,13 @@ run as root with \`$COMMAND_LINE\`."
   echo
   echo "$tables"
   echo
+  if [[ -x "$stock_erl" ]]; then
+    echo "The patches' idle cost, A/B on fresh nodes (\`tests/bench/beam/idle_ab.sh 8\`): fib(27)"
+    echo "with nothing attached, the fastest of 15 runs per node, nodes alternating:"
+    echo
+    "$ROOT/tests/bench/beam/idle_ab.sh" 8 || echo "(idle_ab.sh failed)"
+    echo
+  fi
   echo "Synthetic probes (\`tests/bench/synthetic_probe_bench --calls 200000 --reps 5\`): the BEAM's"
   echo "probe names and arguments fired from a C++ loop with constant strings, so no formatting:"
   echo "the kernel side alone, on probe sites built as the BEAM's (1-byte nop) and on 5-byte nops;"

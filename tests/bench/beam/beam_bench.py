@@ -15,9 +15,15 @@ states rotates every repetition), medians reported:
                 0003 the emulator fires nothing for the workloads' calls
   hot           `orion capture` of each workload's hot function
   xprof         the Erlang-tracing baseline (orion_bench_xprof) on the same hot function
+  eprof, fprof  the standard profilers on the same workloads, for the record (every call of the
+                workload's processes, not one function)
   stock         with --stock-erl: untraced runs alternating between a second node running a USDT
                 OTP without Orion's patches (beam_dtrace_build/build.sh --no-patches) and the
                 patched node (recorded as "idle"): the patches' idle cost
+
+With --tracer-erl ERL (Debian's stock /usr/bin/erl: JIT, no USDT), a second node of that erl
+runs the same workloads for tracer mode (docs/tracer.md): untraced, `orion capture --mode tracer`
+of the hot functions, and the Erlang-tracing baseline, interleaved the same way.
 
 Prints Markdown tables on stdout (progress on stderr), and the raw samples as JSON with --raw.
 
@@ -39,7 +45,7 @@ WORKLOADS = [  # name, size, hot function (orion pattern), what it is
     ("codec", 20000, "orion_bench:handle/2",
      "realistic: 20,000 requests, each term_to_binary/binary_to_term of a map + ETS insert/lookup"),
 ]
-STATES = ["untraced", "semaphore", "empty", "unrelated", "hot", "xprof"]
+STATES = ["untraced", "semaphore", "empty", "unrelated", "hot", "xprof", "eprof", "fprof"]
 UNTRACED_RUNS_PER_REP = 3  # untraced runs are short: take more samples of them
 IDLE_PAIRS_PER_REP = 9  # stock/patched pairs per repetition for the patches' idle cost
 
@@ -51,12 +57,14 @@ def log(msg):
 class Node:
     """The USDT emu node, driven through orion_bench:serve/0 on its stdin/stdout."""
 
-    def __init__(self, erl, ebin):
+    def __init__(self, erl, ebin, extra_args=None):
+        flavor_args = ["-emu_flavor", "emu"] if extra_args is None else extra_args
         self.proc = subprocess.Popen(
-            [erl, "-emu_flavor", "emu", "-noshell", "-pa", ebin, "-eval", "orion_bench:serve()"],
+            [erl, *flavor_args, "-noshell", "-pa", ebin, "-eval", "orion_bench:serve()"],
             stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
         info = self.ask("info").split()
-        if info[1:] != ["emu", "systemtap"]:
+        self.flavor = info[1]
+        if extra_args is None and info[1:] != ["emu", "systemtap"]:
             raise SystemExit(f"beam_bench: {erl} is not a USDT emu node: {info}")
         self.os_pid = int(info[0])
 
@@ -146,6 +154,12 @@ def run_idle_pairs(node, stock, samples):
 
 def run_state(node, state, build, orion, samples, counts):
     """Runs every workload once (untraced: UNTRACED_RUNS_PER_REP times) in `state` on `node`."""
+    if state in ("eprof", "fprof"):
+        for name, size, _, _ in WORKLOADS:
+            answer, cpu = node.timed_ask(f"{state} {name} {size}")
+            samples[state][name].append(int(answer))
+            samples["cpu_" + state][name].append(cpu)
+        return
     if state == "xprof":
         for name, size, _, _ in WORKLOADS:
             answer, cpu = node.timed_ask(f"xprof {name} {size}")
@@ -223,8 +237,14 @@ def tables(samples, counts, expected, loads):
                    "and CPU time: " + ", ".join(
                        f"{w} {med['idle'][w] / med['stock'][w]:.3f}× / "
                        f"{med['cpu_idle'][w] / med['cpu_stock'][w]:.3f}×" for w in expected)
-                   + ". Inconclusive on a shared 2-core machine: in trial runs, which of the two "
-                   "nodes was started first moved this ratio by 5 % to 2×; it needs a quiet machine.")
+                   + ". Two long-lived nodes side by side: which one started first moves this "
+                   "ratio by 5 % to 2× here, so the A/B on fresh nodes below is the measure.")
+    out.append("")
+    out.append("For the record, the standard profilers on the same workloads (they trace every "
+               "call of the workload's processes, not one function), wall time against untraced: "
+               + ", ".join(f"{w} eprof {ratio(med['eprof'][w] / med['untraced'][w])}, fprof "
+                           f"{ratio(med['fprof'][w] / med['untraced'][w])}"
+                           for w, _, _, _ in WORKLOADS) + ".")
     out.append("")
     out.append("Where the time goes, by the node's CPU time, each state against the untraced run:")
     out.append("")
@@ -279,6 +299,76 @@ def tables(samples, counts, expected, loads):
     return "\n".join(out)
 
 
+def tracer_mode_tables(erl, ebin, orion, reps):
+    """Tracer mode on a stock node: untraced / orion tracer mode / Erlang tracing, interleaved."""
+    tag = f"orion_bench_{os.getpid()}"
+    cookie_dir = tempfile.mkdtemp(prefix="orion-bench-")
+    cookie_file = os.path.join(cookie_dir, "cookie")
+    with open(os.open(cookie_file, os.O_WRONLY | os.O_CREAT, 0o600), "w") as f:
+        f.write(tag)
+    node = Node(erl, ebin, ["-sname", tag, "-setcookie", tag])
+    node_name = f"{tag}@{subprocess.check_output(['hostname', '-s'], text=True).strip()}"
+    states = ["untraced", "tracer", "xprof"]
+    samples = {s: {w[0]: [] for w in WORKLOADS} for s in states + ["cpu_" + s for s in states]}
+    counts = {w[0]: [] for w in WORKLOADS}
+    try:
+        expected = {name: int(node.ask(f"calls {name} {size}")) for name, size, _, _ in WORKLOADS}
+        for name, size, _, _ in WORKLOADS:
+            node.ask(f"run {name} {size}")
+        for rep in range(reps):
+            for state in states[rep % 3:] + states[:rep % 3]:
+                t0 = time.monotonic()
+                tracer = None
+                if state == "tracer":
+                    tracer = Tracer([orion, "capture", "--mode", "tracer", "--node", node_name,
+                                     "--cookie-file", cookie_file, "--duration", "600", "--json",
+                                     "--max-rate", "0"] + [w[2] for w in WORKLOADS],
+                                    "tracer mode on", ready_in_stderr=True)
+                try:
+                    for name, size, _, _ in WORKLOADS:
+                        if state == "xprof":
+                            answer, cpu = node.timed_ask(f"xprof {name} {size}")
+                            answer = answer.split()[0]
+                        else:
+                            answer, cpu = node.timed_ask(f"run {name} {size}")
+                        samples[state][name].append(int(answer))
+                        samples["cpu_" + state][name].append(cpu)
+                finally:
+                    if tracer:
+                        doc = json.loads(tracer.stop())
+                        by_mfa = {c["mfa"]: c["count"] for c in doc["calls"]}
+                        for name, _, mfa, _ in WORKLOADS:
+                            counts[name].append(by_mfa.get(mfa, 0))
+                log(f"tracer mode rep {rep + 1}/{reps} {state}: {time.monotonic() - t0:.1f} s")
+    finally:
+        node.close()
+    med = {s: {w: statistics.median(v) for w, v in ws.items()} for s, ws in samples.items()}
+    out = [f"Tracer mode ([tracer.md](tracer.md)) on Debian's stock `erl` ({node.flavor} flavor, "
+           "no USDT build), the same workloads, hot functions traced by `orion capture --mode "
+           "tracer` and by the Erlang-tracing baseline; medians of "
+           f"{reps} repetitions, states interleaved. Per targeted call, wall time and the node's "
+           "CPU time: (traced - untraced) / calls.", "",
+           "| workload | untraced | orion tracer mode | Erlang tracing | per targeted call: orion "
+           "| per targeted call: Erlang tracing | orion / Erlang tracing | same, by CPU time |",
+           "|---|---:|---:|---:|---:|---:|---:|---:|"]
+    for name, _, mfa, _ in WORKLOADS:
+        base, calls = med["untraced"][name], expected[name]
+        o_us, x_us = (med["tracer"][name] - base) / calls, (med["xprof"][name] - base) / calls
+        cbase = med["cpu_untraced"][name]
+        o_cpu = (med["cpu_tracer"][name] - cbase) / calls
+        x_cpu = (med["cpu_xprof"][name] - cbase) / calls
+        out.append(f"| {name} (`{mfa}`) | {base / 1000:.2f} ms | {ratio(med['tracer'][name] / base)} "
+                   f"| {ratio(med['xprof'][name] / base)} | {o_us:.2f} µs | {x_us:.2f} µs "
+                   f"| {o_us / x_us:.2f} | {o_cpu / x_cpu:.2f} |")
+    exact = all(all(c == expected[w] for c in counts[w]) for w in expected)
+    out.append("")
+    out.append(f"Counts: tracer mode counted {'exactly' if exact else 'NOT exactly'} the "
+               "workloads' targeted calls in every run (" +
+               ", ".join(f"{w} {statistics.median(counts[w]):,.0f} of {expected[w]:,}"
+                         for w in expected) + ").")
+    return "\n".join(out)
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--build", required=True, help="the CMake build directory")
@@ -288,6 +378,7 @@ def main():
     parser.add_argument("--stock-erl", help="erl of a USDT OTP without Orion's patches: adds the "
                         "patches' idle cost (build it with beam_dtrace_build/build.sh --no-patches)")
     parser.add_argument("--raw", help="write the raw samples as JSON here")
+    parser.add_argument("--tracer-erl", help="a stock erl (JIT): adds tracer mode's tables")
     args = parser.parse_args()
     erl = args.erl
     if not erl:
@@ -331,6 +422,9 @@ def main():
         with open(args.raw, "w") as f:
             json.dump({"samples": samples, "counts": counts, "expected": expected}, f, indent=1)
     print(tables(samples, counts, expected, loads))
+    if args.tracer_erl:
+        print()
+        print(tracer_mode_tables(args.tracer_erl, ebin, orion, args.reps))
 
 
 if __name__ == "__main__":

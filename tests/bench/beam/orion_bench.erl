@@ -5,6 +5,8 @@
 %%
 %%   run W N     -> "ok Micros"                       W(N) untraced (or under whatever is attached)
 %%   xprof W N   -> "ok Micros DrainMicros Calls"     W(N) under orion_bench_xprof tracing hot(W)
+%%   eprof W N   -> "ok Micros"                       W(N) under eprof (every call of its processes)
+%%   fprof W N   -> "ok Micros"                       W(N) under fprof's tracing (to a temp file)
 %%   calls W N   -> "ok Calls"                        calls of hot(W) that W(N) makes
 %%   info        -> "ok OsPid EmuFlavor DynamicTrace"
 %%
@@ -45,6 +47,20 @@ command(["xprof", W, N]) ->
     #{calls := Calls} = orion_bench_xprof:stop(Tracer),
     Drain = erlang:monotonic_time(microsecond) - T0,
     io_lib:format("ok ~b ~b ~b", [Micros, Drain, Calls]);
+command(["eprof", W, N]) ->
+    %% For the record (issue 7): the standard profilers on the same workload. eprof traces
+    %% every call of the workload's processes (set_on_spawn) and counts time per function.
+    {ok, _} = eprof:start(),
+    {ok, Micros} = eprof:profile([], fun() -> run(list_to_atom(W), list_to_integer(N)) end),
+    stopped = eprof:stop(),
+    io_lib:format("ok ~b", [Micros]);
+command(["fprof", W, N]) ->
+    %% fprof's trace phase: every call, return and schedule event to a trace file.
+    File = filename:join("/tmp", "orion_bench_fprof_" ++ os:getpid() ++ ".trace"),
+    Micros = fprof:apply(fun() -> run(list_to_atom(W), list_to_integer(N)) end, [],
+                         [{file, File}]),
+    _ = file:delete(File),
+    io_lib:format("ok ~b", [Micros]);
 command(["quit"]) ->
     halt(0).
 

@@ -1,0 +1,40 @@
+#!/usr/bin/env bash
+# The idle cost of Orion's BEAM patches, A/B: fib(27) on a fresh node of the patched USDT OTP
+# and of the same OTP built without the patches (beam_dtrace_build/build.sh --no-patches),
+# nothing attached, alternating nodes PAIRS times. Each sample is the fastest of 15 runs in one
+# node (the machine's noise only ever adds time); the table compares the fastest samples and
+# the medians of the samples.
+#
+#   sudo tests/bench/beam/idle_ab.sh [PAIRS]      # default 8
+set -euo pipefail
+readonly ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../../.." && pwd)"
+readonly PAIRS="${1:-8}"
+patched="$("$ROOT/beam_dtrace_build/build.sh" --print-prefix)"
+stock="$("$ROOT/beam_dtrace_build/build.sh" --no-patches --print-prefix)"
+for p in "$patched" "$stock"; do
+  [[ -x "$p/bin/erl" ]] || { echo "idle_ab: no $p/bin/erl: run beam_dtrace_build/build.sh and beam_dtrace_build/build.sh --no-patches" >&2; exit 1; }
+done
+ebin="$(mktemp -d)"
+trap 'rm -rf "$ebin"' EXIT
+erlc -o "$ebin" "$ROOT/tests/bench/beam/orion_bench.erl"
+sample() {
+  "$1/bin/erl" -emu_flavor emu -noshell -pa "$ebin" -eval \
+    'T = [element(1, timer:tc(orion_bench, fib, [27])) || _ <- lists:seq(1, 15)], io:format("~p~n", [lists:min(T)]), halt().'
+}
+declare -a p_samples s_samples
+for ((i = 0; i < PAIRS; i++)); do
+  s_samples+=("$(sample "$stock")")
+  p_samples+=("$(sample "$patched")")
+done
+python3 - "${p_samples[*]}" "${s_samples[*]}" <<'PY'
+import statistics, sys
+p = [int(x) for x in sys.argv[1].split()]
+s = [int(x) for x in sys.argv[2].split()]
+print("| fib(27), µs, nothing attached | fastest sample | median sample |")
+print("|---|---:|---:|")
+print(f"| USDT OTP without Orion's patches | {min(s):,} | {statistics.median(s):,.0f} |")
+print(f"| USDT OTP with Orion's patches | {min(p):,} | {statistics.median(p):,.0f} |")
+print(f"| patched / unpatched | {min(p) / min(s):.3f} | {statistics.median(p) / statistics.median(s):.3f} |")
+print()
+print(f"Samples (µs), unpatched: {' '.join(map(str, s))}; patched: {' '.join(map(str, p))}.")
+PY
