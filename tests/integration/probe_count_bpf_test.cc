@@ -109,7 +109,8 @@ TEST(ProbeCountBpfTest, NothingStaysAttachedAfterKill9OfOrion) {
   ASSERT_TRUE(testing::WaitFor([&] { return testing::SemaphoreOf(*beam, "process__scheduled") > 0; },
                                std::chrono::seconds(20)))
       << "orion probes never attached";
-  EXPECT_GT(testing::CountOrionBpfLinks(), 0);
+  const std::set<int> programs = testing::ProcessBpfProgramIds(orion.pid());
+  EXPECT_GT(testing::CountLinksOfPrograms(programs), 0);
   ASSERT_TRUE(orion.Signal(SIGKILL));
   orion.Wait(std::chrono::seconds(10));
   EXPECT_TRUE(testing::WaitFor(
@@ -119,7 +120,7 @@ TEST(ProbeCountBpfTest, NothingStaysAttachedAfterKill9OfOrion) {
       },
       std::chrono::seconds(10)))
       << "a USDT semaphore is still set after kill -9 of orion";
-  EXPECT_EQ(testing::CountOrionBpfLinks(), 0);
+  EXPECT_EQ(testing::CountLinksOfPrograms(programs), 0);
   EXPECT_EQ(node.Eval("orion_workload:call_known(10)."), "ok");
 }
 

@@ -2,6 +2,9 @@
 
 #include <nlohmann/json.hpp>
 
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
 #include <thread>
 
 #include "tests/integration/support/subprocess.h"
@@ -22,10 +25,42 @@ int SemaphoreOf(const beam::BeamProcess& beam, const std::string& probe) {
   return -1;
 }
 
-int CountOrionBpfLinks() {
-  const int orion = CountBpfLinks("orion_");
-  const int counters = CountBpfLinks("count_probe");
-  return orion < 0 || counters < 0 ? -1 : orion + counters;
+std::set<int> ProcessBpfProgramIds(pid_t pid) {
+  std::set<int> ids;
+  const std::string fd_dir = "/proc/" + std::to_string(pid) + "/fd";
+  std::error_code ec;
+  for (const auto& entry : std::filesystem::directory_iterator(fd_dir, ec)) {
+    std::error_code link_ec;
+    const std::string target = std::filesystem::read_symlink(entry.path(), link_ec).string();
+    if (target != "anon_inode:bpf-prog" && target != "anon_inode:bpf_link") continue;
+    std::ifstream info("/proc/" + std::to_string(pid) + "/fdinfo/" +
+                       entry.path().filename().string());
+    for (std::string line; std::getline(info, line);) {
+      if (line.rfind("prog_id:", 0) == 0) ids.insert(std::atoi(line.c_str() + 8));
+    }
+  }
+  return ids;
+}
+
+int CountLinksOfPrograms(const std::set<int>& programs) {
+  std::string out;
+  if (RunCommand({"/usr/sbin/bpftool", "--json", "link", "show"}, &out) != 0) return -1;
+  auto links = nlohmann::json::parse(out, nullptr, false);
+  if (links.is_discarded()) return -1;
+  int n = 0;
+  for (const auto& link : links) n += programs.count(link.value("prog_id", -1));
+  return n;
+}
+
+int CountProcessBpfLinks(pid_t pid) {
+  int n = 0;
+  std::error_code ec;
+  for (const auto& entry :
+       std::filesystem::directory_iterator("/proc/" + std::to_string(pid) + "/fd", ec)) {
+    std::error_code link_ec;
+    n += std::filesystem::read_symlink(entry.path(), link_ec).string() == "anon_inode:bpf_link";
+  }
+  return n;
 }
 
 int CountBpfLinks(const std::string& prefix) {
