@@ -8,6 +8,7 @@
 #include <bpf/usdt.bpf.h>
 
 #include "capture.h"
+#include "usdt_fast.h"
 
 /* Set by the loader before load. */
 const volatile __u32 max_slots = 128;
@@ -235,11 +236,19 @@ static __always_inline struct proc_state *get_or_create_proc(struct proc_key *ke
 }
 
 SEC("usdt")
-int BPF_USDT(orion_entry, void *pid_str, void *mfa_str, int depth) {
+int orion_entry(struct pt_regs *ctx) {
   char mfa[CAPTURE_MFA_LEN];
   struct mfa_hashes h = {};
+  long args[3];
 
   bump(CAPTURE_EVENTS);
+  if (orion_usdt_args(ctx, args, 3) != 0) {
+    bump(CAPTURE_READ_ERRORS);
+    return 0;
+  }
+  const void *pid_str = (const void *)args[0];
+  const void *mfa_str = (const void *)args[1];
+  const int depth = (int)args[2];
   long len = bpf_probe_read_user_str(mfa, sizeof(mfa), mfa_str);
   if (len <= 0) {
     bump(CAPTURE_READ_ERRORS);
@@ -286,10 +295,17 @@ int BPF_USDT(orion_entry, void *pid_str, void *mfa_str, int depth) {
 }
 
 SEC("usdt")
-int BPF_USDT(orion_return, void *pid_str, void *mfa_str, int depth) {
+int orion_return(struct pt_regs *ctx) {
   struct proc_key key;
+  long args[3];
 
   bump(CAPTURE_EVENTS);
+  if (orion_usdt_args(ctx, args, 3) != 0) {
+    bump(CAPTURE_READ_ERRORS);
+    return 0;
+  }
+  const void *pid_str = (const void *)args[0];
+  const int depth = (int)args[2];
   if (read_proc_key(pid_str, &key) != 0) return 0;
   struct proc_state *p = bpf_map_lookup_elem(&procs, &key);
   if (!p) return 0;

@@ -8,6 +8,7 @@
 #include <bpf/usdt.bpf.h>
 
 #include "tracer.h"
+#include "usdt_fast.h"
 
 struct {
   __uint(type, BPF_MAP_TYPE_LRU_HASH);
@@ -69,7 +70,7 @@ static __always_inline void record_sample(__u32 target, __u64 ns) {
 }
 
 SEC("usdt")
-int BPF_USDT(tracer_call, __u64 pid, __u32 target) {
+ORION_USDT2(tracer_call, __u64, pid, __u32, target) {
   __u64 now = bpf_ktime_get_ns();
   bump(TRACER_CALLS);
   if (target >= TRACER_MAX_TARGETS) {
@@ -130,13 +131,13 @@ static __always_inline int end_call(__u64 pid, __u32 target, int returned) {
 }
 
 SEC("usdt")
-int BPF_USDT(tracer_return_from, __u64 pid, __u32 target) {
+ORION_USDT2(tracer_return_from, __u64, pid, __u32, target) {
   bump(TRACER_RETURNS);
   return end_call(pid, target, 1);
 }
 
 SEC("usdt")
-int BPF_USDT(tracer_exception_from, __u64 pid, __u32 target) {
+ORION_USDT2(tracer_exception_from, __u64, pid, __u32, target) {
   bump(TRACER_EXCEPTIONS);
   return end_call(pid, target, 0);
 }
