@@ -70,7 +70,7 @@ static __always_inline void record_sample(__u32 target, __u64 ns) {
 }
 
 SEC("usdt")
-ORION_USDT2(tracer_call, __u64, pid, __u32, target) {
+int ORION_USDT2(tracer_call, __u64, pid, __u32, target) {
   __u64 now = bpf_ktime_get_ns();
   bump(TRACER_CALLS);
   if (target >= TRACER_MAX_TARGETS) {
@@ -131,13 +131,13 @@ static __always_inline int end_call(__u64 pid, __u32 target, int returned) {
 }
 
 SEC("usdt")
-ORION_USDT2(tracer_return_from, __u64, pid, __u32, target) {
+int ORION_USDT2(tracer_return_from, __u64, pid, __u32, target) {
   bump(TRACER_RETURNS);
   return end_call(pid, target, 1);
 }
 
 SEC("usdt")
-ORION_USDT2(tracer_exception_from, __u64, pid, __u32, target) {
+int ORION_USDT2(tracer_exception_from, __u64, pid, __u32, target) {
   bump(TRACER_EXCEPTIONS);
   return end_call(pid, target, 0);
 }

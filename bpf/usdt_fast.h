@@ -77,9 +77,12 @@ static __always_inline int orion_usdt_args(struct pt_regs *ctx, long *out, int n
   return 0;
 }
 
-/* BPF_USDT(name, t0 a0, t1 a1) with orion_usdt_args: the body sees its two arguments as
- * declared. A probe site without them counts as not fired (the body does not run). */
+/* `SEC("usdt") int ORION_USDT2(name, t0, a0, t1, a1) { body }`: BPF_USDT(name, t0 a0, t1 a1)
+ * with orion_usdt_args; the body sees its two arguments as declared. A probe site without them
+ * counts as not fired (the body does not run). Like BPF_USDT, it starts with the declaration of
+ * `name` itself, so that SEC() and the return type apply to it. */
 #define ORION_USDT2(name, t0, a0, t1, a1)                                  \
+  name(struct pt_regs *ctx);                                               \
   static __always_inline int ____##name(struct pt_regs *ctx, t0 a0, t1 a1); \
   int name(struct pt_regs *ctx) {                                          \
     long __args[2];                                                        \
