@@ -25,6 +25,7 @@
 #include "userspace/probes/capture.h"
 #include "userspace/dist/cookie.h"
 #include "userspace/probes/mfa_pattern.h"
+#include "userspace/probes/rate_guard.h"
 
 namespace orion {
 namespace {
@@ -343,9 +344,7 @@ int RunCaptureCommand(int argc, char** argv) {
   auto next_refresh = start + std::chrono::duration<double>(options.interval);
   std::optional<probes::CaptureSnapshot> previous;
   bool target_gone = false;
-  // The overload guard: probe hits over the last second against --max-rate.
-  auto rate_window_start = start;
-  uint64_t rate_window_events = 0;
+  probes::RateGuard guard(options.max_rate, start);  // --max-rate
   std::optional<double> over_rate;
   while (!cli::StopRequested()) {
     const auto now = Clock::now();
@@ -355,17 +354,10 @@ int RunCaptureCommand(int argc, char** argv) {
       target_gone = true;
       break;
     }
-    if (options.max_rate > 0 && now - rate_window_start >= std::chrono::seconds(1)) {
+    if (guard.Due(now)) {
       auto events = (*capture)->Events();
       if (!events.ok()) return cli::ReportError("capture", events.status());
-      const double seconds = std::chrono::duration<double>(now - rate_window_start).count();
-      const double rate = static_cast<double>(*events - rate_window_events) / seconds;
-      if (rate > static_cast<double>(options.max_rate)) {
-        over_rate = rate;
-        break;
-      }
-      rate_window_start = now;
-      rate_window_events = *events;
+      if ((over_rate = guard.Over(now, *events))) break;
     }
     if (live && now >= next_refresh) {
       auto snap = (*capture)->Read();

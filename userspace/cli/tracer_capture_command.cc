@@ -21,6 +21,7 @@
 #include "userspace/cli/signals.h"
 #include "userspace/dist/cookie.h"
 #include "userspace/probes/bpf_environment.h"
+#include "userspace/probes/rate_guard.h"
 #include "userspace/probes/tracer_capture.h"
 
 namespace orion::cli {
@@ -158,26 +159,16 @@ int RunTracerCapture(const TracerCaptureRequest& request) {
   auto next_refresh = start + std::chrono::duration<double>(request.interval);
   std::optional<probes::TracerSnapshot> previous;
   bool ended_early = false;
-  // The overload guard, as in probes mode: the NIF's probe hits over the last second.
-  auto rate_window_start = start;
-  uint64_t rate_window_hits = 0;
+  probes::RateGuard guard(request.max_rate, start);  // --max-rate, on the NIF's probe hits
   std::optional<double> over_rate;
   while (!StopRequested()) {
     const auto now = Clock::now();
     const double elapsed = std::chrono::duration<double>(now - start).count();
     if (request.duration && elapsed >= *request.duration) break;
-    if (request.max_rate > 0 && now - rate_window_start >= std::chrono::seconds(1)) {
-      auto snap = (*capture)->Read();
-      if (!snap.ok()) return ReportError("capture", snap.status());
-      const uint64_t hits = snap->calls + snap->returns + snap->exceptions;
-      const double rate = static_cast<double>(hits - rate_window_hits) /
-                          std::chrono::duration<double>(now - rate_window_start).count();
-      if (rate > static_cast<double>(request.max_rate)) {
-        over_rate = rate;
-        break;
-      }
-      rate_window_start = now;
-      rate_window_hits = hits;
+    if (guard.Due(now)) {
+      auto hits = (*capture)->Hits();
+      if (!hits.ok()) return ReportError("capture", hits.status());
+      if ((over_rate = guard.Over(now, *hits))) break;
     }
     if (now >= next_check) {
       auto alive = (*capture)->Alive();

@@ -10,6 +10,7 @@
 
 #include "userspace/probes/capture.h"
 #include "userspace/probes/mfa_pattern.h"
+#include "userspace/probes/rate_guard.h"
 #include "userspace/probes/tracer_capture.h"
 
 namespace orion::daemon {
@@ -115,31 +116,25 @@ StatusOr<HostCaptureResult> RunHostCapture(const HostCaptureSpec& spec,
       ASSIGN_OR_RETURN(total, capture->Events());
     }
     for (const auto& t : tracers) {
-      ASSIGN_OR_RETURN(probes::TracerSnapshot snap, t->Read());
-      total += snap.calls + snap.returns + snap.exceptions;
+      ASSIGN_OR_RETURN(const uint64_t n, t->Hits());
+      total += n;
     }
     return total;
   };
   const auto deadline =
       std::chrono::steady_clock::now() + std::chrono::milliseconds(spec.duration_ms);
-  // The overload guard, as in `orion capture --max-rate`: probe hits over each second.
-  auto window_start = std::chrono::steady_clock::now();
-  uint64_t window_events = 0;
+  probes::RateGuard guard(spec.max_rate, std::chrono::steady_clock::now());  // as --max-rate
   while (!stop.load() && std::chrono::steady_clock::now() < deadline) {
     std::this_thread::sleep_for(std::chrono::milliseconds(50));
     const auto now = std::chrono::steady_clock::now();
-    if (spec.max_rate == 0 || now - window_start < std::chrono::seconds(1)) continue;
+    if (!guard.Due(now)) continue;
     ASSIGN_OR_RETURN(const uint64_t events, hits());
-    const double rate = static_cast<double>(events - window_events) /
-                        std::chrono::duration<double>(now - window_start).count();
-    if (rate > static_cast<double>(spec.max_rate)) {
-      result.stopped_at_rate = static_cast<uint64_t>(rate);
+    if (const auto rate = guard.Over(now, events)) {
+      result.stopped_at_rate = static_cast<uint64_t>(*rate);
       spdlog::warn("capture stopped early: the probes fired {:.0f} times a second, over max_rate {}",
-                   rate, spec.max_rate);
+                   *rate, spec.max_rate);
       break;
     }
-    window_start = now;
-    window_events = events;
   }
   // Every source's functions, merged by MFA as the daemons merge hosts.
   std::vector<dist::CaptureResult> parts;

@@ -340,6 +340,16 @@ Status TracerCapture::Unload() {
   return OkStatus();
 }
 
+StatusOr<uint64_t> TracerCapture::Hits() const {
+  uint64_t total = 0;
+  for (uint32_t counter : {TRACER_CALLS, TRACER_RETURNS, TRACER_EXCEPTIONS}) {
+    ASSIGN_OR_RETURN(const uint64_t n,
+                     SumPercpuU64(bpf_map__fd(skel_->maps.tracer_counters), counter));
+    total += n;
+  }
+  return total;
+}
+
 StatusOr<TracerSnapshot> TracerCapture::Read() const {
   TracerSnapshot snap;
   uint64_t counters[TRACER_COUNTER_COUNT] = {};

@@ -70,6 +70,9 @@ class TracerCapture {
 
   // Cumulative totals since Start (also after Stop).
   StatusOr<TracerSnapshot> Read() const;
+  // Probe hits the programs saw since Start (calls, returns, exceptions): cheap (three per-CPU
+  // counters, no histogram), for the overload guard.
+  StatusOr<uint64_t> Hits() const;
 
   // True while the node's watchdog still runs the capture (one bounded rpc; it also keeps the
   // distribution connection ticking). False once its time limit cleared it.
