@@ -10,7 +10,7 @@
 %%   * the parser of match specs from the command line: erl_scan + erl_parse:parse_term, so
 %%     the text can only be a literal term; nothing the user writes is evaluated.
 -module(orion_tracer).
--export([enabled/3, trace/5, load_nif/1,
+-export([enabled/3, trace/5, area/0, load_nif/1,
          parse_match_spec/1, start/4, stop/2, session/0]).
 
 -define(SESSION, orion_tracer_session).
@@ -19,6 +19,8 @@
 %% The erl_tracer callbacks, replaced by load_nif/1.
 enabled(_TraceTag, _TracerState, _Tracee) -> erlang:nif_error(not_loaded).
 trace(_TraceTag, _TracerState, _Tracee, _TraceTerm, _Opts) -> erlang:nif_error(not_loaded).
+%% The address of the NIF's counts in this OS process (tracer/orion_tracer_area.h).
+area() -> erlang:nif_error(not_loaded).
 
 %% Loads the NIF library Path (without ".so").
 load_nif(Path) when is_binary(Path) ->

@@ -1,6 +1,6 @@
 // orion capture --mode tracer, end to end: the real binary, Debian's stock erl (JIT, no USDT
-// build), orion_tracer loaded over the hidden-node channel, its NIF's probes timed in the
-// kernel. Checked: exact counts of the calls the match spec selects, quantiles against the
+// build), orion_tracer loaded over the hidden-node channel, its NIF timing the traced calls in
+// the node's memory and orion reading them out. Checked: exact counts of the calls the match spec selects, quantiles against the
 // workload's own timing, ERTS's return_trace semantics, and that the node is left as it was
 // after the capture, after kill -9 of orion, and after a bad match spec.
 #include <gtest/gtest.h>
@@ -99,6 +99,16 @@ class TracerTest : public ::testing::Test {
 
   std::string NodeState() { return node_.Eval(kNodeStateExpr); }
 
+  // True while the node's OS process maps Orion's NIF library (its counts live in it).
+  bool NifMapped() const {
+    std::ifstream maps("/proc/" + std::to_string(node_.os_pid()) + "/maps");
+    std::string line;
+    while (std::getline(maps, line)) {
+      if (line.find("orion_tracer_nif") != std::string::npos) return true;
+    }
+    return false;
+  }
+
   BeamNode node_;
   std::string cookie_file_;
 };
@@ -164,6 +174,44 @@ TEST_F(TracerTest, ReturnTraceMakesEveryTailCallACallAndCountsExceptionsAcrossPr
   EXPECT_EQ(doc["lost"]["unpaired_returns"], 0u);
 }
 
+// The NIF pairs calls per Erlang process in a table of 8,192 entries that needs no lock. Many
+// processes at once on both schedulers, moving between them with calls in flight, are counted
+// exactly. Calls past the table's room are reported, not hidden (here 9,000 processes are
+// inside a traced call at once), and a process killed inside a traced call ends it with an
+// exception_from (ERTS unwinds the exit through the exception_trace frames), which frees its
+// entry: the table is whole again for the 300,000 calls that follow. The purge at the end
+// unmaps the library and its counts.
+TEST_F(TracerTest, ThousandsOfProcessesPairExactlyAndKilledOnesFreeTheirEntries) {
+  ASSERT_EQ(node_.Eval("erlang:system_info(schedulers_online)."), "2");
+  Subprocess orion;
+  ASSERT_TRUE(StartCapture(&orion, {"--duration", "600", "orion_tracer_workload:loop/1",
+                                    "orion_tracer_workload:hold/1"}));
+  ASSERT_TRUE(NifMapped());
+  ASSERT_EQ(node_.Eval("orion_tracer_workload:hold_and_kill(9000)."), "ok");
+  // 1,000 processes x 50 x loop(5) (6 calls each under return_trace) = 300,000 calls.
+  ASSERT_EQ(node_.Eval("orion_tracer_workload:loops(1000, 50, 5)."), "ok");
+  int status = -1;
+  const json doc = StopCapture(&orion, &status);
+  ASSERT_FALSE(doc.is_discarded());
+  EXPECT_EQ(status, 0);
+  const json* loop = FindCall(doc, "orion_tracer_workload:loop/1");
+  const json* hold = FindCall(doc, "orion_tracer_workload:hold/1");
+  ASSERT_NE(loop, nullptr) << doc.dump();
+  ASSERT_NE(hold, nullptr) << doc.dump();
+  EXPECT_EQ((*loop)["count"], 300'000u);
+  EXPECT_EQ((*loop)["exceptions"], 0u);
+  const uint64_t no_room = doc["lost"]["frames_evicted"].get<uint64_t>();
+  EXPECT_GT(no_room, 0u) << "9,000 calls in flight, 8,192 entries";
+  EXPECT_EQ((*hold)["count"], 0u) << "no hold/1 call returned";
+  EXPECT_EQ((*hold)["exceptions"].get<uint64_t>() + no_room, 9'000u);
+  EXPECT_EQ(doc["lost"]["unpaired_returns"], no_room) << "the ends of the calls with no entry";
+  EXPECT_EQ(doc["lost"]["depth_overflow"], 0u);
+  EXPECT_EQ(doc["lost"]["threads_over_limit"], 0u);
+  EXPECT_EQ(NodeState(), kUntouchedState);
+  EXPECT_TRUE(testing::WaitFor([&] { return !NifMapped(); }, std::chrono::seconds(10)))
+      << "the purge unloads the NIF and frees its memory";
+}
+
 TEST_F(TracerTest, PidOfANodeWithoutFunctionProbesPicksTracerModeAndSaysSo) {
   // No --mode, no --node, no --cookie-file: the pid of a stock node (JIT, no USDT) with -sname and
   // -setcookie is enough.
@@ -192,6 +240,56 @@ TEST_F(TracerTest, PidOfANodeWithoutFunctionProbesPicksTracerModeAndSaysSo) {
   EXPECT_EQ(doc["mode"], "tracer");
   EXPECT_EQ(testing::CountOf(doc, "orion_tracer_workload:get_user/2"), 300u) << doc.dump();
   EXPECT_EQ(NodeState(), kUntouchedState);
+}
+
+// The USDT build's JIT flavor: its function probes cannot fire (OTP 24+), its other probes and
+// Orion's patches are there. `--pid` picks tracer mode for it too, and the NIF counts exactly.
+TEST(TracerUsdtJitTest, TheUsdtBuildsJitFlavorIsCapturedInTracerMode) {
+  ORION_REQUIRE_BPF_OR_SKIP();
+  const std::string tag = std::to_string(getpid());
+  BeamNode node;
+  ASSERT_TRUE(node.Start({.flavor = "jit",
+                          .sname = "orion_tracer_jit_" + tag,
+                          .cookie = "tracer_jit_cookie_" + tag}))
+      << node.error();
+  ASSERT_EQ(node.Eval("{erlang:system_info(emu_flavor), erlang:system_info(dynamic_trace)}."),
+            "{jit,systemtap}");
+  ASSERT_EQ(node.Eval("code:ensure_loaded(orion_tracer_workload)."),
+            "{module,orion_tracer_workload}");
+  Subprocess orion;
+  ASSERT_TRUE(orion.Start({ORION_TEST_ORION_BIN, "capture", "--json", "--duration", "600",
+                           "--pid", std::to_string(node.os_pid()),
+                           "orion_tracer_workload:get_user/2"},
+                          {}, /*merge_stderr=*/true));
+  ASSERT_TRUE(testing::WaitFor(
+      [&] {
+        return !orion.Alive() ||
+               node.Eval("lists:member(call, element(2, erlang:trace_info(self(), flags))).") ==
+                   "true";
+      },
+      std::chrono::seconds(30)));
+  // 2 processes at once, 5,000 calls each, plus 123 in the REPL's process.
+  ASSERT_EQ(node.Eval("Parent = self(),"
+                      " [spawn(fun() -> orion_tracer_workload:call_get_user(x, 0, 5000),"
+                      "                 Parent ! done end) || _ <- [1, 2]],"
+                      " [receive done -> ok end || _ <- [1, 2]],"
+                      " orion_tracer_workload:call_get_user(y, 0, 123)."),
+            "ok");
+  orion.Signal(SIGINT);
+  const std::string out = orion.ReadAll(std::chrono::seconds(60));
+  EXPECT_EQ(orion.Wait(std::chrono::seconds(10)), 0) << out;
+  EXPECT_NE(out.find("runs the JIT flavor"), std::string::npos) << out;
+  EXPECT_NE(out.find("using tracer mode on node " + node.node_name()), std::string::npos) << out;
+  const size_t at = out.find("\n{");
+  ASSERT_NE(at, std::string::npos) << out;
+  const json doc = json::parse(out.substr(at + 1), nullptr, /*allow_exceptions=*/false);
+  ASSERT_FALSE(doc.is_discarded()) << out;
+  EXPECT_EQ(doc["mode"], "tracer");
+  EXPECT_EQ(testing::CountOf(doc, "orion_tracer_workload:get_user/2"), 10'123u) << doc.dump();
+  EXPECT_EQ(doc["lost"]["unpaired_returns"], 0u);
+  EXPECT_EQ(node.Eval("{erlang:trace_info({orion_tracer_workload, get_user, 2}, all),"
+                      " code:is_loaded(orion_tracer)}."),
+            "{{all,false},false}");
 }
 
 TEST_F(TracerTest, OverloadGuardStopsTheTracerAndLeavesTheNodeAsItWas) {
@@ -248,6 +346,8 @@ TEST_F(TracerTest, NodeIsLeftAsItWasAfterKill9OfOrion) {
   EXPECT_TRUE(
       testing::WaitFor([&] { return NodeState() == kUntouchedState; }, std::chrono::seconds(10)))
       << NodeState();
+  // ... and purges the module, which unloads the NIF library and frees its counts.
+  EXPECT_TRUE(testing::WaitFor([&] { return !NifMapped(); }, std::chrono::seconds(10)));
   // The node runs on: its processes, and a new capture.
   EXPECT_EQ(node_.Eval("spinner ! stop, receive stopped -> ok after 5000 -> timeout end."), "ok");
   Subprocess again;

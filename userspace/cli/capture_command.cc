@@ -72,7 +72,7 @@ constexpr char kUsage[] =
     "                         (--duration defaults to 10 s; --interval does not apply)\n"
     "\n"
     "Tracer mode, for JIT and stock BEAMs (docs/tracer.md):\n"
-    "      --mode tracer      ERTS's match specs choose the calls, the kernel times them\n"
+    "      --mode tracer      ERTS's match specs choose the calls, Orion's tracer NIF times them\n"
     "      --node NAME        the node (app@host, on this host) to load orion_tracer into\n"
     "      --match SPEC       a match spec: \"[{['_', nadia], [], []}]\" (default: every call)\n"
     "  -v, --verbose          debug logs, including libbpf's\n"
@@ -311,7 +311,7 @@ int RunCaptureCommand(int argc, char** argv) {
         if (!cookie.ok()) return cli::ReportError("capture", cookie.status());
       }
       spdlog::info("pid {} {}: using tracer mode on node {} instead (ERTS's call tracing picks "
-                   "the calls, the kernel times them; wall time only; docs/tracer.md)",
+                   "the calls, Orion's tracer NIF times them; wall time only; docs/tracer.md)",
                    pid, why, beam->node_name);
       return RunTracerMode(options, beam->node_name, *cookie);
     }

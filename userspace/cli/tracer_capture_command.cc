@@ -111,6 +111,7 @@ nlohmann::json Document(const TracerCaptureRequest& request, const probes::Trace
   for (const auto& f : snap.capture.functions) doc["calls"].push_back(FunctionJson(f));
   doc["lost"] = LostJson(snap.capture.lost);
   doc["lost"]["unpaired_returns"] = snap.unpaired;
+  doc["lost"]["threads_over_limit"] = snap.threads_over_limit;
   doc["target_exited"] = ended_early;
   if (over_rate) {
     doc["stopped"] = {{"reason", "max_rate"},
@@ -125,8 +126,12 @@ nlohmann::json Document(const TracerCaptureRequest& request, const probes::Trace
 }  // namespace
 
 int RunTracerCapture(const TracerCaptureRequest& request) {
-  probes::InstallLibbpfLogger(request.verbose);
-  if (Status env = probes::CheckBpfEnvironment(); !env.ok()) return ReportError("capture", env);
+  if (::geteuid() != 0) {
+    return ReportError("capture",
+                       PermissionDenied("tracer mode needs root: it installs its NIF in a "
+                                        "root-owned directory and reads the node's memory; run "
+                                        "orion with sudo"));
+  }
   StatusOr<std::string> cookie = request.cookie;
   if (request.cookie.empty()) {
     cookie = dist::ReadCookieFile(request.cookie_file, /*require_root_owned=*/false);
@@ -159,7 +164,7 @@ int RunTracerCapture(const TracerCaptureRequest& request) {
   auto next_refresh = start + std::chrono::duration<double>(request.interval);
   std::optional<probes::TracerSnapshot> previous;
   bool ended_early = false;
-  probes::RateGuard guard(request.max_rate, start);  // --max-rate, on the NIF's probe hits
+  probes::RateGuard guard(request.max_rate, start);  // --max-rate, on the NIF's events
   std::optional<double> over_rate;
   while (!StopRequested()) {
     const auto now = Clock::now();
@@ -218,7 +223,7 @@ int RunTracerCapture(const TracerCaptureRequest& request) {
   }
   std::fflush(stdout);
   if (over_rate) {
-    spdlog::warn("stopped early: the tracer's probes fired {:.0f} times a second on {}, over "
+    spdlog::warn("stopped early: the traced events came {:.0f} times a second on {}, over "
                  "--max-rate {}; the trace patterns are cleared and the results above are what "
                  "was captured until then. Narrow the patterns or the match spec, or raise "
                  "--max-rate (0: no limit)",

@@ -1,7 +1,5 @@
 #include "userspace/probes/tracer_capture.h"
 
-#include <bpf/bpf.h>
-#include <bpf/libbpf.h>
 #include <spdlog/spdlog.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -14,10 +12,9 @@
 #include <fstream>
 #include <sstream>
 
-#include "bpf/tracer.h"
 #include "sketch/kernel_histogram.h"
-#include "tracer.skel.h"
-#include "userspace/probes/hist_reader.h"
+#include "tracer/orion_tracer_area.h"
+#include "userspace/beam/remote_memory.h"
 
 namespace orion::tracer_blobs {  // tracer/embed.cmake
 extern const unsigned char kBeam[];
@@ -25,7 +22,6 @@ extern const std::size_t kBeamSize;
 extern const unsigned char kNif[];
 extern const std::size_t kNifSize;
 }  // namespace orion::tracer_blobs
-#include "userspace/probes/percpu.h"
 
 namespace orion::probes {
 namespace {
@@ -140,7 +136,7 @@ StatusOr<std::unique_ptr<TracerCapture>> TracerCapture::Start(const TracerCaptur
   ASSIGN_OR_RETURN(capture->node_,
                    dist::NodeClient::Connect(options.node, options.cookie, options.rpc_timeout));
 
-  // The node's OS process must be on this host: the kernel measures it.
+  // The node's OS process must be on this host: orion reads the NIF's counts from its memory.
   ASSIGN_OR_RETURN(Term os_pid, capture->Call("os", "getpid", {}));
   const long pid = std::strtol(Text(os_pid).c_str(), nullptr, 10);
   std::error_code ec;
@@ -173,7 +169,7 @@ StatusOr<std::unique_ptr<TracerCapture>> TracerCapture::Start(const TracerCaptur
     }
     ASSIGN_OR_RETURN(std::string nif_path, InstallNif(nif_bytes));
     RETURN_IF_ERROR(capture->LoadModule(beam_bytes, nif_path));
-    RETURN_IF_ERROR(capture->AttachBpf(nif_path));
+    RETURN_IF_ERROR(capture->LocateArea());
     return capture->StartTracing();
   }();
   (void)capture->Call("erlang", "exit", {claim, Term::Atom("kill")});
@@ -183,7 +179,6 @@ StatusOr<std::unique_ptr<TracerCapture>> TracerCapture::Start(const TracerCaptur
 
 TracerCapture::~TracerCapture() {
   if (Status s = Stop(); !s.ok()) spdlog::warn("tracer capture: {}", s.message());
-  tracer_bpf__destroy(skel_);
 }
 
 const std::string& TracerCapture::own_node() const {
@@ -237,30 +232,24 @@ Status TracerCapture::LoadModule(const std::string& beam, const std::string& nif
   return OkStatus();
 }
 
-Status TracerCapture::AttachBpf(const std::string& nif_path) {
-  skel_ = tracer_bpf__open_and_load();
-  if (!skel_) {
-    return Internal("loading the tracer BPF programs: ", std::strerror(errno),
-                    " (run with -v for the verifier's log)");
+// The NIF's counts: their address from orion_tracer:area(), checked by reading the header.
+Status TracerCapture::LocateArea() {
+  ASSIGN_OR_RETURN(Term address, Call("orion_tracer", "area", {}));
+  const auto value = address.to_uint64();
+  if (!value || *value == 0) {
+    return Internal("orion_tracer:area() on ", options_.node, " answered ",
+                    dist::FormatTerm(address));
   }
-  struct Attachment {
-    bpf_program* prog;
-    const char* probe;
-  };
-  const Attachment attachments[] = {
-      {skel_->progs.tracer_call, "call"},
-      {skel_->progs.tracer_return_from, "return_from"},
-      {skel_->progs.tracer_exception_from, "exception_from"},
-  };
-  for (const auto& a : attachments) {
-    bpf_link* link =
-        bpf_program__attach_usdt(a.prog, beam_pid_, nif_path.c_str(), "orion", a.probe, nullptr);
-    if (!link) {
-      return Internal("attaching to orion:", a.probe, " in ", nif_path, " (pid ", beam_pid_,
-                      "): ", std::strerror(errno));
-    }
-    links_.push_back(link);
+  orion_tracer_area header;
+  RETURN_IF_ERROR(beam::ReadRemote(beam_pid_, *value, &header, sizeof(header)));
+  if (header.magic != ORION_TRACER_MAGIC || header.version != ORION_TRACER_VERSION ||
+      header.size != sizeof(header) || header.max_threads != ORION_TRACER_MAX_THREADS ||
+      header.max_targets != ORION_TRACER_MAX_TARGETS || header.hist_slots != ORION_BUCKET_COUNT) {
+    return FailedPrecondition("the orion_tracer NIF in ", options_.node,
+                              " is not the one this orion was built with (its counts have "
+                              "another layout): unset ORION_TRACER_DIR or rebuild it");
   }
+  area_ = *value;
   return OkStatus();
 }
 
@@ -286,7 +275,7 @@ Status TracerCapture::StartTracing() {
   for (const Term& t : reply.elements()[2].elements()) {
     if (t.kind() != TermKind::kTuple || t.elements().size() != 3) continue;
     auto id = t.elements()[0].to_uint64();
-    if (!id || *id >= TRACER_MAX_TARGETS) continue;
+    if (!id || *id >= ORION_TRACER_MAX_TARGETS) continue;
     targets_[static_cast<uint32_t>(*id)] = Text(t.elements()[1]);
   }
   if (const auto skipped = reply.elements()[3].to_uint64(); skipped && *skipped > 0) {
@@ -317,9 +306,18 @@ Status TracerCapture::Stop() {
     }
   }
   watchdog_.reset();
+  // The tracing is cleared: the counts are final. Take them before the purge frees them.
+  if (area_ != 0 && !final_) {
+    auto last = ReadArea();
+    if (last.ok()) {
+      final_ = *std::move(last);
+    } else {
+      spdlog::warn("reading the final counts on {}: {} (reporting the last ones read)",
+                   options_.node, last.status().message());
+      final_ = last_ ? *last_ : TracerSnapshot{};
+    }
+  }
   if (Status s = Unload(); !s.ok() && result.ok()) result = s;
-  for (bpf_link* link : links_) bpf_link__destroy(link);
-  links_.clear();
   return result;
 }
 
@@ -340,68 +338,90 @@ Status TracerCapture::Unload() {
   return OkStatus();
 }
 
+namespace {
+
+// The NIF's per-thread blocks in the node, as they are now.
+Status ReadThreads(pid_t pid, uint64_t area, orion_tracer_area* header,
+                   std::vector<orion_tracer_thread>* threads) {
+  RETURN_IF_ERROR(beam::ReadRemote(pid, area, header, sizeof(*header)));
+  if (header->magic != ORION_TRACER_MAGIC) {
+    return Unavailable("the orion_tracer NIF's counts are gone from the node (module purged)");
+  }
+  threads->clear();
+  const uint32_t n = std::min<uint32_t>(header->nthreads, ORION_TRACER_MAX_THREADS);
+  for (uint32_t i = 0; i < n; ++i) {
+    if (header->threads[i] == 0) continue;  // being set up by its thread
+    threads->emplace_back();
+    RETURN_IF_ERROR(
+        beam::ReadRemote(pid, header->threads[i], &threads->back(), sizeof(orion_tracer_thread)));
+  }
+  return OkStatus();
+}
+
+}  // namespace
+
 StatusOr<uint64_t> TracerCapture::Hits() const {
+  if (final_) return final_->capture.events;
+  orion_tracer_area header;
+  std::vector<orion_tracer_thread> threads;
+  RETURN_IF_ERROR(ReadThreads(beam_pid_, area_, &header, &threads));
   uint64_t total = 0;
-  for (uint32_t counter : {TRACER_CALLS, TRACER_RETURNS, TRACER_EXCEPTIONS}) {
-    ASSIGN_OR_RETURN(const uint64_t n,
-                     SumPercpuU64(bpf_map__fd(skel_->maps.tracer_counters), counter));
-    total += n;
+  for (const auto& t : threads) {
+    total += t.counters[ORION_TRACER_CALLS] + t.counters[ORION_TRACER_RETURNS] +
+             t.counters[ORION_TRACER_EXCEPTIONS];
   }
   return total;
 }
 
 StatusOr<TracerSnapshot> TracerCapture::Read() const {
+  if (final_) return *final_;
+  auto snap = ReadArea();
+  if (snap.ok()) last_ = *snap;
+  return snap;
+}
+
+StatusOr<TracerSnapshot> TracerCapture::ReadArea() const {
+  if (area_ == 0) return FailedPrecondition("the tracer capture did not start");
+  orion_tracer_area header;
+  std::vector<orion_tracer_thread> threads;
+  RETURN_IF_ERROR(ReadThreads(beam_pid_, area_, &header, &threads));
   TracerSnapshot snap;
-  uint64_t counters[TRACER_COUNTER_COUNT] = {};
-  for (uint32_t i = 0; i < TRACER_COUNTER_COUNT; ++i) {
-    ASSIGN_OR_RETURN(counters[i], SumPercpuU64(bpf_map__fd(skel_->maps.tracer_counters), i));
+  uint64_t counters[ORION_TRACER_COUNTER_COUNT] = {};
+  for (const auto& t : threads) {
+    for (int i = 0; i < ORION_TRACER_COUNTER_COUNT; ++i) counters[i] += t.counters[i];
   }
-  snap.calls = counters[TRACER_CALLS];
-  snap.returns = counters[TRACER_RETURNS];
-  snap.exceptions = counters[TRACER_EXCEPTIONS];
-  snap.unpaired = counters[TRACER_UNPAIRED];
+  snap.calls = counters[ORION_TRACER_CALLS];
+  snap.returns = counters[ORION_TRACER_RETURNS];
+  snap.exceptions = counters[ORION_TRACER_EXCEPTIONS];
+  snap.unpaired = counters[ORION_TRACER_UNPAIRED];
+  snap.threads_over_limit = header.threads_full_events;
   snap.capture.events = snap.calls + snap.returns + snap.exceptions;
   snap.capture.matched = snap.calls;
-  snap.capture.lost.depth_overflow = counters[TRACER_DEPTH_OVERFLOW];
-  snap.capture.lost.functions_over_limit = counters[TRACER_BAD_TARGET];
+  snap.capture.lost.depth_overflow = counters[ORION_TRACER_DEPTH_OVERFLOW];
+  snap.capture.lost.frames_evicted = counters[ORION_TRACER_PROCS_FULL];
 
-  // Evicted: entries the programs created and the map no longer holds (the programs never
-  // delete one). Usually idle processes; one with calls in flight shows in `unpaired` too.
-  uint64_t live = 0;
-  {
-    const int fd = bpf_map__fd(skel_->maps.tracer_procs);
-    tracer_proc_key key, next;
-    const void* prev = nullptr;
-    while (bpf_map_get_next_key(fd, prev, &next) == 0) {
-      ++live;
-      key = next;
-      prev = &key;
-    }
-  }
-  const uint64_t inserted = counters[TRACER_PROCS_INSERTED];
-  snap.capture.lost.frames_evicted = inserted > live ? inserted - live : 0;
-  for (bpf_program* prog : {skel_->progs.tracer_call, skel_->progs.tracer_return_from,
-                            skel_->progs.tracer_exception_from}) {
-    bpf_prog_info info = {};
-    uint32_t len = sizeof(info);
-    if (bpf_obj_get_info_by_fd(bpf_program__fd(prog), &info, &len) == 0) {
-      snap.capture.lost.recursion_misses += info.recursion_misses;
-    }
-  }
-
-  const int cpus = PossibleCpus();
-  const size_t counters_stride = (sizeof(slot_counters) + 7) & ~size_t{7};
-  std::vector<uint8_t> raw;
+  auto hist = std::make_unique<orion_tracer_hist>();
+  std::vector<uint64_t> slots(ORION_BUCKET_COUNT);
   for (const auto& [id, mfa] : targets_) {
     FunctionStats f;
     f.mfa = mfa;
-    RETURN_IF_ERROR(ReadKernelHistogram(bpf_map__fd(skel_->maps.tracer_hists), &id, &f.wall));
-    RETURN_IF_ERROR(LookupPercpu(bpf_map__fd(skel_->maps.tracer_target_counters), &id,
-                                 sizeof(slot_counters), &raw));
-    for (int cpu = 0; cpu < cpus; ++cpu) {
-      slot_counters c;
-      std::memcpy(&c, raw.data() + cpu * counters_stride, sizeof(c));
-      f.exceptions += c.exceptions;
+    std::fill(slots.begin(), slots.end(), 0);
+    uint64_t count = 0, sum = 0, min = 0, max = 0;
+    for (const auto& t : threads) {
+      f.exceptions += t.exceptions[id];
+      if (t.hists[id] == 0) continue;
+      RETURN_IF_ERROR(beam::ReadRemote(beam_pid_, t.hists[id], hist.get(), sizeof(*hist)));
+      if (hist->count == 0) continue;
+      for (int i = 0; i < ORION_BUCKET_COUNT; ++i) slots[i] += hist->slots[i];
+      min = count == 0 ? hist->min_ns : std::min(min, hist->min_ns);
+      max = std::max(max, hist->max_ns);
+      count += hist->count;
+      sum += hist->sum_ns;
+    }
+    if (count > 0) {
+      RETURN_IF_ERROR(sketch::FoldKernelHistogram(slots, f.wall));
+      f.wall.set_summary(static_cast<double>(sum), static_cast<double>(min),
+                         static_cast<double>(max));
     }
     snap.capture.functions.push_back(std::move(f));
   }

@@ -1,6 +1,6 @@
 // Tracer mode (docs/tracer.md): latency of Erlang functions on a BEAM whose own function probes
 // cannot fire (the JIT flavor, Debian's stock erlang), with ERTS's match specs choosing the
-// calls and the kernel timing them.
+// calls and Orion's erl_tracer NIF timing them in the node's memory.
 //
 //   TracerCaptureOptions options{.node = "app@host", .cookie = cookie,
 //                                .patterns = {*ParseMfaPattern("m:f/2")},
@@ -11,10 +11,11 @@
 //
 // Start connects to the node as a hidden node, loads orion_tracer (module and NIF), has it
 // validate the targets and the match spec (nothing is changed on the node if either is wrong),
-// attaches bpf/tracer.bpf.c to the NIF's probes in the node's OS process, and then has the
-// node's orion_tracer watchdog set the trace patterns and flags. Stop clears them, purges the
-// module and detaches. If orion dies instead, the watchdog sees the connection drop and clears
-// them; the uprobes go with orion's file descriptors.
+// finds the NIF's counts in the node's OS process (tracer/orion_tracer_area.h), and then has
+// the node's orion_tracer watchdog set the trace patterns and flags. Read copies the counts out
+// with process_vm_readv. Stop clears the patterns and flags, takes the final counts and purges
+// the module (which frees the NIF's memory). If orion dies instead, the watchdog sees the
+// connection drop, clears them and purges the module: nothing of Orion stays in the node.
 #pragma once
 
 #include <sys/types.h>
@@ -32,9 +33,6 @@
 #include "userspace/dist/term.h"
 #include "userspace/probes/capture.h"  // CaptureSnapshot, FunctionStats
 #include "userspace/probes/mfa_pattern.h"
-
-struct tracer_bpf;
-struct bpf_link;
 
 namespace orion::probes {
 
@@ -55,10 +53,11 @@ struct TracerCaptureOptions {
 // only: the stock BEAM has no scheduling probes for on-CPU time), plus the tracer's counters.
 struct TracerSnapshot {
   CaptureSnapshot capture;  // functions: every target, in id order sorted by MFA
-  uint64_t calls = 0;       // orion:call hits (calls whose match spec matched)
+  uint64_t calls = 0;       // call events (calls whose match spec matched)
   uint64_t returns = 0;
   uint64_t exceptions = 0;
   uint64_t unpaired = 0;  // returns with no matching call (calls made before the capture)
+  uint64_t threads_over_limit = 0;  // events of scheduler threads past the NIF's table: dropped
 };
 
 class TracerCapture {
@@ -68,9 +67,9 @@ class TracerCapture {
   TracerCapture(const TracerCapture&) = delete;
   TracerCapture& operator=(const TracerCapture&) = delete;
 
-  // Cumulative totals since Start (also after Stop).
+  // Cumulative totals since Start; after Stop, the final ones.
   StatusOr<TracerSnapshot> Read() const;
-  // Probe hits the programs saw since Start (calls, returns, exceptions): cheap (three per-CPU
+  // Events the NIF counted since Start (calls, returns, exceptions): cheap (its per-thread
   // counters, no histogram), for the overload guard.
   StatusOr<uint64_t> Hits() const;
 
@@ -78,7 +77,8 @@ class TracerCapture {
   // distribution connection ticking). False once its time limit cleared it.
   StatusOr<bool> Alive();
 
-  // Clears the trace patterns and flags on the node, purges orion_tracer, detaches.
+  // Clears the trace patterns and flags on the node, keeps the final counts, purges
+  // orion_tracer.
   Status Stop();
 
   pid_t beam_pid() const { return beam_pid_; }
@@ -89,15 +89,18 @@ class TracerCapture {
   StatusOr<dist::Term> Call(std::string_view module, std::string_view function,
                             std::vector<dist::Term> args);
   Status LoadModule(const std::string& beam, const std::string& nif_path);  // beam: the bytes
-  Status AttachBpf(const std::string& nif_path);
+  Status LocateArea();
+  // The NIF's counts as they are now (process_vm_readv of the node's memory).
+  StatusOr<TracerSnapshot> ReadArea() const;
   Status StartTracing();
   Status Unload();
 
   TracerCaptureOptions options_;
   std::unique_ptr<dist::NodeClient> node_;
   pid_t beam_pid_ = -1;
-  tracer_bpf* skel_ = nullptr;
-  std::vector<bpf_link*> links_;             // fd-owned uprobes on the NIF's probes
+  uint64_t area_ = 0;                        // the NIF's orion_tracer_area in the node
+  mutable std::optional<TracerSnapshot> last_;  // the last counts read, while tracing
+  std::optional<TracerSnapshot> final_;         // the counts once Stop cleared the tracing
   std::map<uint32_t, std::string> targets_;  // id -> "m:f/a" as the BEAM prints it
   std::optional<dist::Term> watchdog_;       // the watchdog's pid, while tracing
   dist::Term target_terms_;                  // [{Id, Text, {M, F, A}}], for stop/2
