@@ -2,11 +2,12 @@
 %%
 %% Loaded by `orion capture --mode tracer` with code:load_binary over its hidden-node
 %% connection, used, and purged again. It is three things:
-%%   * an erl_tracer module: enabled/3 and trace/5 are NIFs (orion_tracer_nif.c) that fire
-%%     USDT probes, measured by bpf/tracer.bpf.c;
-%%   * a watchdog: the process that sets the trace patterns and flags of one capture and
-%%     clears them when the capture ends, when Orion's connection drops (kill -9 of orion),
-%%     or when the capture's time limit is over, whichever comes first;
+%%   * an erl_tracer module: enabled/3 and trace/5 are NIFs (orion_tracer_nif.c) that pair
+%%     each traced call with its return and count its latency in the NIF's memory, where
+%%     orion reads it;
+%%   * a watchdog: the process that sets the meta trace patterns of one capture and clears
+%%     them when the capture ends, when Orion's connection drops (kill -9 of orion), or when
+%%     the capture's time limit is over, whichever comes first;
 %%   * the parser of match specs from the command line: erl_scan + erl_parse:parse_term, so
 %%     the text can only be a literal term; nothing the user writes is evaluated.
 -module(orion_tracer).
@@ -54,8 +55,7 @@ with_dot(Chars) ->
 %% Starts a capture: Targets are {M, F, Arity | '_'} (F may be '_' too); MatchSpec is the
 %% text of a list of {Head, Guards, []} clauses, or '_' for every call. Validates everything
 %% before it changes anything, then spawns the watchdog that sets the trace patterns and flags.
-%% -> {ok, Watchdog, [{Id, MfaText, Mfa}], Skipped} | {error, Reason :: binary()}, where
-%% Skipped counts the processes left alone because another tool traces them.
+%% -> {ok, Watchdog, [{Id, MfaText, Mfa}]} | {error, Reason :: binary()}.
 start(OrionNode, Targets, Text, MaxMs) when is_binary(Text) ->
     case parse_match_spec(Text) of
         {ok, MatchSpec} -> start(OrionNode, Targets, MatchSpec, MaxMs);
@@ -172,14 +172,13 @@ spawn_watchdog(OrionNode, Mfas, Spec, MaxMs) ->
     Caller = self(),
     Ref = make_ref(),
     Ids = lists:zip(lists:seq(0, length(Mfas) - 1), Mfas),
-    State = maps:from_list([{Mfa, Id} || {Id, Mfa} <- Ids]),
-    {Pid, MRef} = spawn_monitor(fun() -> watchdog_init(Caller, Ref, OrionNode, Mfas, Spec,
-                                                       State, MaxMs) end),
+    {Pid, MRef} = spawn_monitor(fun() -> watchdog_init(Caller, Ref, OrionNode, Ids, Spec,
+                                                       MaxMs) end),
     receive
-        {Ref, {ok, Skipped}} ->
+        {Ref, ok} ->
             erlang:demonitor(MRef, [flush]),
             {ok, Pid, [{Id, unicode:characters_to_binary(mfa_text(M, F, A)), Mfa}
-                       || {Id, {M, F, A} = Mfa} <- Ids], Skipped};
+                       || {Id, {M, F, A} = Mfa} <- Ids]};
         {Ref, {error, _} = Error} ->
             erlang:demonitor(MRef, [flush]),
             Error;
@@ -187,16 +186,17 @@ spawn_watchdog(OrionNode, Mfas, Spec, MaxMs) ->
             error_text("the watchdog died: ~tp", [Reason])
     end.
 
-watchdog_init(Caller, Ref, OrionNode, Mfas, Spec, State, MaxMs) ->
+watchdog_init(Caller, Ref, OrionNode, Ids, Spec, MaxMs) ->
+    Mfas = [Mfa || {_, Mfa} <- Ids],
     try register(?SESSION, self()) of
         true ->
             erlang:monitor_node(OrionNode, true),
             case lists:member(OrionNode, nodes(hidden)) of
                 true ->
-                    Set = set_tracing(Mfas, Spec, State),
+                    Set = set_tracing(Ids, Spec),
                     Caller ! {Ref, Set},
                     case Set of
-                        {ok, _} -> watchdog_loop(OrionNode, Mfas, MaxMs);
+                        ok -> watchdog_loop(OrionNode, Mfas, MaxMs);
                         _ -> ok
                     end;
                 false ->
@@ -226,62 +226,47 @@ unload_later() ->
     _ = timer:apply_after(500, code, soft_purge, [?MODULE]),
     ok.
 
-%% -> {ok, Skipped} | {error, Reason}. The flags go to the processes to come first, then to every
-%% process alive, one by one: a process that another tool already traces (a process has one
-%% tracer) is skipped and counted, never taken over.
-set_tracing(Mfas, Spec, State) ->
-    Flags = [call, arity, {tracer, ?MODULE, State}],
-    case [Mfa || Mfa <- Mfas, traced(Mfa)] of
+%% -> ok | {error, Reason}. Meta trace patterns, one per target with its id as the tracer's
+%% state: ERTS calls orion_tracer for every call of the target that the match spec selects, in
+%% whichever process makes it, and no process gets a trace flag. So the processes' own tracing
+%% (dbg, recon, another tool's tracer) is neither taken over nor in the way, untargeted code is
+%% not slowed down (a process with call trace flags makes ERTS ask its tracer module
+%% enabled(trace_status, ...) at every schedule-in: a quarter more time for a message-heavy
+%% workload, docs/tracer.md), and there is nothing to set on or clear from every process.
+set_tracing(Ids, Spec) ->
+    case [Mfa || {_, Mfa} <- Ids, meta_traced(Mfa)] of
         [] ->
             try
-                [1 = erlang:trace_pattern(Mfa, Spec, [local]) || Mfa <- Mfas],
-                case catch erlang:trace(new, true, Flags) of
-                    N when is_integer(N) ->
-                        Self = self(),
-                        Skipped = length([P || P <- processes(), P =/= Self,
-                                               not trace_process(P, Flags)]),
-                        {ok, Skipped};
-                    _ ->
-                        clear_tracing(Mfas),
-                        error_text("new processes are already traced by another tool "
-                                   "(dbg, recon?): Orion leaves them alone", [])
-                end
+                [1 = erlang:trace_pattern(Mfa, Spec, [{meta, ?MODULE, Id}]) || {Id, Mfa} <- Ids],
+                ok
             catch Class:Reason ->
-                    clear_tracing(Mfas),
+                    clear_tracing([Mfa || {_, Mfa} <- Ids]),
                     error_text("setting the trace failed: ~tp:~tp", [Class, Reason])
             end;
         [{M, F, A} | _] ->
-            error_text("~ts is already traced (by dbg, recon, another tool?): "
-                       "Orion leaves it alone", [mfa_text(M, F, A)])
+            error_text("~ts is already meta-traced (by another tool?): Orion leaves it alone",
+                       [mfa_text(M, F, A)])
     end.
 
-%% True if the process is traced by us now, or has exited.
-trace_process(Pid, Flags) ->
-    try erlang:trace(Pid, true, Flags) of
-        _ -> true
-    catch error:badarg -> not is_process_alive(Pid)
+meta_traced(Mfa) ->
+    meta_tracer(Mfa) =/= false.
+
+%% The meta tracer of Mfa, or false. (From trace_info(Mfa, all): trace_info(Mfa, meta) answers
+%% {meta, []} for a function with only a local pattern, on OTP 25.)
+meta_tracer(Mfa) ->
+    case erlang:trace_info(Mfa, all) of
+        {all, Items} when is_list(Items) -> proplists:get_value(meta, Items, false);
+        _ -> false
     end.
 
-traced(Mfa) ->
-    case erlang:trace_info(Mfa, traced) of
-        {traced, false} -> false;
-        {traced, _} -> true
-    end.
-
-%% Removes our patterns, then our flags from the processes to come, then from every process
-%% that still has us as its tracer (a process another tool traces keeps its flags).
+%% Removes our meta patterns (a target that another tool meta-traces now keeps its pattern).
 clear_tracing(Mfas) ->
-    [erlang:trace_pattern(Mfa, false, [local]) || Mfa <- Mfas],
-    case erlang:trace_info(new, tracer) of
-        {tracer, {?MODULE, _}} -> erlang:trace(new, false, [call, arity]);
-        _ -> ok
-    end,
-    [catch erlang:trace(P, false, [call, arity]) || P <- processes(), ours(P)],
+    [erlang:trace_pattern(Mfa, false, [meta]) || Mfa <- Mfas, ours(Mfa)],
     ok.
 
-ours(Pid) ->
-    case erlang:trace_info(Pid, tracer) of
-        {tracer, {?MODULE, _}} -> true;
+ours(Mfa) ->
+    case meta_tracer(Mfa) of
+        {?MODULE, _} -> true;
         _ -> false
     end.
 

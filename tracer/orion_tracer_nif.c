@@ -1,7 +1,7 @@
 /* orion_tracer_nif: the erl_tracer NIF of Orion's tracer mode (docs/tracer.md).
  *
- * ERTS calls enabled/3 and trace/5 in the traced process itself, synchronously, when a traced
- * event happens. For call, return_from and exception_from events trace/5 reads the clock, pairs
+ * ERTS calls enabled/3 and trace/5 in the calling process itself, synchronously, when a call
+ * of a target that its meta trace pattern selects starts or ends (orion_tracer.erl). For call, return_from and exception_from events trace/5 reads the clock, pairs
  * the event with the process's calls in flight and counts the latency in this library's memory
  * (tracer/orion_tracer_area.h), which orion reads from outside with process_vm_readv. No message
  * is sent, no term is built, no lock is taken, and nothing crosses into the kernel.
@@ -286,30 +286,29 @@ static void on_end(struct instance* in, struct orion_tracer_thread* b, uint64_t 
 }
 
 /* enabled(TraceTag, TracerState, Tracee): trace the three events we count, keep the tracer
- * (trace_status), discard everything else before ERTS builds its trace term. */
+ * (trace_status: ERTS asks it first, before each event), discard everything else before ERTS
+ * builds its trace term. */
 static ERL_NIF_TERM enabled(ErlNifEnv* env, int argc, const ERL_NIF_TERM argv[]) {
   (void)env;
   (void)argc;
   const ERL_NIF_TERM tag = argv[0];
-  if (enif_is_identical(tag, atom_call) || enif_is_identical(tag, atom_return_from) ||
-      enif_is_identical(tag, atom_exception_from) || enif_is_identical(tag, atom_trace_status)) {
+  if (enif_is_identical(tag, atom_trace_status) || enif_is_identical(tag, atom_call) ||
+      enif_is_identical(tag, atom_return_from) || enif_is_identical(tag, atom_exception_from)) {
     return atom_trace;
   }
   return atom_discard;
 }
 
-/* trace(TraceTag, TracerState, Tracee, TraceTerm, Opts): TraceTerm is {M, F, Arity} (the
- * capture sets the `arity` trace flag, so call events carry the arity too); the state maps it
- * to the target's id. */
+/* trace(TraceTag, TracerState, Tracee, TraceTerm, Opts): each target has its own meta trace
+ * pattern whose tracer state is the target's id (orion_tracer.erl), so the state says which
+ * function it is and TraceTerm is not needed. */
 static ERL_NIF_TERM trace(ErlNifEnv* env, int argc, const ERL_NIF_TERM argv[]) {
   (void)argc;
   const uint64_t now = now_ns();
   const ERL_NIF_TERM tag = argv[0];
-  ERL_NIF_TERM id_term;
   unsigned int id;
+  if (!enif_get_uint(env, argv[1], &id) || id >= ORION_TRACER_MAX_TARGETS) return atom_ok;
   if (!enif_is_pid(env, argv[2])) return atom_ok;
-  if (!enif_get_map_value(env, argv[1], argv[3], &id_term)) return atom_ok;
-  if (!enif_get_uint(env, id_term, &id) || id >= ORION_TRACER_MAX_TARGETS) return atom_ok;
   struct instance* in = enif_priv_data(env);
   struct orion_tracer_thread* b = thread_block(in);
   if (!b) {

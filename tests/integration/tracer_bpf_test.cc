@@ -42,6 +42,14 @@ constexpr char kNodeStateExpr[] =
     "undefined])],"
     " code:is_loaded(orion_tracer), erlang:whereis(orion_tracer_session)}.";
 constexpr char kUntouchedState[] = "{{all,false},{flags,[]},[],false,undefined}";
+// True once a capture traces the workload module: its watchdog sets a meta trace pattern on
+// each target (no process gets a trace flag), and orion runs once they are set.
+// (orion's claim on the node is gone too: the start is over.)
+constexpr char kTracingExpr[] =
+    "lists:any(fun({F, A}) -> case erlang:trace_info({orion_tracer_workload, F, A}, meta) of"
+    " {meta, {orion_tracer, _}} -> true; _ -> false end end,"
+    " orion_tracer_workload:module_info(functions))"
+    " andalso whereis(orion_tracer_claim) =:= undefined.";
 
 class TracerTest : public ::testing::Test {
  protected:
@@ -75,16 +83,14 @@ class TracerTest : public ::testing::Test {
     return args;
   }
 
-  // Starts orion in the background and waits until the capture traces the REPL's process (the
-  // watchdog registers itself first, then sets patterns and flags, then orion is running).
+  // Starts orion in the background and waits until the capture traces the workload (the
+  // watchdog registers itself first, then sets the patterns, then orion is running).
   bool StartCapture(Subprocess* orion, const std::vector<std::string>& extra) {
     if (!orion->Start(OrionArgs(extra))) return false;
     return testing::WaitFor(
                [&] {
                  return !orion->Alive() ||
-                        node_.Eval(
-                            "lists:member(call, element(2, erlang:trace_info(self(), "
-                            "flags))).") == "true";
+                        node_.Eval(kTracingExpr) == "true";
                },
                std::chrono::seconds(30)) &&
            orion->Alive();
@@ -176,12 +182,12 @@ TEST_F(TracerTest, ReturnTraceMakesEveryTailCallACallAndCountsExceptionsAcrossPr
 
 // The NIF pairs calls per Erlang process in a table of 8,192 entries that needs no lock. Many
 // processes at once on both schedulers, moving between them with calls in flight, are counted
-// exactly. Calls past the table's room are reported, not hidden (here 9,000 processes are
-// inside a traced call at once), and a process killed inside a traced call ends it with an
-// exception_from (ERTS unwinds the exit through the exception_trace frames), which frees its
-// entry: the table is whole again for the 300,000 calls that follow. The purge at the end
+// exactly. A process killed inside a traced call never ends it (no return, no exception_from
+// under meta tracing) and leaves its entry behind: here 9,000 of them, more than the table
+// holds (the calls with no room are reported, not hidden). The 300,000 calls that follow are
+// all counted only if the entries of the dead processes are reclaimed. The purge at the end
 // unmaps the library and its counts.
-TEST_F(TracerTest, ThousandsOfProcessesPairExactlyAndKilledOnesFreeTheirEntries) {
+TEST_F(TracerTest, ThousandsOfProcessesPairExactlyAndDeadOnesEntriesAreReclaimed) {
   ASSERT_EQ(node_.Eval("erlang:system_info(schedulers_online)."), "2");
   Subprocess orion;
   ASSERT_TRUE(StartCapture(&orion, {"--duration", "600", "orion_tracer_workload:loop/1",
@@ -200,11 +206,13 @@ TEST_F(TracerTest, ThousandsOfProcessesPairExactlyAndKilledOnesFreeTheirEntries)
   ASSERT_NE(hold, nullptr) << doc.dump();
   EXPECT_EQ((*loop)["count"], 300'000u);
   EXPECT_EQ((*loop)["exceptions"], 0u);
+  // 9,000 calls in flight for 8,192 entries: the ones with no room are reported.
   const uint64_t no_room = doc["lost"]["frames_evicted"].get<uint64_t>();
-  EXPECT_GT(no_room, 0u) << "9,000 calls in flight, 8,192 entries";
+  EXPECT_GE(no_room, 9'000u - 8'192u);
+  EXPECT_LE(no_room, 9'000u);
   EXPECT_EQ((*hold)["count"], 0u) << "no hold/1 call returned";
-  EXPECT_EQ((*hold)["exceptions"].get<uint64_t>() + no_room, 9'000u);
-  EXPECT_EQ(doc["lost"]["unpaired_returns"], no_room) << "the ends of the calls with no entry";
+  EXPECT_EQ((*hold)["exceptions"], 0u) << "a killed process ends no call";
+  EXPECT_EQ(doc["lost"]["unpaired_returns"], 0u);
   EXPECT_EQ(doc["lost"]["depth_overflow"], 0u);
   EXPECT_EQ(doc["lost"]["threads_over_limit"], 0u);
   EXPECT_EQ(NodeState(), kUntouchedState);
@@ -223,8 +231,7 @@ TEST_F(TracerTest, PidOfANodeWithoutFunctionProbesPicksTracerModeAndSaysSo) {
   ASSERT_TRUE(testing::WaitFor(
       [&] {
         return !orion.Alive() ||
-               node_.Eval("lists:member(call, element(2, erlang:trace_info(self(), flags))).") ==
-                   "true";
+               node_.Eval(kTracingExpr) == "true";
       },
       std::chrono::seconds(30)));
   ASSERT_EQ(node_.Eval("orion_tracer_workload:call_get_user(bob, 0, 300)."), "ok");
@@ -264,8 +271,7 @@ TEST(TracerUsdtJitTest, TheUsdtBuildsJitFlavorIsCapturedInTracerMode) {
   ASSERT_TRUE(testing::WaitFor(
       [&] {
         return !orion.Alive() ||
-               node.Eval("lists:member(call, element(2, erlang:trace_info(self(), flags))).") ==
-                   "true";
+               node.Eval(kTracingExpr) == "true";
       },
       std::chrono::seconds(30)));
   // 2 processes at once, 5,000 calls each, plus 123 in the REPL's process.
@@ -377,17 +383,24 @@ TEST_F(TracerTest, WhenTheWatchdogDiesOrionNoticesAndStillCleansUp) {
   EXPECT_EQ(NodeState(), kUntouchedState);
 }
 
+// Other tools' tracing is neither taken over nor in the way: Orion sets meta trace patterns
+// only, so a process that another tracer traces keeps its tracer and flags and its calls are
+// counted too, and another tool's local call pattern on the same function stays. A function
+// that another tool meta-traces is refused. One Orion capture per node.
 TEST_F(TracerTest, OneCaptureAtATimeAndOtherToolsTracesAreLeftAlone) {
-  // A process that another tool traces (a process has one tracer): Orion must not take it over.
   ASSERT_EQ(node_.Eval("register(other_tracer, spawn(fun L() -> receive _ -> L() end end)),"
-                       " register(other_traced, spawn(fun() -> receive stop -> ok end end)),"
+                       " register(other_traced, spawn(fun L() -> receive {go, N, From} ->"
+                       "   orion_tracer_workload:call_get_user(o, 0, N), From ! done, L() end end)),"
                        " erlang:trace(whereis(other_traced), true,"
                        "              [send, {tracer, whereis(other_tracer)}])."),
             "1");
+  ASSERT_EQ(node_.Eval("erlang:trace_pattern({orion_tracer_workload, get_user, 2}, true, [local])."),
+            "1");
   const std::string other_state =
       "{erlang:trace_info(whereis(other_traced), flags),"
-      " erlang:trace_info(whereis(other_traced), tracer) =:= {tracer, whereis(other_tracer)}}.";
-  ASSERT_EQ(node_.Eval(other_state), "{{flags,[send]},true}");
+      " erlang:trace_info(whereis(other_traced), tracer) =:= {tracer, whereis(other_tracer)},"
+      " erlang:trace_info({orion_tracer_workload, get_user, 2}, traced)}.";
+  ASSERT_EQ(node_.Eval(other_state), "{{flags,[send]},true,{traced,local}}");
 
   Subprocess first;
   ASSERT_TRUE(StartCapture(&first, {"--duration", "600", "orion_tracer_workload:get_user/2"}));
@@ -396,13 +409,30 @@ TEST_F(TracerTest, OneCaptureAtATimeAndOtherToolsTracesAreLeftAlone) {
       testing::RunCommand(OrionArgs({"--duration", "1", "orion_tracer_workload:loop/1"}), &out), 4);
   EXPECT_NE(out.find("another Orion tracer capture is running"), std::string::npos) << out;
   ASSERT_EQ(node_.Eval("orion_tracer_workload:call_get_user(x, 0, 11)."), "ok");
+  ASSERT_EQ(node_.Eval("other_traced ! {go, 4, self()}, receive done -> ok after 5000 -> timeout "
+                       "end."),
+            "ok");
   int status = -1;
   const json doc = StopCapture(&first, &status);
   EXPECT_EQ(status, 0);
   const json* call = FindCall(doc, "orion_tracer_workload:get_user/2");
   ASSERT_NE(call, nullptr) << doc.dump();
-  EXPECT_EQ((*call)["count"], 11u) << "the refused capture changed nothing";
-  EXPECT_EQ(node_.Eval(other_state), "{{flags,[send]},true}");
+  EXPECT_EQ((*call)["count"], 15u) << "11 calls of the REPL, 4 of the process another tool traces";
+  EXPECT_EQ(node_.Eval(other_state), "{{flags,[send]},true,{traced,local}}");
+
+  // Another tool's meta pattern: refused, and left as it was.
+  ASSERT_EQ(node_.Eval("erlang:trace_pattern({orion_tracer_workload, loop, 1}, true,"
+                       " [{meta, whereis(other_tracer)}])."),
+            "1");
+  EXPECT_EQ(
+      testing::RunCommand(OrionArgs({"--duration", "1", "orion_tracer_workload:loop/1"}), &out), 2);
+  EXPECT_NE(out.find("orion_tracer_workload:loop/1 is already meta-traced"), std::string::npos)
+      << out;
+  EXPECT_EQ(node_.Eval("erlang:trace_info({orion_tracer_workload, loop, 1}, meta) =:="
+                       " {meta, whereis(other_tracer)}."),
+            "true");
+  EXPECT_EQ(node_.Eval("{code:is_loaded(orion_tracer), erlang:whereis(orion_tracer_session)}."),
+            "{false,undefined}");
 }
 
 TEST_F(TracerTest, BadMatchSpecsAreClearErrorsAndChangeNothing) {

@@ -265,8 +265,8 @@ Status TracerCapture::StartTracing() {
   ASSIGN_OR_RETURN(Term reply, Call("orion_tracer", "start",
                                     {Term::Atom(node_->own_name()), Term::List(std::move(targets)),
                                      spec, Term::Integer(options_.time_limit.count())}));
-  // {ok, Watchdog, [{Id, MfaBinary, {M, F, A}}], Skipped}
-  if (reply.kind() != TermKind::kTuple || reply.elements().size() != 4 ||
+  // {ok, Watchdog, [{Id, MfaBinary, {M, F, A}}]}
+  if (reply.kind() != TermKind::kTuple || reply.elements().size() != 3 ||
       !reply.elements()[0].is_atom("ok") || reply.elements()[1].kind() != TermKind::kPid) {
     return InvalidArgument(ErrorText(reply));
   }
@@ -277,12 +277,6 @@ Status TracerCapture::StartTracing() {
     auto id = t.elements()[0].to_uint64();
     if (!id || *id >= ORION_TRACER_MAX_TARGETS) continue;
     targets_[static_cast<uint32_t>(*id)] = Text(t.elements()[1]);
-  }
-  if (const auto skipped = reply.elements()[3].to_uint64(); skipped && *skipped > 0) {
-    spdlog::warn(
-        "{} processes of {} are traced by another tool (dbg, recon?): their calls are "
-        "not captured",
-        *skipped, options_.node);
   }
   spdlog::debug("tracer capture on {} (OS pid {}): {} functions, watchdog {}", options_.node,
                 beam_pid_, targets_.size(), dist::FormatTerm(*watchdog_));

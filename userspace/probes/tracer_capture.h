@@ -12,8 +12,8 @@
 // Start connects to the node as a hidden node, loads orion_tracer (module and NIF), has it
 // validate the targets and the match spec (nothing is changed on the node if either is wrong),
 // finds the NIF's counts in the node's OS process (tracer/orion_tracer_area.h), and then has
-// the node's orion_tracer watchdog set the trace patterns and flags. Read copies the counts out
-// with process_vm_readv. Stop clears the patterns and flags, takes the final counts and purges
+// the node's orion_tracer watchdog set the meta trace patterns. Read copies the counts out
+// with process_vm_readv. Stop clears the patterns, takes the final counts and purges
 // the module (which frees the NIF's memory). If orion dies instead, the watchdog sees the
 // connection drop, clears them and purges the module: nothing of Orion stays in the node.
 #pragma once
@@ -77,7 +77,7 @@ class TracerCapture {
   // distribution connection ticking). False once its time limit cleared it.
   StatusOr<bool> Alive();
 
-  // Clears the trace patterns and flags on the node, keeps the final counts, purges
+  // Clears the trace patterns on the node, keeps the final counts, purges
   // orion_tracer.
   Status Stop();
 

@@ -1,0 +1,144 @@
+#!/usr/bin/env python3
+"""What untargeted code pays while a capture runs (issue 7's first goal), measured A/B.
+
+beam_bench.py times each state once per repetition, so a workload's ratio there is one sample
+against another, and on a shared VM a single run moves by 10-30 %. This script asks the one
+question with many samples: on one USDT emu node, blocks of K runs of each workload alternate
+between "nothing attached" (A) and "`orion capture` of a function that never runs" (B), in the
+order A B B A A B B A ..., so that a drift of the machine's speed weighs on both sides alike.
+It reports, per workload, the median of all A runs and of all B runs (wall and node CPU time),
+their ratio, the ratio of the fastest run of each side (this VM's noise only ever slows a run
+down, and here it comes in modes: the same workload on the same node runs 25 ms for a while,
+then 36 ms, whatever is attached, so medians can land on different modes), and the spread of
+the per-block ratios.
+
+  sudo tests/bench/beam/untargeted_ab.py --build build [--blocks 8] [--runs 21]
+      [--tracer-erl /usr/bin/erl]   # the same for tracer mode on a stock JIT node
+
+Prints a Markdown table on stdout, progress on stderr.
+"""
+import argparse
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from beam_bench import WORKLOADS, Node, Tracer, log  # noqa: E402
+
+
+def measure(node, start_capture, blocks, runs):
+    """ABBA blocks on `node`; B blocks run under start_capture() (a Tracer). Returns the samples:
+    (wall, cpu, block_ratio, calls), wall/cpu[state][workload] in microseconds."""
+    wall = {s: {w[0]: [] for w in WORKLOADS} for s in "AB"}
+    cpu = {s: {w[0]: [] for w in WORKLOADS} for s in "AB"}
+    block_ratio = {w[0]: [] for w in WORKLOADS}
+    calls = {name: int(node.ask(f"calls {name} {size}")) for name, size, _, _ in WORKLOADS}
+    for name, size, _, _ in WORKLOADS:  # warm up
+        for _ in range(3):
+            node.ask(f"run {name} {size}")
+    pattern = "ABBA"
+    block_median = {}
+    for b in range(2 * blocks):
+        state = pattern[b % 4]
+        tracer = start_capture() if state == "B" else None
+        try:
+            for name, size, _, _ in WORKLOADS:
+                samples = []
+                for _ in range(runs):
+                    answer, c = node.timed_ask(f"run {name} {size}")
+                    samples.append(int(answer))
+                    cpu[state][name].append(c)
+                wall[state][name].extend(samples)
+                block_median[(b, name)] = statistics.median(samples)
+        finally:
+            if tracer:
+                tracer.stop()
+        log(f"block {b + 1}/{2 * blocks} ({state}): " + ", ".join(
+            f"{w[0]} {block_median[(b, w[0])] / 1000:.2f} ms" for w in WORKLOADS))
+    # Each B block against the A block next to it in the ABBA order.
+    for b in range(2 * blocks):
+        if pattern[b % 4] != "B":
+            continue
+        partner = b - 1 if pattern[(b - 1) % 4] == "A" else b + 1
+        if partner < 2 * blocks:
+            for name, _, _, _ in WORKLOADS:
+                block_ratio[name].append(block_median[(b, name)] / block_median[(partner, name)])
+    return wall, cpu, block_ratio, calls
+
+
+def table(title, wall, cpu, block_ratio, calls):
+    out = [title, "",
+           "| workload | A: nothing attached | B: capture of another function | B / A, wall "
+           "| B / A, node CPU | fastest run, B / A | per-block B / A (min .. max) "
+           "| extra per call of fib (fastest runs) |",
+           "|---|---:|---:|---:|---:|---:|---:|---:|"]
+    for name, _, _, _ in WORKLOADS:
+        a, b = statistics.median(wall["A"][name]), statistics.median(wall["B"][name])
+        ca, cb = statistics.median(cpu["A"][name]), statistics.median(cpu["B"][name])
+        ratios = block_ratio[name]
+        fa, fb = min(wall["A"][name]), min(wall["B"][name])
+        per_call = f"{(fb - fa) * 1000 / calls[name]:.1f} ns" if name == "fib" else ""
+        out.append(f"| {name} | {a / 1000:.2f} ms | {b / 1000:.2f} ms | {b / a:.3f} "
+                   f"| {cb / ca:.3f} | {fb / fa:.3f} | {min(ratios):.3f} .. {max(ratios):.3f} "
+                   f"| {per_call} |")
+    return "\n".join(out)
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--build", required=True, help="the CMake build directory")
+    parser.add_argument("--erl", help="the USDT OTP's erl (default: build.sh --print-prefix)")
+    parser.add_argument("--orion", help="the orion binary (default: BUILD/userspace/orion)")
+    parser.add_argument("--blocks", type=int, default=8, help="A and B blocks each")
+    parser.add_argument("--runs", type=int, default=21, help="runs of each workload per block")
+    parser.add_argument("--tracer-erl", help="also tracer mode on this stock erl (JIT)")
+    args = parser.parse_args()
+    root = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", "..", ".."))
+    erl = args.erl or os.path.join(subprocess.check_output(
+        [os.path.join(root, "beam_dtrace_build", "build.sh"), "--print-prefix"],
+        text=True).strip(), "bin", "erl")
+    ebin = os.path.join(args.build, "tests", "bench", "beam", "ebin")
+    orion = args.orion or os.path.join(args.build, "userspace", "orion")
+    how = f"`tests/bench/beam/untargeted_ab.py --blocks {args.blocks} --runs {args.runs}`"
+
+    node = Node(erl, ebin)
+    try:
+        samples = measure(node, lambda: Tracer(
+            [orion, "capture", "--pid", str(node.os_pid), "--duration", "600", "--json",
+             "--max-rate", "0", "unrelated:f/1"], "capturing", ready_in_stderr=True),
+            args.blocks, args.runs)
+    finally:
+        node.close()
+    print(table(f"Untargeted code while a capture runs, A/B on one USDT emu node ({how}): "
+                f"{args.blocks} blocks of {args.runs} runs of each workload with nothing attached "
+                f"(A) and {args.blocks} with `orion capture` of a function that never runs (B), "
+                "in the order A B B A ...; medians over all runs of a side.", *samples))
+
+    if args.tracer_erl:
+        tag = f"orion_ab_{os.getpid()}"
+        cookie_dir = tempfile.mkdtemp(prefix="orion-bench-")
+        cookie_file = os.path.join(cookie_dir, "cookie")
+        with open(os.open(cookie_file, os.O_WRONLY | os.O_CREAT, 0o600), "w") as f:
+            f.write(tag)
+        node = Node(args.tracer_erl, ebin, ["-sname", tag, "-setcookie", tag])
+        host = subprocess.check_output(["hostname", "-s"], text=True).strip()
+        try:
+            # orion_bench:calls/2 exists and never runs during the workloads.
+            samples = measure(node, lambda: Tracer(
+                [orion, "capture", "--mode", "tracer", "--node", f"{tag}@{host}",
+                 "--cookie-file", cookie_file, "--duration", "600", "--json", "--max-rate", "0",
+                 "orion_bench:calls/2"], "tracer mode on", ready_in_stderr=True),
+                args.blocks, args.runs)
+        finally:
+            node.close()
+        print()
+        print(table(f"The same for tracer mode on Debian's stock `erl` ({node.flavor} flavor) "
+                    f"({how} --tracer-erl): B is `orion capture --mode tracer` of a function that "
+                    "never runs (its trace pattern is set, and every process has the call trace "
+                    "flag).", *samples))
+
+
+if __name__ == "__main__":
+    main()
