@@ -149,6 +149,11 @@ run as root with \`$COMMAND_LINE\`."
     "$ROOT/tests/bench/beam/idle_ab.sh" 8 || echo "(idle_ab.sh failed)"
     echo
   fi
+  local ab_args=()
+  [[ -x /usr/bin/erl ]] && ab_args=(--tracer-erl /usr/bin/erl)
+  python3 "$ROOT/tests/bench/beam/untargeted_ab.py" --build "$BUILD_DIR" --orion "$orion" \
+    "${ab_args[@]}" || echo "(untargeted_ab.py failed)"
+  echo
   echo "Synthetic probes (\`tests/bench/synthetic_probe_bench --calls 200000 --reps 5\`): the BEAM's"
   echo "probe names and arguments fired from a C++ loop with constant strings, so no formatting:"
   echo "the kernel side alone, on probe sites built as the BEAM's (1-byte nop) and on 5-byte nops;"
