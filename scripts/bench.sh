@@ -154,6 +154,9 @@ run as root with \`$COMMAND_LINE\`."
   python3 "$ROOT/tests/bench/beam/untargeted_ab.py" --build "$BUILD_DIR" --orion "$orion" \
     "${ab_args[@]}" || echo "(untargeted_ab.py failed)"
   echo
+  python3 "$ROOT/tests/bench/beam/rate_run.py" --build "$BUILD_DIR" --orion "$orion" \
+    "${ab_args[@]}" || echo "(rate_run.py failed)"
+  echo
   echo "Synthetic probes (\`tests/bench/synthetic_probe_bench --calls 200000 --reps 5\`): the BEAM's"
   echo "probe names and arguments fired from a C++ loop with constant strings, so no formatting:"
   echo "the kernel side alone, on probe sites built as the BEAM's (1-byte nop) and on 5-byte nops;"

@@ -195,40 +195,39 @@ def ratio(x):
     return f"{x:.3g}×" if x < 100 else f"{x:,.0f}×"
 
 
+def cost_table(med, expected, prefix):
+    """The states' ratios and the per-targeted-call costs, by wall time (prefix "") or by the
+    node's CPU time (prefix "cpu_"); the wall-time table also names the hot function and its
+    number of calls."""
+    wall = prefix == ""
+    out = ["| workload | " + ("untraced" if wall else "untraced CPU")
+           + " | orion, unrelated function | orion, hot function | Erlang tracing, hot function"
+           + (" | targeted calls" if wall else "")
+           + " | per targeted call: orion | per targeted call: Erlang tracing"
+           " | orion / Erlang tracing |",
+           "|---|---:|---:|---:|---:|" + ("---:|" if wall else "") + "---:|---:|---:|"]
+    for name, _, mfa, _ in WORKLOADS:
+        m = {s: med[prefix + s][name] for s in ("untraced", "unrelated", "hot", "xprof")}
+        base, calls = m["untraced"], expected[name]
+        orion_us = (m["hot"] - base) / calls
+        xprof_us = (m["xprof"] - base) / calls
+        out.append(
+            f"| {name}" + (f" (`{mfa}`)" if wall else "") + f" | {base / 1000:.2f} ms "
+            f"| {ratio(m['unrelated'] / base)} | {ratio(m['hot'] / base)} "
+            f"| {ratio(m['xprof'] / base)} " + (f"| {calls:,} " if wall else "")
+            + f"| {orion_us:.2f} µs | {xprof_us:.2f} µs | {orion_us / xprof_us:.2f} |")
+    return out
+
+
 def tables(samples, counts, expected, loads):
     med = {s: {w: statistics.median(v) for w, v in ws.items()} for s, ws in samples.items()}
-    out = []
-    out.append("| workload | untraced | orion, unrelated function | orion, hot function "
-               "| Erlang tracing, hot function | targeted calls | per targeted call: orion "
-               "| per targeted call: Erlang tracing | orion / Erlang tracing |")
-    out.append("|---|---:|---:|---:|---:|---:|---:|---:|---:|")
-    for name, _, mfa, _ in WORKLOADS:
-        base = med["untraced"][name]
-        calls = expected[name]
-        orion_us = (med["hot"][name] - base) / calls
-        xprof_us = (med["xprof"][name] - base) / calls
-        out.append(
-            f"| {name} (`{mfa}`) | {base / 1000:.2f} ms | {ratio(med['unrelated'][name] / base)} "
-            f"| {ratio(med['hot'][name] / base)} | {ratio(med['xprof'][name] / base)} | {calls:,} "
-            f"| {orion_us:.2f} µs | {xprof_us:.2f} µs | {orion_us / xprof_us:.2f} |")
+    out = cost_table(med, expected, "")
     out.append("")
     out.append("The same runs measured by the node's CPU time (all its threads, from "
                "`/proc/PID/task/*/schedstat`: what the node pays, whatever else the machine runs; "
                "for Erlang tracing it includes the tracer process draining its queue):")
     out.append("")
-    out.append("| workload | untraced CPU | orion, unrelated function | orion, hot function "
-               "| Erlang tracing, hot function | per targeted call: orion "
-               "| per targeted call: Erlang tracing | orion / Erlang tracing |")
-    out.append("|---|---:|---:|---:|---:|---:|---:|---:|")
-    for name, _, _, _ in WORKLOADS:
-        base = med["cpu_untraced"][name]
-        calls = expected[name]
-        orion_us = (med["cpu_hot"][name] - base) / calls
-        xprof_us = (med["cpu_xprof"][name] - base) / calls
-        out.append(
-            f"| {name} | {base / 1000:.2f} ms | {ratio(med['cpu_unrelated'][name] / base)} "
-            f"| {ratio(med['cpu_hot'][name] / base)} | {ratio(med['cpu_xprof'][name] / base)} "
-            f"| {orion_us:.2f} µs | {xprof_us:.2f} µs | {orion_us / xprof_us:.2f} |")
+    out += cost_table(med, expected, "cpu_")
     if med.get("stock", {}).get("fib"):
         out.append("")
         out.append("Idle cost of Orion's probe patches (nothing attached; runs alternating between "

@@ -8,6 +8,7 @@
 %%   eprof W N   -> "ok Micros"                       W(N) under eprof (every call of its processes)
 %%   fprof W N   -> "ok Micros"                       W(N) under fprof's tracing (to a temp file)
 %%   calls W N   -> "ok Calls"                        calls of hot(W) that W(N) makes
+%%   par W N P   -> "ok Micros"                       P processes run W(N) at once: wall time of all
 %%   info        -> "ok OsPid EmuFlavor DynamicTrace"
 %%
 %% Workloads, each with the hot function the "targeted" runs trace:
@@ -15,7 +16,7 @@
 %%   ring N    message-heavy: 64 processes in a ring, 4 tokens passed N hops in all; relay/2 per hop
 %%   codec N   realistic: N requests, each a term encode/decode round trip and ETS insert/lookup; handle/2
 -module(orion_bench).
--export([serve/0, run/2, hot/1, calls/2, fib/1, relay/2, handle/2]).
+-export([serve/0, run/2, par/3, hot/1, calls/2, fib/1, relay/2, handle/2]).
 
 -define(RING_SIZE, 64).
 -define(TOKENS, 4).
@@ -37,6 +38,8 @@ command(["info"]) ->
                                   erlang:system_info(dynamic_trace)]);
 command(["run", W, N]) ->
     io_lib:format("ok ~b", [run(list_to_atom(W), list_to_integer(N))]);
+command(["par", W, N, P]) ->
+    io_lib:format("ok ~b", [par(list_to_atom(W), list_to_integer(N), list_to_integer(P))]);
 command(["calls", W, N]) ->
     io_lib:format("ok ~b", [calls(list_to_atom(W), list_to_integer(N))]);
 command(["xprof", W, N]) ->
@@ -82,6 +85,16 @@ run(Workload, N) ->
         {'DOWN', Ref, process, Pid, Reason} ->
             error({workload_died, Reason})
     end.
+
+%% P processes run the workload at once (the schedulers share them out); the wall time from the
+%% first spawn to the last one's end, in microseconds.
+par(Workload, N, P) ->
+    Parent = self(),
+    T0 = erlang:monotonic_time(microsecond),
+    Pids = [spawn(fun() -> _ = timed(Workload, N), Parent ! {self(), done} end)
+            || _ <- lists:seq(1, P)],
+    [receive {Pid, done} -> ok end || Pid <- Pids],
+    erlang:monotonic_time(microsecond) - T0.
 
 timed(fib, N) ->
     T0 = erlang:monotonic_time(microsecond),
