@@ -20,6 +20,10 @@ namespace {
 using testing::OracleIndex;
 using testing::Pow64;
 
+// The header compiled as plain C (bucket_index_c.c), as tracer mode's NIF compiles it.
+extern "C" int orion_bucket_index_c(unsigned long long ns);
+extern "C" int orion_bucket_exact_index_c(unsigned long long ns);
+
 // The smallest integer in bucket `index` or above: ceil(2^(index/64)), from the table.
 uint64_t BoundaryFromTable(int index) {
   const int exponent = index / 64;
@@ -33,6 +37,7 @@ void ExpectAllAgree(uint64_t v) {
   const int64_t expected = OracleIndex(v);
   const ExponentialMapping mapping;
   ASSERT_EQ(orion_bucket_exact_index(v), expected) << "header, v = " << v;
+  ASSERT_EQ(orion_bucket_exact_index_c(v), expected) << "header as plain C, v = " << v;
   ASSERT_EQ(mapping.index(v), expected) << "C++ integer path, v = " << v;
   ASSERT_EQ(IndexMapping::Kernel().index(v), expected) << "IndexMapping, v = " << v;
   if (v <= (uint64_t{1} << 53)) {  // exactly representable as a double
@@ -40,6 +45,7 @@ void ExpectAllAgree(uint64_t v) {
   }
   if (v < (uint64_t{1} << ORION_BUCKET_MAX_EXPONENT)) {
     ASSERT_EQ(orion_bucket_index(v), expected) << "kernel slot, v = " << v;
+    ASSERT_EQ(orion_bucket_index_c(v), expected) << "slot, header as plain C, v = " << v;
   }
 }
 
