@@ -331,7 +331,9 @@ TEST_F(CaptureTest, NothingStaysAttachedAfterExitSigtermOrKill9) {
         },
         std::chrono::seconds(10)))
         << "a USDT semaphore is still set: the BEAM still formats probe arguments";
-    if (signal != 0) EXPECT_EQ(testing::CountLinksOfPrograms(programs), 0);
+    if (signal != 0) {
+      EXPECT_EQ(testing::CountLinksOfPrograms(programs), 0);
+    }
     // A killed orion cannot give its enable-table record back; the next orion to look at the
     // BEAM drops it, so that other tracers see every call again.
     const std::string table = EnableTableLine(node_);
