@@ -129,6 +129,38 @@ class Tracer:
         return self.out.read()
 
 
+def add_common_args(parser):
+    """The options every BEAM benchmark script takes (beam_bench, untargeted_ab, rate_run)."""
+    parser.add_argument("--build", required=True, help="the CMake build directory")
+    parser.add_argument("--erl", help="the USDT OTP's erl (default: build.sh --print-prefix)")
+    parser.add_argument("--orion", help="the orion binary (default: BUILD/userspace/orion)")
+    parser.add_argument("--tracer-erl", help="a stock erl (JIT): adds tracer mode")
+
+
+def resolve_paths(args):
+    """(erl, ebin, orion) from add_common_args's options."""
+    erl = args.erl
+    if not erl:
+        root = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", "..", ".."))
+        prefix = subprocess.check_output(
+            [os.path.join(root, "beam_dtrace_build", "build.sh"), "--print-prefix"], text=True)
+        erl = os.path.join(prefix.strip(), "bin", "erl")
+    ebin = os.path.join(args.build, "tests", "bench", "beam", "ebin")
+    orion = args.orion or os.path.join(args.build, "userspace", "orion")
+    return erl, ebin, orion
+
+
+def tracer_node(erl, ebin, prefix):
+    """A distributed node of `erl` for tracer mode: (node, its name, a cookie file for orion)."""
+    tag = f"{prefix}_{os.getpid()}"
+    cookie_file = os.path.join(tempfile.mkdtemp(prefix="orion-bench-"), "cookie")
+    with open(os.open(cookie_file, os.O_WRONLY | os.O_CREAT, 0o600), "w") as f:
+        f.write(tag)
+    node = Node(erl, ebin, ["-sname", tag, "-setcookie", tag])
+    host = subprocess.check_output(["hostname", "-s"], text=True).strip()
+    return node, f"{tag}@{host}", cookie_file
+
+
 def start_tracer(state, build, orion, pid):
     floor = os.path.join(build, "tests", "bench", "probe_floor")
     # --max-rate 0: the benchmark measures the uncapped cost (the guard would stop fib).
@@ -302,13 +334,7 @@ def tracer_mode_tables(erl, ebin, orion, reps):
     """Tracer mode on a stock node, interleaved: untraced / orion tracer mode on a function that
     never runs (what untargeted code pays: ERTS checks trace patterns per function) / orion tracer
     mode on the hot function / Erlang tracing on the hot function."""
-    tag = f"orion_bench_{os.getpid()}"
-    cookie_dir = tempfile.mkdtemp(prefix="orion-bench-")
-    cookie_file = os.path.join(cookie_dir, "cookie")
-    with open(os.open(cookie_file, os.O_WRONLY | os.O_CREAT, 0o600), "w") as f:
-        f.write(tag)
-    node = Node(erl, ebin, ["-sname", tag, "-setcookie", tag])
-    node_name = f"{tag}@{subprocess.check_output(['hostname', '-s'], text=True).strip()}"
+    node, node_name, cookie_file = tracer_node(erl, ebin, "orion_bench")
     states = ["untraced", "tracer_unrelated", "tracer", "xprof"]
     samples = {s: {w[0]: [] for w in WORKLOADS}
                for s in states + ["cpu_" + s for s in states] + ["xprof_drain"]}
@@ -384,32 +410,20 @@ def tracer_mode_tables(erl, ebin, orion, reps):
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--build", required=True, help="the CMake build directory")
-    parser.add_argument("--erl", default=None, help="the USDT OTP's erl (default: build.sh --print-prefix)")
-    parser.add_argument("--orion", help="the orion binary (default: BUILD/userspace/orion)")
+    add_common_args(parser)
     parser.add_argument("--reps", type=int, default=5)
     parser.add_argument("--stock-erl", help="erl of a USDT OTP without Orion's patches: adds the "
                         "patches' idle cost (build it with beam_dtrace_build/build.sh --no-patches)")
     parser.add_argument("--raw", help="write the raw samples as JSON here")
-    parser.add_argument("--tracer-erl", help="a stock erl (JIT): adds tracer mode's tables")
     parser.add_argument("--tracer-only", action="store_true",
                         help="only tracer mode's tables (needs --tracer-erl)")
     args = parser.parse_args()
+    if args.tracer_only and not args.tracer_erl:
+        parser.error("--tracer-only needs --tracer-erl")
+    erl, ebin, orion = resolve_paths(args)
     if args.tracer_only:
-        if not args.tracer_erl:
-            parser.error("--tracer-only needs --tracer-erl")
-        ebin = os.path.join(args.build, "tests", "bench", "beam", "ebin")
-        orion = args.orion or os.path.join(args.build, "userspace", "orion")
         print(tracer_mode_tables(args.tracer_erl, ebin, orion, args.reps))
         return
-    erl = args.erl
-    if not erl:
-        root = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", "..", ".."))
-        prefix = subprocess.check_output(
-            [os.path.join(root, "beam_dtrace_build", "build.sh"), "--print-prefix"], text=True)
-        erl = os.path.join(prefix.strip(), "bin", "erl")
-    ebin = os.path.join(args.build, "tests", "bench", "beam", "ebin")
-    orion = args.orion or os.path.join(args.build, "userspace", "orion")
 
     states = STATES + (["stock"] if args.stock_erl else [])
     recorded = states + (["idle"] if args.stock_erl else [])

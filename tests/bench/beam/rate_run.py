@@ -15,12 +15,11 @@ import argparse
 import json
 import os
 import statistics
-import subprocess
 import sys
-import tempfile
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from beam_bench import Node, Tracer, log  # noqa: E402
+from beam_bench import (Node, Tracer, add_common_args, log, resolve_paths,  # noqa: E402
+                        tracer_node)
 
 PROCESSES = 2
 
@@ -53,19 +52,11 @@ def row(mode, r):
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--build", required=True, help="the CMake build directory")
-    parser.add_argument("--erl", help="the USDT OTP's erl (default: build.sh --print-prefix)")
-    parser.add_argument("--orion", help="the orion binary (default: BUILD/userspace/orion)")
+    add_common_args(parser)
     parser.add_argument("--runs", type=int, default=5)
     parser.add_argument("--fib", type=int, default=27)
-    parser.add_argument("--tracer-erl", help="also tracer mode on this stock erl (JIT)")
     args = parser.parse_args()
-    root = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", "..", ".."))
-    erl = args.erl or os.path.join(subprocess.check_output(
-        [os.path.join(root, "beam_dtrace_build", "build.sh"), "--print-prefix"],
-        text=True).strip(), "bin", "erl")
-    ebin = os.path.join(args.build, "tests", "bench", "beam", "ebin")
-    orion = args.orion or os.path.join(args.build, "userspace", "orion")
+    erl, ebin, orion = resolve_paths(args)
 
     rows = []
     node = Node(erl, ebin)
@@ -76,15 +67,10 @@ def main():
     finally:
         node.close()
     if args.tracer_erl:
-        tag = f"orion_rate_{os.getpid()}"
-        cookie_file = os.path.join(tempfile.mkdtemp(prefix="orion-bench-"), "cookie")
-        with open(os.open(cookie_file, os.O_WRONLY | os.O_CREAT, 0o600), "w") as f:
-            f.write(tag)
-        node = Node(args.tracer_erl, ebin, ["-sname", tag, "-setcookie", tag])
-        host = subprocess.check_output(["hostname", "-s"], text=True).strip()
+        node, node_name, cookie_file = tracer_node(args.tracer_erl, ebin, "orion_rate")
         try:
             rows.append(row("tracer (Debian's JIT erl)", measure(
-                node, [orion, "capture", "--mode", "tracer", "--node", f"{tag}@{host}",
+                node, [orion, "capture", "--mode", "tracer", "--node", node_name,
                        "--cookie-file", cookie_file, "--duration", "600", "--json",
                        "--max-rate", "0", "orion_bench:fib/1"], "tracer mode on", args.runs,
                 args.fib)))

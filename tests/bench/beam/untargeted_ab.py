@@ -20,12 +20,11 @@ Prints a Markdown table on stdout, progress on stderr.
 import argparse
 import os
 import statistics
-import subprocess
 import sys
-import tempfile
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from beam_bench import WORKLOADS, Node, Tracer, log  # noqa: E402
+from beam_bench import (WORKLOADS, Node, Tracer, add_common_args, log,  # noqa: E402
+                        resolve_paths, tracer_node)
 
 
 def measure(node, start_capture, blocks, runs):
@@ -88,19 +87,11 @@ def table(title, wall, cpu, block_ratio, calls):
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--build", required=True, help="the CMake build directory")
-    parser.add_argument("--erl", help="the USDT OTP's erl (default: build.sh --print-prefix)")
-    parser.add_argument("--orion", help="the orion binary (default: BUILD/userspace/orion)")
+    add_common_args(parser)
     parser.add_argument("--blocks", type=int, default=8, help="A and B blocks each")
     parser.add_argument("--runs", type=int, default=21, help="runs of each workload per block")
-    parser.add_argument("--tracer-erl", help="also tracer mode on this stock erl (JIT)")
     args = parser.parse_args()
-    root = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", "..", ".."))
-    erl = args.erl or os.path.join(subprocess.check_output(
-        [os.path.join(root, "beam_dtrace_build", "build.sh"), "--print-prefix"],
-        text=True).strip(), "bin", "erl")
-    ebin = os.path.join(args.build, "tests", "bench", "beam", "ebin")
-    orion = args.orion or os.path.join(args.build, "userspace", "orion")
+    erl, ebin, orion = resolve_paths(args)
     how = f"`tests/bench/beam/untargeted_ab.py --blocks {args.blocks} --runs {args.runs}`"
 
     node = Node(erl, ebin)
@@ -117,17 +108,11 @@ def main():
                 "in the order A B B A ...; medians over all runs of a side.", *samples))
 
     if args.tracer_erl:
-        tag = f"orion_ab_{os.getpid()}"
-        cookie_dir = tempfile.mkdtemp(prefix="orion-bench-")
-        cookie_file = os.path.join(cookie_dir, "cookie")
-        with open(os.open(cookie_file, os.O_WRONLY | os.O_CREAT, 0o600), "w") as f:
-            f.write(tag)
-        node = Node(args.tracer_erl, ebin, ["-sname", tag, "-setcookie", tag])
-        host = subprocess.check_output(["hostname", "-s"], text=True).strip()
+        node, node_name, cookie_file = tracer_node(args.tracer_erl, ebin, "orion_ab")
         try:
             # orion_bench:calls/2 exists and never runs during the workloads.
             samples = measure(node, lambda: Tracer(
-                [orion, "capture", "--mode", "tracer", "--node", f"{tag}@{host}",
+                [orion, "capture", "--mode", "tracer", "--node", node_name,
                  "--cookie-file", cookie_file, "--duration", "600", "--json", "--max-rate", "0",
                  "orion_bench:calls/2"], "tracer mode on", ready_in_stderr=True),
                 args.blocks, args.runs)
@@ -136,8 +121,8 @@ def main():
         print()
         print(table(f"The same for tracer mode on Debian's stock `erl` ({node.flavor} flavor) "
                     f"({how} --tracer-erl): B is `orion capture --mode tracer` of a function that "
-                    "never runs (its trace pattern is set, and every process has the call trace "
-                    "flag).", *samples))
+                    "never runs (its meta trace pattern is set; no process has a trace flag).",
+                    *samples))
 
 
 if __name__ == "__main__":
