@@ -51,24 +51,28 @@ constexpr char kTracingExpr[] =
     " orion_tracer_workload:module_info(functions))"
     " andalso whereis(orion_tracer_claim) =:= undefined.";
 
-// Starts `orion capture --pid` of `node` (no --mode, no --node, no --cookie-file: orion picks
-// tracer mode and finds the cookie itself), its log merged into its output, and waits until the
-// capture traces the workload.
-bool StartPidCapture(BeamNode& node, Subprocess* orion) {
-  if (!orion->Start({ORION_TEST_ORION_BIN, "capture", "--json", "--duration", "600", "--pid",
-                     std::to_string(node.os_pid()), "orion_tracer_workload:get_user/2"},
-                    {}, /*merge_stderr=*/true)) {
-    return false;
-  }
+// Starts `orion capture --json --duration 600 ARGS... orion_tracer_workload:get_user/2` on
+// `node`, its log merged into its output, and waits until the capture traces the workload.
+bool StartCaptureOn(BeamNode& node, Subprocess* orion, const std::vector<std::string>& args) {
+  std::vector<std::string> argv = {ORION_TEST_ORION_BIN, "capture", "--json", "--duration", "600"};
+  argv.insert(argv.end(), args.begin(), args.end());
+  argv.push_back("orion_tracer_workload:get_user/2");
+  if (!orion->Start(argv, {}, /*merge_stderr=*/true)) return false;
   return testing::WaitFor(
              [&] { return !orion->Alive() || node.Eval(kTracingExpr) == "true"; },
              std::chrono::seconds(30)) &&
          orion->Alive();
 }
 
-// Ends a StartPidCapture with Ctrl-C: its exit status, its whole output (the log lines and the
+// `orion capture --pid` of `node`: no --mode, no --node, no --cookie-file (orion picks tracer
+// mode and finds the cookie itself).
+bool StartPidCapture(BeamNode& node, Subprocess* orion) {
+  return StartCaptureOn(node, orion, {"--pid", std::to_string(node.os_pid())});
+}
+
+// Ends a StartCaptureOn with Ctrl-C: its exit status, its whole output (the log lines and the
 // JSON document) in *out, and the document.
-json StopPidCapture(Subprocess* orion, std::string* out, int* status) {
+json StopCaptureOn(Subprocess* orion, std::string* out, int* status) {
   orion->Signal(SIGINT);
   *out = orion->ReadAll(std::chrono::seconds(60));
   *status = orion->Wait(std::chrono::seconds(10));
@@ -254,7 +258,7 @@ TEST_F(TracerTest, PidOfANodeWithoutFunctionProbesPicksTracerModeAndSaysSo) {
   ASSERT_EQ(node_.Eval("orion_tracer_workload:call_get_user(bob, 0, 300)."), "ok");
   std::string out;
   int status = -1;
-  const json doc = StopPidCapture(&orion, &out, &status);
+  const json doc = StopCaptureOn(&orion, &out, &status);
   EXPECT_EQ(status, 0) << out;
   EXPECT_NE(out.find("has no USDT probes"), std::string::npos) << out;  // Debian's stock erl
   EXPECT_NE(out.find("using tracer mode on node " + node_.node_name()), std::string::npos) << out;
@@ -289,7 +293,7 @@ TEST(TracerUsdtJitTest, TheUsdtBuildsJitFlavorIsCapturedInTracerMode) {
             "ok");
   std::string out;
   int status = -1;
-  const json doc = StopPidCapture(&orion, &out, &status);
+  const json doc = StopCaptureOn(&orion, &out, &status);
   EXPECT_EQ(status, 0) << out;
   EXPECT_NE(out.find("runs the JIT flavor"), std::string::npos) << out;
   EXPECT_NE(out.find("using tracer mode on node " + node.node_name()), std::string::npos) << out;
@@ -297,6 +301,42 @@ TEST(TracerUsdtJitTest, TheUsdtBuildsJitFlavorIsCapturedInTracerMode) {
   EXPECT_EQ(doc["mode"], "tracer");
   EXPECT_EQ(testing::CountOf(doc, "orion_tracer_workload:get_user/2"), 10'123u) << doc.dump();
   EXPECT_EQ(doc["lost"]["unpaired_returns"], 0u);
+  EXPECT_EQ(node.Eval("{erlang:trace_info({orion_tracer_workload, get_user, 2}, all),"
+                      " code:is_loaded(orion_tracer)}."),
+            "{{all,false},false}");
+}
+
+// Tracer mode is not only for the JIT: on the emu flavor (where --pid picks probes mode) it is
+// asked for explicitly, and counts exactly too.
+TEST(TracerUsdtEmuTest, TheEmuFlavorCanBeCapturedInTracerModeToo) {
+  ORION_REQUIRE_BPF_OR_SKIP();
+  const std::string tag = std::to_string(getpid());
+  const std::string cookie = "tracer_emu_cookie_" + tag;
+  BeamNode node;
+  ASSERT_TRUE(node.Start({.flavor = "emu", .sname = "orion_tracer_emu_" + tag, .cookie = cookie}))
+      << node.error();
+  ASSERT_EQ(node.Eval("erlang:system_info(emu_flavor)."), "emu");
+  ASSERT_EQ(node.Eval("code:ensure_loaded(orion_tracer_workload)."),
+            "{module,orion_tracer_workload}");
+  const std::string cookie_file = "/tmp/orion_tracer_emu_cookie_" + tag;
+  {
+    std::ofstream out(cookie_file);
+    out << cookie;
+  }
+  chmod(cookie_file.c_str(), 0600);
+  Subprocess orion;
+  ASSERT_TRUE(StartCaptureOn(node, &orion,
+                             {"--mode", "tracer", "--node", node.node_name(), "--cookie-file",
+                              cookie_file}));
+  ASSERT_EQ(node.Eval("orion_tracer_workload:call_get_user(y, 0, 4321)."), "ok");
+  std::string out;
+  int status = -1;
+  const json doc = StopCaptureOn(&orion, &out, &status);
+  unlink(cookie_file.c_str());
+  EXPECT_EQ(status, 0) << out;
+  ASSERT_TRUE(doc.is_object()) << out;
+  EXPECT_EQ(doc["mode"], "tracer");
+  EXPECT_EQ(testing::CountOf(doc, "orion_tracer_workload:get_user/2"), 4'321u) << doc.dump();
   EXPECT_EQ(node.Eval("{erlang:trace_info({orion_tracer_workload, get_user, 2}, all),"
                       " code:is_loaded(orion_tracer)}."),
             "{{all,false},false}");
