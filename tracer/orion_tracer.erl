@@ -54,7 +54,7 @@ with_dot(Chars) ->
 
 %% Starts a capture: Targets are {M, F, Arity | '_'} (F may be '_' too); MatchSpec is the
 %% text of a list of {Head, Guards, []} clauses, or '_' for every call. Validates everything
-%% before it changes anything, then spawns the watchdog that sets the trace patterns and flags.
+%% before it changes anything, then spawns the watchdog that sets the meta trace patterns.
 %% -> {ok, Watchdog, [{Id, MfaText, Mfa}]} | {error, Reason :: binary()}.
 start(OrionNode, Targets, Text, MaxMs) when is_binary(Text) ->
     case parse_match_spec(Text) of
@@ -76,7 +76,7 @@ start(OrionNode, Targets, MatchSpec, MaxMs)
         Pid -> error_text("another Orion tracer capture is running on this node (~p)", [Pid])
     end.
 
-%% Ends the capture of Watchdog, whose targets start/4 returned: the patterns and flags are
+%% Ends the capture of Watchdog, whose targets start/4 returned: the patterns are
 %% cleared when it returns, also if the watchdog is gone (killed by someone).
 stop(Watchdog, Targets) when is_pid(Watchdog), is_list(Targets) ->
     Ref = erlang:monitor(process, Watchdog),

@@ -1,22 +1,22 @@
 /* orion_tracer_nif: the erl_tracer NIF of Orion's tracer mode (docs/tracer.md).
  *
- * ERTS calls enabled/3 and trace/5 in the calling process itself, synchronously, when a call
- * of a target that its meta trace pattern selects starts or ends (orion_tracer.erl). For call, return_from and exception_from events trace/5 reads the clock, pairs
- * the event with the process's calls in flight and counts the latency in this library's memory
+ * ERTS calls enabled/3 and trace/5 in the calling process itself, synchronously, when a call of
+ * a target that its meta trace pattern selects starts or ends (orion_tracer.erl). For call,
+ * return_from and exception_from events trace/5 reads the clock, pairs the event with the
+ * process's calls in flight and counts the latency in this library's memory
  * (tracer/orion_tracer_area.h), which orion reads from outside with process_vm_readv. No message
  * is sent, no term is built, no lock is taken, and nothing crosses into the kernel.
  *
  * Pairing. Every traced call carries an exception_trace action, so ERTS reports exactly one
- * return_from or exception_from per call event, innermost first: per Erlang process a stack of
- * the calls in flight is enough. The stacks live in an open-addressing table keyed by the pid's
- * term word (an immediate, unique among the node's live processes). Only the process itself
- * touches its entry, on whichever scheduler runs it (the scheduler's run-queue locks order a
- * migration), so an entry needs no lock; claiming a free slot is one compare-and-swap. The entry
- * is released when the stack empties; a process killed inside a traced call ends it with an
- * exception_from too (ERTS unwinds the exit through the exception_trace frames), so its entry is
- * released as well. A slot is found within PROBE_WINDOW steps or not at all (the call is then
- * counted, not timed: PROCS_FULL); before giving up, entries of processes that are gone anyway
- * are reclaimed.
+ * return_from or exception_from per call that ends, innermost first: per Erlang process a stack
+ * of the calls in flight is enough. The stacks live in an open-addressing table keyed by the
+ * pid's term word (an immediate, unique among the node's live processes). Only the process
+ * itself touches its entry, on whichever scheduler runs it (the scheduler's run-queue locks order
+ * a migration), so an entry needs no lock; claiming a free slot is one compare-and-swap. The
+ * entry is released when the stack empties. A process killed inside a traced call never ends it
+ * (under meta tracing no exception_from comes), so its entry stays: a slot is found within
+ * PROBE_WINDOW steps, reclaiming entries of processes that are gone, or not at all (the call is
+ * then counted, not timed: PROCS_FULL).
  *
  * Timing: CLOCK_MONOTONIC (the clock of bpf_ktime_get_ns and of the workload's own
  * erlang:monotonic_time), read through the vDSO.
