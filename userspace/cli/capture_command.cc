@@ -73,7 +73,7 @@ constexpr char kUsage[] =
     "\n"
     "Tracer mode, for JIT and stock BEAMs (docs/tracer.md):\n"
     "      --mode tracer      ERTS's match specs choose the calls, Orion's tracer NIF times them\n"
-    "                         (any distributed node, emu too: about a fifth of probes mode's\n"
+    "                         (any distributed node, emu too: about a third of probes mode's\n"
     "                         cost per call, wall time only)\n"
     "      --node NAME        the node (app@host, on this host) to load orion_tracer into\n"
     "      --match SPEC       a match spec: \"[{['_', nadia], [], []}]\" (default: every call)\n"
