@@ -12,9 +12,9 @@
 #include <fstream>
 #include <sstream>
 
-#include "sketch/kernel_histogram.h"
 #include "tracer/orion_tracer_area.h"
 #include "userspace/beam/remote_memory.h"
+#include "userspace/probes/hist_reader.h"
 
 namespace orion::tracer_blobs {  // tracer/embed.cmake
 extern const unsigned char kBeam[];
@@ -395,28 +395,17 @@ StatusOr<TracerSnapshot> TracerCapture::ReadArea() const {
   snap.capture.lost.frames_evicted = counters[ORION_TRACER_PROCS_FULL];
 
   auto hist = std::make_unique<orion_tracer_hist>();
-  std::vector<uint64_t> slots(ORION_BUCKET_COUNT);
   for (const auto& [id, mfa] : targets_) {
     FunctionStats f;
     f.mfa = mfa;
-    std::fill(slots.begin(), slots.end(), 0);
-    uint64_t count = 0, sum = 0, min = 0, max = 0;
+    HistogramSum sum;
     for (const auto& t : threads) {
       f.exceptions += t.exceptions[id];
       if (t.hists[id] == 0) continue;
       RETURN_IF_ERROR(beam::ReadRemote(beam_pid_, t.hists[id], hist.get(), sizeof(*hist)));
-      if (hist->count == 0) continue;
-      for (int i = 0; i < ORION_BUCKET_COUNT; ++i) slots[i] += hist->slots[i];
-      min = count == 0 ? hist->min_ns : std::min(min, hist->min_ns);
-      max = std::max(max, hist->max_ns);
-      count += hist->count;
-      sum += hist->sum_ns;
+      sum.Add(hist->count, hist->sum_ns, hist->min_ns, hist->max_ns, hist->slots);
     }
-    if (count > 0) {
-      RETURN_IF_ERROR(sketch::FoldKernelHistogram(slots, f.wall));
-      f.wall.set_summary(static_cast<double>(sum), static_cast<double>(min),
-                         static_cast<double>(max));
-    }
+    RETURN_IF_ERROR(sum.FoldInto(&f.wall));
     snap.capture.functions.push_back(std::move(f));
   }
   std::sort(snap.capture.functions.begin(), snap.capture.functions.end(),
