@@ -157,6 +157,13 @@ run as root with \`$COMMAND_LINE\`."
   python3 "$ROOT/tests/bench/beam/rate_run.py" --build "$BUILD_DIR" --orion "$orion" \
     "${ab_args[@]}" || echo "(rate_run.py failed)"
   echo
+  if [[ -x /usr/bin/erl ]]; then
+    echo "Tracer mode's floor (\`tests/bench/beam/tracer_floor.sh\`): ERTS's meta call tracing with"
+    echo "the NIF ignoring every event, and with it counting, on Debian's erl:"
+    echo
+    "$ROOT/tests/bench/beam/tracer_floor.sh" "$BUILD_DIR" || echo "(tracer_floor.sh failed)"
+    echo
+  fi
   echo "Synthetic probes (\`tests/bench/synthetic_probe_bench --calls 200000 --reps 5\`): the BEAM's"
   echo "probe names and arguments fired from a C++ loop with constant strings, so no formatting:"
   echo "the kernel side alone, on probe sites built as the BEAM's (1-byte nop) and on 5-byte nops;"
