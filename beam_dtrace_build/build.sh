@@ -14,10 +14,13 @@ set -euo pipefail
 readonly RECIPE_VERSION=1   # bump when the way the prefix is assembled changes
 readonly HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 readonly PATCH_DIR="$HERE/patches"
+# Headers the patches include, shared with Orion (one layout for both sides): copied into
+# erts/emulator/beam/ with the patches.
+readonly PATCH_INCLUDE_DIR="$HERE/include"
 readonly CACHE_DIR="${ORION_CACHE_DIR:-/var/cache/orion}"
 readonly REQUIRED_EMU_PROBES=(global__function__entry local__function__entry function__return
                               process__scheduled message__queued)
-readonly PATCHED_EMU_PROBES=(exception__catch)
+readonly PATCHED_EMU_PROBES=(exception__catch orion__call)
 
 usage() {
   cat <<EOF
@@ -89,7 +92,7 @@ build_key() {
   {
     echo "recipe:$RECIPE_VERSION"
     source_identity
-    if (( patches )); then cat "$PATCH_DIR"/*.patch; else echo "stock"; fi
+    if (( patches )); then cat "$PATCH_DIR"/*.patch "$PATCH_INCLUDE_DIR"/*.h; else echo "stock"; fi
   } | sha256sum | cut -c1-12
 }
 
@@ -190,6 +193,7 @@ if (( patches )); then
     patch -d "$src" -p1 --forward --silent < "$p"
     log "applied $name"
   done
+  cp "$PATCH_INCLUDE_DIR"/*.h "$src/erts/emulator/beam/"
 fi
 
 # ---- build ----------------------------------------------------------------------------

@@ -72,6 +72,13 @@ struct {
   __type(value, __u64);
 } counters SEC(".maps");
 
+struct {
+  __uint(type, BPF_MAP_TYPE_HASH);
+  __uint(max_entries, 64);
+  __type(key, struct pair_owner_key);
+  __type(value, __u32); /* the record's first slot */
+} pair_owners SEC(".maps");
+
 /* A zeroed proc_state to insert from (it does not fit on the BPF stack). */
 struct {
   __uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
@@ -372,6 +379,63 @@ int BPF_USDT(orion_sched_out, void *pid_str) {
   if (p && p->sched_in_ns) {
     p->oncpu_ns += bpf_ktime_get_ns() - p->sched_in_ns;
     p->sched_in_ns = 0;
+  }
+  return 0;
+}
+
+/* One call paired by the BEAM (capture.h, "Pairing in the BEAM"): no per-process state, no
+ * strings; a lookup of the record and the histograms. */
+SEC("usdt")
+int orion_pair_call(struct pt_regs *ctx) {
+  long args[4];
+
+  bump(CAPTURE_EVENTS);
+  if (orion_usdt_args(ctx, args, 4) != 0) {
+    bump(CAPTURE_READ_ERRORS);
+    return 0;
+  }
+  const __u32 owner_slot = (__u32)args[0];
+  struct pair_owner_key key = {
+      .tgid = bpf_get_current_pid_tgid() >> 32,
+      .owner = owner_slot >> 16,
+  };
+  __u32 *base = bpf_map_lookup_elem(&pair_owners, &key);
+  if (!base) return 0; /* another capture's record */
+  const __u32 local = owner_slot & 0xffff;
+  if (local >= max_slots) return 0;
+  const __u32 slot = *base + local;
+  const __u32 how = (__u32)args[1] & 3;
+  const __u32 tails = (__u32)args[1] >> 2;
+  bump(CAPTURE_MATCHED);
+  if (how == PAIR_HOW_RETURN) {
+    record_sample(slot, CAPTURE_WALL, (__u64)args[2]);
+    record_sample(slot, CAPTURE_CPU, (__u64)args[3]);
+  } else {
+    count_end(slot, how == PAIR_HOW_EXCEPTION ? END_EXCEPTION : END_EXIT);
+  }
+  if (tails) {
+    struct slot_counters *c = bpf_map_lookup_elem(&slot_counters, &slot);
+    if (c) c->tail_calls += tails;
+  }
+  return 0;
+}
+
+/* The name the BEAM gave one of its slots (fired once per function, before its first call
+ * ends): the userspace reads it here even if the BEAM is gone by then. */
+SEC("usdt")
+int ORION_USDT2(orion_pair_function, int, owner_slot, const char *, mfa) {
+  struct pair_owner_key key = {
+      .tgid = bpf_get_current_pid_tgid() >> 32,
+      .owner = (__u32)owner_slot >> 16,
+  };
+  __u32 *base = bpf_map_lookup_elem(&pair_owners, &key);
+  if (!base) return 0;
+  const __u32 local = (__u32)owner_slot & 0xffff;
+  if (local >= max_slots) return 0;
+  const __u32 slot = *base + local;
+  char *name = bpf_map_lookup_elem(&slot_names, &slot);
+  if (name && bpf_probe_read_user_str(name, CAPTURE_MFA_LEN, mfa) <= 0) {
+    bump(CAPTURE_READ_ERRORS);
   }
   return 0;
 }

@@ -104,6 +104,20 @@ struct slot_counters {
   __u64 exits;      /* in flight when their process exited */
 };
 
+/* Pairing in the BEAM (Orion's patch 0007, beam_dtrace_build/include/erl_orion_pair.h): the
+ * emulator pairs calls itself and fires erlang:orion__call once per call with integer
+ * arguments: (owner << 16) | slot, how | tail_calls << 2, wall ns, on-CPU ns. The program
+ * only keeps the calls of its own record in each BEAM: pair_owners maps (BEAM, record) to
+ * the first of the max_slots function slots that BEAM's record gets in this capture. */
+struct pair_owner_key {
+  __u32 tgid;  /* the BEAM's OS pid */
+  __u32 owner; /* the capture's record in its pairing table */
+};
+
+#define PAIR_HOW_RETURN 0    /* ERTS_ORION_PAIR_RETURN */
+#define PAIR_HOW_EXCEPTION 1 /* ERTS_ORION_PAIR_EXCEPTION */
+#define PAIR_HOW_EXIT 2      /* ERTS_ORION_PAIR_EXIT */
+
 /* Global counters: index of the `counters` per-CPU array. */
 enum capture_counter {
   CAPTURE_EVENTS = 0,       /* probe hits seen by the programs */

@@ -7,6 +7,15 @@
 //   probe_floor --pid PID empty       an empty BPF program (empty_probe.bpf.c) attached to those
 //                                     probes: formatting + the uprobe trap + a program that
 //                                     returns at once, the floor of any BPF tracer
+//   probe_floor --pid PID pair-semaphore PATTERN...
+//                                     the BEAM pairs the calls of PATTERNs itself (patch 0007)
+//                                     with orion__call's semaphore raised by hand and nothing
+//                                     attached: what pairing costs the emulator, no trap
+//   probe_floor --pid PID pair-empty PATTERN...
+//                                     the BEAM pairs the calls of PATTERNs itself (patch 0007,
+//                                     a record of its pairing table, as `orion capture` takes)
+//                                     and the empty program is attached to orion__call: the
+//                                     floor of pairing in the BEAM, one trap per targeted call
 //
 // Prints "ready" on stdout once the state is in place, and undoes it on exit.
 #include <signal.h>
@@ -22,9 +31,12 @@
 
 #include "empty_probe.skel.h"
 #include "userspace/beam/beam_process.h"
+#include "userspace/beam/enable_table.h"
+#include "userspace/beam/pair_table.h"
 #include "userspace/beam/remote_memory.h"
 #include "userspace/beam/usdt_notes.h"
 #include "userspace/probes/bpf_environment.h"
+#include "userspace/probes/mfa_pattern.h"
 #include "userspace/probes/usdt_links.h"
 
 namespace {
@@ -53,7 +65,8 @@ void WaitForSignal() {
   while (!g_stop) pause();
 }
 
-int HoldSemaphores(const orion::beam::BeamProcess& beam) {
+int HoldSemaphores(const orion::beam::BeamProcess& beam,
+                   const std::vector<std::string>& probes) {
   auto notes = orion::beam::ReadUsdtNotes(beam.attach_path);
   if (!notes.ok()) {
     std::fprintf(stderr, "probe_floor: %s\n", notes.status().ToString().c_str());
@@ -61,7 +74,7 @@ int HoldSemaphores(const orion::beam::BeamProcess& beam) {
   }
   std::set<uint64_t> semaphores;
   for (const auto& note : *notes) {
-    for (const char* probe : kCaptureProbes) {
+    for (const std::string& probe : probes) {
       if (note.provider == "erlang" && note.name == probe && note.semaphore) {
         semaphores.insert(note.semaphore);
       }
@@ -107,11 +120,71 @@ int AttachEmptyProgram(const orion::beam::BeamProcess& beam) {
   return rc;
 }
 
+int Fail(const orion::Status& s) {
+  std::fprintf(stderr, "probe_floor: %s\n", s.ToString().c_str());
+  return 1;
+}
+
+// What `orion capture` sets up for pairing in the BEAM (userspace/probes/capture.cc), with the
+// empty program in place of orion_pair_call (`attach`), or no program and orion__call's
+// semaphore raised by hand.
+int HoldPairing(const orion::beam::BeamProcess& beam,
+                const std::vector<std::string>& pattern_texts, bool attach) {
+  std::vector<std::string> modules;
+  std::vector<orion::beam::PairPattern> patterns;
+  for (const auto& text : pattern_texts) {
+    auto p = orion::probes::ParseMfaPattern(text);
+    if (!p.ok()) return Fail(p.status());
+    modules.push_back(p->module_name);
+    orion::beam::PairPattern pp{p->module_name, std::nullopt, std::nullopt};
+    if (p->function) pp.function = p->function_name;
+    if (p->arity) pp.arity = static_cast<uint32_t>(*p->arity);
+    patterns.push_back(std::move(pp));
+  }
+  auto enable = orion::beam::EnableTable::Locate(beam);
+  if (!enable.ok()) return Fail(enable.status());
+  auto enable_claim = enable->Claim(modules, /*all=*/false);
+  if (!enable_claim.ok()) return Fail(enable_claim.status());
+  auto table = orion::beam::PairTable::Locate(beam);
+  if (!table.ok()) return Fail(table.status());
+  auto claim = table->Reserve(patterns, 128);
+  if (!claim.ok()) return Fail(claim.status());
+  if (!attach) {
+    if (auto s = claim->Activate(); !s.ok()) return Fail(s);
+    return HoldSemaphores(beam, {"orion__call"});
+  }
+  empty_probe_bpf* skel = empty_probe_bpf__open_and_load();
+  if (!skel) return Fail(orion::Internal("loading empty_probe.bpf.c failed"));
+  int rc = 0;
+  {
+    orion::probes::UsdtLinks links;
+    for (const char* probe : {"orion__function", "orion__call"}) {
+      if (auto s = links.Attach(skel->progs.empty_probe, beam.pid, beam.attach_path, probe, 0);
+          !s.ok()) {
+        rc = Fail(s);
+        break;
+      }
+    }
+    if (rc == 0) {
+      if (auto s = claim->Activate(); !s.ok()) {
+        rc = Fail(s);
+      } else {
+        WaitForSignal();
+      }
+    }
+  }
+  empty_probe_bpf__destroy(skel);
+  return rc;
+}
+
+constexpr char kUsage[] =
+    "usage: probe_floor --pid PID semaphore|empty|pair-semaphore PATTERN...|pair-empty PATTERN...\n";
+
 }  // namespace
 
 int main(int argc, char** argv) {
-  if (argc != 4 || std::strcmp(argv[1], "--pid") != 0) {
-    std::fprintf(stderr, "usage: probe_floor --pid PID semaphore|empty\n");
+  if (argc < 4 || std::strcmp(argv[1], "--pid") != 0) {
+    std::fputs(kUsage, stderr);
     return 2;
   }
   signal(SIGINT, OnSignal);
@@ -123,8 +196,15 @@ int main(int argc, char** argv) {
     return 1;
   }
   const std::string mode = argv[3];
-  if (mode == "semaphore") return HoldSemaphores(*beam);
+  if (mode == "semaphore") {
+    return HoldSemaphores(*beam, std::vector<std::string>(std::begin(kCaptureProbes),
+                                                          std::end(kCaptureProbes)));
+  }
   if (mode == "empty") return AttachEmptyProgram(*beam);
-  std::fprintf(stderr, "usage: probe_floor --pid PID semaphore|empty\n");
+  if ((mode == "pair-empty" || mode == "pair-semaphore") && argc > 4) {
+    return HoldPairing(*beam, std::vector<std::string>(argv + 4, argv + argc),
+                       mode == "pair-empty");
+  }
+  std::fputs(kUsage, stderr);
   return 2;
 }

@@ -12,6 +12,7 @@
          busy/1, call_busy/2,
          each_known/1, call_each_known/2,
          parallel/3,
+         doomed/1, call_doomed/1,
          load_elixir_style_module/0]).
 
 %% N non-tail local calls of known/1: N entries and N returns of orion_workload:known/1.
@@ -105,6 +106,15 @@ call_each_known(M, N) ->
     call_each_known(M - 1, N).
 
 %% Runs Fun(N) in P processes at once and waits for all: P*N calls in total.
+%% N processes, each makes one call of doomed/1 that ends its process (an uncaught exit): one
+%% entry, no return, no catch, then process__exit. Returns when every process is gone.
+doomed(X) -> exit({doomed, X}).
+
+call_doomed(N) ->
+    Refs = [element(2, spawn_monitor(fun() -> doomed(I) end)) || I <- lists:seq(1, N)],
+    [receive {'DOWN', Ref, process, _, {doomed, _}} -> ok end || Ref <- Refs],
+    ok.
+
 parallel(P, N, Fun) ->
     Parent = self(),
     Pids = [spawn_link(fun() -> Fun(N), Parent ! {done, self()} end) || _ <- lists:seq(1, P)],

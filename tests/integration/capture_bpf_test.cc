@@ -1,7 +1,9 @@
 // orion capture, end to end: the real binary, a real USDT BEAM (emu flavor), real probes.
 // Every assertion is a property of the calls the workload made: exact counts, quantiles
 // within the sketch's relative accuracy of an oracle measured on the same calls, and nothing
-// left attached afterwards.
+// left attached afterwards. Each test runs twice: with the BEAM pairing calls itself (patch
+// 0007, one orion__call probe per call) and with BPF pairing them from the function probes
+// (--pairing bpf): the two must agree on every property.
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
 #include <unistd.h>
@@ -33,21 +35,31 @@ using testing::kAlpha;
 using testing::LowerQuantile;
 using testing::ParseIntegerList;
 
+// --pairing of the captures the current test starts: "beam" or "bpf" (CaptureTest's param).
+std::string g_pairing = "beam";
+
+// Whether a capture is attached: the semaphore of the probe one of the pairings uses (a
+// capture the BEAM's pairing table cannot hold pairs in BPF).
+bool CaptureAttached(const beam::BeamProcess& beam) {
+  return testing::SemaphoreOf(beam, "orion__call") > 0 ||
+         testing::SemaphoreOf(beam, "function__return") > 0;
+}
+
 // A capture running in the background: orion capture --json until Stop().
 class RunningCapture {
  public:
   bool Start(const BeamNode& node, const std::vector<std::string>& patterns,
              std::vector<std::string> extra = {}) {
     std::vector<std::string> args = {ORION_TEST_ORION_BIN, "capture", "--json", "--duration",
-                                     "600", "--pid", std::to_string(node.os_pid())};
+                                     "600", "--pid", std::to_string(node.os_pid()),
+                                     "--pairing", g_pairing};
     args.insert(args.end(), extra.begin(), extra.end());
     args.insert(args.end(), patterns.begin(), patterns.end());
     if (!process_.Start(args)) return false;
     auto beam = beam::InspectBeam(node.os_pid());
     if (!beam.ok()) return false;
-    // Attached once the BEAM sees the return probe's semaphore set.
-    return testing::WaitFor(
-        [&] { return testing::SemaphoreOf(*beam, "function__return") > 0 || !process_.Alive(); },
+    // Attached once the BEAM sees the semaphore of the pairing's probe set.
+    return testing::WaitFor([&] { return CaptureAttached(*beam) || !process_.Alive(); },
         std::chrono::seconds(30)) &&
            process_.Alive();
   }
@@ -102,16 +114,17 @@ std::string EnableTableLine(const BeamNode& node) {
   return at == std::string::npos ? "" : out.substr(at, out.find('\n', at) - at);
 }
 
-class CaptureTest : public ::testing::Test {
+class CaptureTest : public ::testing::TestWithParam<std::string> {
  protected:
   void SetUp() override {
+    g_pairing = GetParam();
     ORION_REQUIRE_BPF_OR_SKIP();
     ASSERT_TRUE(node_.Start({.flavor = "emu"})) << node_.error();
   }
   BeamNode node_;
 };
 
-TEST_F(CaptureTest, CountsEveryCallExactlyAcrossProcessesRecursionTailCallsAndExceptions) {
+TEST_P(CaptureTest, CountsEveryCallExactlyAcrossProcessesRecursionTailCallsAndExceptions) {
   RunningCapture capture;
   ASSERT_TRUE(capture.Start(node_, {"orion_workload:known/1", "orion_workload:fact/1",
                                     "orion_workload:tail_caller/1", "orion_workload:tail_callee/1",
@@ -146,9 +159,37 @@ TEST_F(CaptureTest, CountsEveryCallExactlyAcrossProcessesRecursionTailCallsAndEx
   // Named functions only: call_known/1 and friends ran, but were not asked for.
   EXPECT_EQ(FindCall(doc, "orion_workload:call_known/1"), nullptr);
   EXPECT_EQ(doc["calls"].size(), 7u);
+  EXPECT_EQ(doc["paired_in_beam"], g_pairing == "beam" ? 1u : 0u);
 }
 
-TEST_F(CaptureTest, QuantilesAgreeWithTheWorkloadsOwnTiming) {
+TEST_P(CaptureTest, CallsCutShortByTheirProcessesExitAreCountedAsExits) {
+  RunningCapture capture;
+  ASSERT_TRUE(capture.Start(node_, {"orion_workload:doomed/1", "orion_workload:known/1"}));
+  ASSERT_EQ(node_.Eval("orion_workload:call_doomed(250)."), "ok");
+  ASSERT_EQ(node_.Eval("orion_workload:call_known(100)."), "ok");
+  json doc = capture.Stop();
+  const json* doomed = FindCall(doc, "orion_workload:doomed/1");
+  ASSERT_NE(doomed, nullptr) << doc.dump();
+  EXPECT_EQ((*doomed)["count"], 0u);
+  EXPECT_EQ((*doomed)["exits"], 250u);
+  EXPECT_EQ((*doomed)["exceptions"], 0u);
+  EXPECT_EQ(CountOf(doc, "orion_workload:known/1"), 100u) << "the BEAM went on pairing";
+}
+
+TEST_P(CaptureTest, PatternsBeyondThePairingTablePairInBpfWithTheSameCounts) {
+  // 17 patterns: more than a record of the BEAM's pairing table holds (16).
+  std::vector<std::string> patterns = {"orion_workload:known/1"};
+  for (int i = 0; i < 16; ++i) patterns.push_back("orion_workload:absent" + std::to_string(i));
+  RunningCapture capture;
+  ASSERT_TRUE(capture.Start(node_, patterns));
+  ASSERT_EQ(node_.Eval("orion_workload:parallel(2, 1500, fun orion_workload:call_known/1)."), "ok");
+  json doc = capture.Stop();
+  EXPECT_EQ(CountOf(doc, "orion_workload:known/1"), 3000u) << doc.dump();
+  EXPECT_EQ(doc["paired_in_beam"], 0u);
+  for (const auto& [name, value] : doc["lost"].items()) EXPECT_EQ(value, 0u) << name;
+}
+
+TEST_P(CaptureTest, QuantilesAgreeWithTheWorkloadsOwnTiming) {
   RunningCapture capture;
   ASSERT_TRUE(capture.Start(node_, {"orion_workload:sleeper/1"}));
   // 200 calls of sleeper(3): the workload times each call itself (monotonic_time around it).
@@ -168,7 +209,7 @@ TEST_F(CaptureTest, QuantilesAgreeWithTheWorkloadsOwnTiming) {
   EXPECT_LE((*sleeper)["max_ns"].get<double>(), *std::max_element(oracle.begin(), oracle.end()));
 }
 
-TEST_F(CaptureTest, OnCpuTimeSeparatesWaitingFromComputing) {
+TEST_P(CaptureTest, OnCpuTimeSeparatesWaitingFromComputing) {
   RunningCapture capture;
   ASSERT_TRUE(capture.Start(node_, {"orion_workload:sleeper/1", "orion_workload:busy_wrapper/1"}));
   ASSERT_NE(node_.Eval("orion_workload:call_sleeper(20, 10)."), "DEAD");
@@ -187,7 +228,7 @@ TEST_F(CaptureTest, OnCpuTimeSeparatesWaitingFromComputing) {
   EXPECT_EQ((*busy)["cpu"]["count"], (*busy)["count"]);
 }
 
-TEST_F(CaptureTest, PatternsMatchWhatTheyNameAndNothingElse) {
+TEST_P(CaptureTest, PatternsMatchWhatTheyNameAndNothingElse) {
   // Patterns name whole atoms: neither a prefix of a function nor of a module matches.
   RunningCapture prefixes;
   ASSERT_TRUE(prefixes.Start(node_, {"orion_workload:tail_c", "orion_work"}));
@@ -219,7 +260,7 @@ TEST_F(CaptureTest, PatternsMatchWhatTheyNameAndNothingElse) {
   }
 }
 
-TEST_F(CaptureTest, ElixirStylePatternsNameElixirModules) {
+TEST_P(CaptureTest, ElixirStylePatternsNameElixirModules) {
   // 'Elixir.Orion.Demo' is what an Elixir module Orion.Demo compiles to.
   ASSERT_EQ(node_.Eval("orion_workload:load_elixir_style_module()."), "ok");
   RunningCapture capture;
@@ -230,7 +271,7 @@ TEST_F(CaptureTest, ElixirStylePatternsNameElixirModules) {
   EXPECT_EQ(CountOf(doc, "'Elixir.Orion.Demo':double/1"), 321u) << doc.dump();
 }
 
-TEST_F(CaptureTest, ReturnsThroughAnotherModuleEndTheTargetedCall) {
+TEST_P(CaptureTest, ReturnsThroughAnotherModuleEndTheTargetedCall) {
   // each_known/1 tail-calls lists:foreach/2, which calls known/1 back: with the enable table
   // on, lists neither enters nor returns through the probes, except for the one return that
   // ends each_known/1 (at its depth).
@@ -248,7 +289,7 @@ TEST_F(CaptureTest, ReturnsThroughAnotherModuleEndTheTargetedCall) {
   for (const auto& [name, value] : doc["lost"].items()) EXPECT_EQ(value, 0u) << name;
 }
 
-TEST_F(CaptureTest, UntargetedModulesFireNoProbesWhileACaptureRuns) {
+TEST_P(CaptureTest, UntargetedModulesFireNoProbesWhileACaptureRuns) {
   // 100,000 calls of lists' functions and 2,001 of orion_workload's.
   const std::string workload =
       "begin 100000 = length(lists:reverse(lists:seq(1, 100000))), "
@@ -274,7 +315,7 @@ TEST_F(CaptureTest, UntargetedModulesFireNoProbesWhileACaptureRuns) {
   EXPECT_EQ(EnableTableLine(node_).rfind("enable table: off", 0), 0u) << EnableTableLine(node_);
 }
 
-TEST_F(CaptureTest, CapturesOfDifferentModulesShareTheEnableTable) {
+TEST_P(CaptureTest, CapturesOfDifferentModulesShareTheEnableTable) {
   ASSERT_EQ(node_.Eval("orion_workload:load_elixir_style_module()."), "ok");
   const std::string both =
       "begin orion_workload:call_known(500), "
@@ -301,7 +342,7 @@ TEST_F(CaptureTest, CapturesOfDifferentModulesShareTheEnableTable) {
   EXPECT_EQ(EnableTableLine(node_).rfind("enable table: off", 0), 0u) << EnableTableLine(node_);
 }
 
-TEST_F(CaptureTest, NothingStaysAttachedAfterExitSigtermOrKill9) {
+TEST_P(CaptureTest, NothingStaysAttachedAfterExitSigtermOrKill9) {
   auto beam = beam::InspectBeam(node_.os_pid());
   ASSERT_TRUE(beam.ok());
   for (int signal : {0, SIGTERM, SIGKILL}) {
@@ -310,8 +351,8 @@ TEST_F(CaptureTest, NothingStaysAttachedAfterExitSigtermOrKill9) {
     if (signal == 0) {
       std::string out;
       EXPECT_EQ(testing::RunCommand({ORION_TEST_ORION_BIN, "capture", "--json", "--duration", "1",
-                                     "--pid", std::to_string(node_.os_pid()),
-                                     "orion_workload:known/1"},
+                                     "--pid", std::to_string(node_.os_pid()), "--pairing",
+                                     g_pairing, "orion_workload:known/1"},
                                     &out),
                 0)
           << out;
@@ -327,7 +368,9 @@ TEST_F(CaptureTest, NothingStaysAttachedAfterExitSigtermOrKill9) {
         [&] {
           return testing::SemaphoreOf(*beam, "function__return") == 0 &&
                  testing::SemaphoreOf(*beam, "local__function__entry") == 0 &&
-                 testing::SemaphoreOf(*beam, "process__scheduled") == 0;
+                 testing::SemaphoreOf(*beam, "process__scheduled") == 0 &&
+                 testing::SemaphoreOf(*beam, "orion__call") == 0 &&
+                 testing::SemaphoreOf(*beam, "orion__function") == 0;
         },
         std::chrono::seconds(10)))
         << "a USDT semaphore is still set: the BEAM still formats probe arguments";
@@ -341,13 +384,25 @@ TEST_F(CaptureTest, NothingStaysAttachedAfterExitSigtermOrKill9) {
     EXPECT_EQ(table.find("dead orion") != std::string::npos, signal == SIGKILL) << table;
     EXPECT_EQ(node_.Eval("orion_workload:call_known(1000)."), "ok") << "the BEAM was harmed";
   }
+  // The next capture counts exactly: pairing in the BEAM, it takes over the killed orion's
+  // record (a new generation: what was in flight for the dead one is dropped).
+  RunningCapture next;
+  ASSERT_TRUE(next.Start(node_, {"orion_workload:known/1"}));
+  ASSERT_EQ(node_.Eval("orion_workload:call_known(321)."), "ok");
+  EXPECT_EQ(CountOf(next.Stop(), "orion_workload:known/1"), 321u);
 }
 
-TEST_F(CaptureTest, OverloadGuardStopsAndReportsWhatWasCaptured) {
-  // --max-rate 20000: a self-recursive loop fires about a million probes a second.
+TEST_P(CaptureTest, OverloadGuardStopsAndReportsWhatWasCaptured) {
+  // --max-rate 20000. Pairing in BPF, a tail-recursive loop in the targeted module fires
+  // about a million entry probes a second; pairing in the BEAM, only targeted calls fire a
+  // probe, one each: a million calls of known/1.
+  const bool in_beam = g_pairing == "beam";
+  const std::string pattern = in_beam ? "orion_workload:known/1" : "orion_workload:busy_wrapper/1";
+  const std::string workload =
+      in_beam ? "orion_workload:call_known(1000000)." : "orion_workload:call_busy(5, 300000).";
   RunningCapture capture;
-  ASSERT_TRUE(capture.Start(node_, {"orion_workload:busy_wrapper/1"}, {"--max-rate", "20000"}));
-  ASSERT_NE(node_.Eval("orion_workload:call_busy(5, 300000)."), "DEAD");
+  ASSERT_TRUE(capture.Start(node_, {pattern}, {"--max-rate", "20000"}));
+  ASSERT_NE(node_.Eval(workload), "DEAD");
   EXPECT_TRUE(testing::WaitFor([&] { return !capture.process().Alive(); }, std::chrono::seconds(10)))
       << "orion stops by itself when the probes fire faster than --max-rate";
   json doc = capture.Stop();
@@ -359,17 +414,17 @@ TEST_F(CaptureTest, OverloadGuardStopsAndReportsWhatWasCaptured) {
   // Nothing stays attached: the BEAM stops formatting probe arguments.
   auto beam = beam::InspectBeam(node_.os_pid());
   ASSERT_TRUE(beam.ok());
-  EXPECT_EQ(testing::SemaphoreOf(*beam, "function__return"), 0);
+  EXPECT_FALSE(CaptureAttached(*beam));
   // Without the guard the same capture runs to the end.
   RunningCapture unlimited;
-  ASSERT_TRUE(unlimited.Start(node_, {"orion_workload:busy_wrapper/1"}, {"--max-rate", "0"}));
-  ASSERT_NE(node_.Eval("orion_workload:call_busy(5, 300000)."), "DEAD");
+  ASSERT_TRUE(unlimited.Start(node_, {pattern}, {"--max-rate", "0"}));
+  ASSERT_NE(node_.Eval(workload), "DEAD");
   json all = unlimited.Stop();
   EXPECT_TRUE(all["stopped"].is_null()) << all.dump();
-  EXPECT_EQ(CountOf(all, "orion_workload:busy_wrapper/1"), 5u);
+  EXPECT_EQ(CountOf(all, pattern), in_beam ? 1000000u : 5u);
 }
 
-TEST_F(CaptureTest, ReportsWhatWasCapturedWhenTheBeamExits) {
+TEST_P(CaptureTest, ReportsWhatWasCapturedWhenTheBeamExits) {
   RunningCapture capture;
   ASSERT_TRUE(capture.Start(node_, {"orion_workload:known/1"}));
   ASSERT_EQ(node_.Eval("orion_workload:call_known(777)."), "ok");
@@ -381,6 +436,11 @@ TEST_F(CaptureTest, ReportsWhatWasCapturedWhenTheBeamExits) {
   EXPECT_EQ(CountOf(doc, "orion_workload:known/1"), 777u);
   EXPECT_EQ(doc["target_exited"], true);
 }
+
+INSTANTIATE_TEST_SUITE_P(Pairing, CaptureTest, ::testing::Values("beam", "bpf"),
+                         [](const ::testing::TestParamInfo<std::string>& info) {
+                           return info.param == "beam" ? "InBeam" : "InBpf";
+                         });
 
 // Error cases: the message says what to do, the exit code says what kind of problem.
 class CaptureErrorTest : public ::testing::Test {

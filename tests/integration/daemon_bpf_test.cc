@@ -357,11 +357,12 @@ TEST_F(DaemonClusterTest, BeamRestartDuringACaptureIsReportedNotCrashedOn) {
 
 TEST_F(DaemonClusterTest, OverloadGuardStopsAHostsCaptureAndSaysSo) {
   ASSERT_TRUE(cluster_.Create(1)) << cluster_.error();
+  // The BEAM pairs calls itself (patch 0007): one probe per call of known/1, a million.
   auto capture = CaptureAsync({"--daemon", cluster_.daemon_node(0), "--duration", "30",
-                               "--max-rate", "20000", "orion_workload:busy_wrapper/1"});
+                               "--max-rate", "20000", "orion_workload:known/1"});
   ASSERT_TRUE(WaitForCaptures(cluster_, 1, std::chrono::seconds(10)));
   const auto started = std::chrono::steady_clock::now();
-  ASSERT_NE(cluster_.beam(0).Eval("orion_workload:call_busy(5, 300000)."), "DEAD");
+  ASSERT_NE(cluster_.beam(0).Eval("orion_workload:call_known(1000000)."), "DEAD");
   auto [status, doc] = capture.get();
   EXPECT_LT(std::chrono::steady_clock::now() - started, std::chrono::seconds(20))
       << "stopped long before its 30 s";

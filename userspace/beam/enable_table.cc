@@ -1,8 +1,6 @@
 #include "userspace/beam/enable_table.h"
 
-#include <fcntl.h>
 #include <signal.h>
-#include <sys/file.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -38,26 +36,7 @@ struct RemoteTable {
 };
 static_assert(sizeof(RemoteTable) == 8280, "the layout of erl_orion_enable.h, version 1");
 
-bool Alive(pid_t pid) { return pid > 0 && (kill(pid, 0) == 0 || errno == EPERM); }
-
 bool Bit(const uint8_t* bits, uint32_t slot) { return bits[slot / 8] & (1u << (slot % 8)); }
-
-// Serializes the read-modify-write of one BEAM's table between orion processes. Best
-// effort: without the lock file (read-only /run) a change still happens, unserialized.
-class TableLock {
- public:
-  explicit TableLock(pid_t beam_pid) {
-    const std::string path = "/run/lock/orion-enable-" + std::to_string(beam_pid) + ".lock";
-    fd_ = open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600);
-    if (fd_ >= 0) flock(fd_, LOCK_EX);
-  }
-  ~TableLock() {
-    if (fd_ >= 0) close(fd_);  // releases the lock
-  }
-
- private:
-  int fd_ = -1;
-};
 
 Status ReadTable(pid_t pid, uint64_t address, RemoteTable* t) {
   return ReadRemote(pid, address, t, sizeof(*t)).WithContext("the enable table");
@@ -106,7 +85,7 @@ Status Publish(pid_t pid, uint64_t address, RemoteTable* t) {
 bool DropDeadOwners(RemoteTable* t) {
   bool dropped = false;
   for (auto& o : t->owner) {
-    if (o.pid != 0 && !Alive(static_cast<pid_t>(o.pid))) {
+    if (o.pid != 0 && !ProcessAlive(static_cast<pid_t>(o.pid))) {
       std::memset(&o, 0, sizeof(o));
       dropped = true;
     }
@@ -170,7 +149,7 @@ StatusOr<EnableTable> EnableTable::Locate(const BeamProcess& beam) {
 
 StatusOr<EnableTableClaim> EnableTable::Claim(const std::vector<std::string>& module_names,
                                               bool all) {
-  TableLock lock(pid_);
+  BeamFileLock lock(pid_, "enable");
   RemoteTable t;
   RETURN_IF_ERROR(ReadTable(pid_, address_, &t));
   DropDeadOwners(&t);
@@ -199,7 +178,7 @@ StatusOr<EnableTableClaim> EnableTable::Claim(const std::vector<std::string>& mo
 }
 
 Status EnableTable::ReleaseRecord(int index) {
-  TableLock lock(pid_);
+  BeamFileLock lock(pid_, "enable");
   RemoteTable t;
   RETURN_IF_ERROR(ReadTable(pid_, address_, &t));
   if (index >= 0 && index < static_cast<int>(kEnableTableOwners) &&
@@ -211,7 +190,7 @@ Status EnableTable::ReleaseRecord(int index) {
 }
 
 Status EnableTable::Prune() {
-  TableLock lock(pid_);
+  BeamFileLock lock(pid_, "enable");
   RemoteTable t;
   RETURN_IF_ERROR(ReadTable(pid_, address_, &t));
   bool owned = false;
@@ -233,7 +212,7 @@ StatusOr<EnableTableState> EnableTable::Read() const {
     if (o.pid == 0) continue;
     EnableTableOwner owner;
     owner.pid = static_cast<pid_t>(o.pid);
-    owner.alive = Alive(owner.pid);
+    owner.alive = ProcessAlive(owner.pid);
     owner.all = o.all;
     for (uint32_t slot = 0; slot < kEnableTableSlots; ++slot) owner.slots += Bit(o.module, slot);
     s.owners.push_back(owner);

@@ -3,6 +3,8 @@
 #include <fcntl.h>
 #include <gelf.h>
 #include <libelf.h>
+#include <signal.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <sys/uio.h>
 #include <unistd.h>
@@ -117,6 +119,19 @@ Status WriteRemote(pid_t pid, uint64_t address, const void* data, size_t size) {
     return PermissionDenied("cannot write the memory of pid ", pid, ": ", std::strerror(errno));
   }
   return OkStatus();
+}
+
+bool ProcessAlive(pid_t pid) { return pid > 0 && (kill(pid, 0) == 0 || errno == EPERM); }
+
+BeamFileLock::BeamFileLock(pid_t beam_pid, const char* name) {
+  const std::string path =
+      std::string("/run/lock/orion-") + name + "-" + std::to_string(beam_pid) + ".lock";
+  fd_ = open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+  if (fd_ >= 0) flock(fd_, LOCK_EX);
+}
+
+BeamFileLock::~BeamFileLock() {
+  if (fd_ >= 0) close(fd_);  // releases the lock
 }
 
 }  // namespace orion::beam

@@ -33,4 +33,21 @@ StatusOr<uint64_t> RemoteAddress(pid_t pid, const std::string& elf_path, uint64_
 Status ReadRemote(pid_t pid, uint64_t address, void* out, size_t size);
 Status WriteRemote(pid_t pid, uint64_t address, const void* data, size_t size);
 
+// Whether a process exists (the owner of a record in a BEAM's tables may have been killed).
+bool ProcessAlive(pid_t pid);
+
+// Serializes the read-modify-write of one of a BEAM's tables between orion processes: an
+// exclusive flock on /run/lock/orion-NAME-PID.lock while it lives. Best effort: without the
+// lock file (read-only /run) a change still happens, unserialized.
+class BeamFileLock {
+ public:
+  BeamFileLock(pid_t beam_pid, const char* name);
+  ~BeamFileLock();
+  BeamFileLock(const BeamFileLock&) = delete;
+  BeamFileLock& operator=(const BeamFileLock&) = delete;
+
+ private:
+  int fd_ = -1;
+};
+
 }  // namespace orion::beam

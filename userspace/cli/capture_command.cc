@@ -32,7 +32,7 @@ namespace {
 
 constexpr char kUsage[] =
     "Usage: orion capture --pid PID [--pid PID...] [--duration SECONDS] [--interval SECONDS]\n"
-    "                     [--json] [--max-functions N] [-v] PATTERN...\n"
+    "                     [--json] [--max-functions N] [--pairing beam|bpf] [-v] PATTERN...\n"
     "       orion capture --daemon NODE [--cluster] [--node NAME] [--cookie-file PATH]\n"
     "                     [--mode auto|probes|tracer] [--match SPEC]\n"
     "                     [--duration SECONDS] [--json] PATTERN...\n"
@@ -59,7 +59,12 @@ constexpr char kUsage[] =
     "      --max-functions N  functions with a histogram, for wide patterns (default 128)\n"
     "      --max-rate N       stop (and report what was captured) when the BEAM's probes fire\n"
     "                         more than N times a second over one second: each hit costs the\n"
-    "                         node about 1-2 us (default 2000000; 0: no limit)\n"
+    "                         node about 1-2 us (default 2000000; 0: no limit). A BEAM that\n"
+    "                         pairs calls itself fires one probe per targeted call\n"
+    "      --pairing W        beam (default): BEAMs with Orion's patch 0007 pair each call\n"
+    "                         with its return and fire one probe per targeted call (about\n"
+    "                         half the cost; docs/probes.md); bpf: pair in BPF from the\n"
+    "                         function probes everywhere, as on other USDT builds\n"
     "\n"
     "Through the daemons (orion daemon, docs/operations.md):\n"
     "      --daemon NODE      ask this daemon (orion@host) to capture on its host's BEAMs\n"
@@ -100,6 +105,7 @@ struct Options {
   bool verbose = false;
   uint32_t max_functions = 128;
   uint64_t max_rate = 2'000'000;  // probe hits per second; 0: no limit
+  bool pairing = true;            // --pairing beam (default) or bpf
   std::vector<probes::MfaPattern> patterns;
   std::vector<std::string> pattern_texts;  // as written, for a daemon
   std::string daemon;
@@ -121,13 +127,14 @@ int UsageError(const std::string& message) {
 // Parses argv into `options`; returns an exit code when the command should stop now.
 std::optional<int> ParseOptions(int argc, char** argv, Options* options) {
   enum { kMaxFunctions = 1000, kDaemon, kCluster, kNode, kCookieFile, kPerNode, kMode, kMatch,
-         kMaxRate };
+         kMaxRate, kPairing };
   static const option kOptions[] = {{"pid", required_argument, nullptr, 'p'},
                                     {"duration", required_argument, nullptr, 'd'},
                                     {"interval", required_argument, nullptr, 'i'},
                                     {"json", no_argument, nullptr, 'j'},
                                     {"max-functions", required_argument, nullptr, kMaxFunctions},
                                     {"max-rate", required_argument, nullptr, kMaxRate},
+                                    {"pairing", required_argument, nullptr, kPairing},
                                     {"daemon", required_argument, nullptr, kDaemon},
                                     {"cluster", no_argument, nullptr, kCluster},
                                     {"per-node", no_argument, nullptr, kPerNode},
@@ -177,6 +184,12 @@ std::optional<int> ParseOptions(int argc, char** argv, Options* options) {
         options->max_rate = n;
         break;
       }
+      case kPairing:
+        if (std::string_view(optarg) != "beam" && std::string_view(optarg) != "bpf") {
+          return UsageError(std::string("--pairing is beam or bpf, not '") + optarg + "'");
+        }
+        options->pairing = std::string_view(optarg) == "beam";
+        break;
       case kDaemon: options->daemon = optarg; break;
       case kCluster: options->cluster = true; break;
       case kPerNode: options->per_node = true; break;
@@ -327,7 +340,8 @@ int RunCaptureCommand(int argc, char** argv) {
   if (Status env = probes::CheckBpfEnvironment(); !env.ok()) return cli::ReportError("capture", env);
 
   probes::CaptureOptions capture_options{.patterns = options.patterns,
-                                         .max_functions = options.max_functions};
+                                         .max_functions = options.max_functions,
+                                         .pairing = options.pairing};
   auto capture = probes::Capture::Start(beams, capture_options);
   if (!capture.ok()) return cli::ReportError("capture", capture.status());
 
@@ -387,6 +401,8 @@ int RunCaptureCommand(int argc, char** argv) {
     for (const auto& f : snap->functions) doc["calls"].push_back(cli::FunctionJson(f));
     doc["lost"] = cli::LostJson(snap->lost);
     doc["target_exited"] = target_gone;
+    // BEAMs that paired calls themselves (patch 0007); the others paired in BPF.
+    doc["paired_in_beam"] = snap->paired_beams;
     if (over_rate) {
       doc["stopped"] = {{"reason", "max_rate"},
                         {"rate", static_cast<uint64_t>(*over_rate)},
@@ -397,9 +413,12 @@ int RunCaptureCommand(int argc, char** argv) {
     std::printf("%s\n", doc.dump(2).c_str());
   } else {
     if (live) std::printf("\x1b[H\x1b[2J");
-    std::printf("orion capture: %.1f s, %llu probe hits, %llu targeted calls\n\n", elapsed,
+    std::printf("orion capture: %.1f s, %llu probe hits, %llu targeted calls%s\n\n", elapsed,
                 static_cast<unsigned long long>(snap->events),
-                static_cast<unsigned long long>(snap->matched));
+                static_cast<unsigned long long>(snap->matched),
+                snap->paired_beams == options.pids.size() ? " (paired in the BEAM)"
+                : snap->paired_beams > 0                   ? " (paired in some BEAMs)"
+                                                           : "");
     std::printf("%s%s", cli::RenderTable(*snap, nullptr, elapsed).c_str(),
                 cli::RenderLost(snap->lost).c_str());
   }

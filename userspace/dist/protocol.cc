@@ -774,12 +774,7 @@ StatusOr<CaptureResult> MergeCaptureResults(std::vector<CaptureResult> results) 
         by_mfa.emplace(std::move(mfa), std::move(function));
         continue;
       }
-      probes::FunctionStats& into = it->second;
-      RETURN_IF_ERROR(into.wall.merge(function.wall).WithContext(into.mfa));
-      RETURN_IF_ERROR(into.cpu.merge(function.cpu).WithContext(into.mfa));
-      into.exceptions += function.exceptions;
-      into.tail_calls += function.tail_calls;
-      into.exits += function.exits;
+      RETURN_IF_ERROR(probes::MergeFunctionStats(it->second, function));
     }
     for (NodeStatus& node : result.nodes) merged.nodes.push_back(std::move(node));
     for (const auto& [key, member] : kLostFields) merged.lost.*member += result.lost.*member;

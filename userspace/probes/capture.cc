@@ -8,7 +8,9 @@
 #include <cerrno>
 #include <cstring>
 #include <map>
+#include <optional>
 
+#include "beam_dtrace_build/include/erl_orion_pair.h"
 #include "bpf/capture.h"
 #include "capture.skel.h"
 #include "sketch/kernel_histogram.h"
@@ -19,6 +21,10 @@ namespace orion::probes {
 namespace {
 
 constexpr uint32_t kMaxFunctionsLimit = 4096;
+
+static_assert(PAIR_HOW_RETURN == ERTS_ORION_PAIR_RETURN &&
+              PAIR_HOW_EXCEPTION == ERTS_ORION_PAIR_EXCEPTION &&
+              PAIR_HOW_EXIT == ERTS_ORION_PAIR_EXIT);
 
 template <typename T>
 T SumPercpu(const std::vector<uint8_t>& raw, int cpu_count, size_t stride,
@@ -60,6 +66,11 @@ Capture::~Capture() {
 
 void Capture::Detach() {
   links_.DetachAll();
+  // The names of what was paired stay readable once the records are given back.
+  RefreshPaired();
+  for (auto& p : paired_) {
+    if (Status s = p.claim.Release(); !s.ok()) spdlog::warn("{}", s.ToString());
+  }
   for (auto& claim : claims_) {
     if (Status s = claim.Release(); !s.ok()) spdlog::warn("{}", s.ToString());
   }
@@ -84,15 +95,82 @@ Status Capture::ClaimEnableTable(const beam::BeamProcess& beam) {
   return OkStatus();
 }
 
+StatusOr<beam::PairTable> Capture::PairTableFor(const beam::BeamProcess& beam) const {
+  if (!options_.pairing) return NotFound("pairing in the BEAM is off for this capture");
+  if (!beam.pair_probe) {
+    return NotFound("pid ", beam.pid, "'s emulator has no erlang:orion__call probe (no "
+                    "Orion patch 0007): calls are paired in BPF, at two probes per call");
+  }
+  if (options_.patterns.size() > beam::PairMaxPatterns() ||
+      options_.max_functions > beam::PairMaxSlots()) {
+    return NotFound("more than ", beam::PairMaxPatterns(), " patterns or ",
+                    beam::PairMaxSlots(), " functions: calls are paired in BPF");
+  }
+  return beam::PairTable::Locate(beam);
+}
+
+Status Capture::StartPairing(const beam::BeamProcess& beam, beam::PairTable table,
+                             uint32_t base) {
+  std::vector<beam::PairPattern> patterns;
+  for (const auto& p : options_.patterns) {
+    beam::PairPattern pp{p.module_name, std::nullopt, std::nullopt};
+    if (p.function) pp.function = p.function_name;
+    if (p.arity) pp.arity = static_cast<uint32_t>(*p.arity);
+    patterns.push_back(std::move(pp));
+  }
+  ASSIGN_OR_RETURN(beam::PairClaim claim, table.Reserve(patterns, options_.max_functions));
+  pair_owner_key key = {static_cast<__u32>(beam.pid), static_cast<__u32>(claim.owner())};
+  if (bpf_map__update_elem(skel_->maps.pair_owners, &key, sizeof(key), &base, sizeof(base),
+                           BPF_ANY)) {
+    return ResourceExhausted("too many BEAMs pairing in one capture");
+  }
+  spdlog::debug("pid {}: pairs calls in the BEAM (record {}, generation {})", beam.pid,
+                claim.owner(), claim.generation());
+  // Attached before the emulator starts pairing for the record: no name is missed.
+  RETURN_IF_ERROR(links_.Attach(skel_->progs.orion_pair_function, beam.pid, beam.attach_path,
+                                "orion__function", 0));
+  RETURN_IF_ERROR(links_.Attach(skel_->progs.orion_pair_call, beam.pid, beam.attach_path,
+                                "orion__call", 0));
+  RETURN_IF_ERROR(claim.Activate());
+  paired_.push_back({std::move(claim), base, {}});
+  return OkStatus();
+}
+
+void Capture::RefreshPaired() const {
+  for (const auto& p : paired_) {
+    if (!p.claim.held()) continue;
+    auto functions = p.claim.Read();
+    if (functions.ok()) {
+      p.functions = std::move(*functions);
+    } else {
+      spdlog::debug("pairing record of pid {}: {}", p.claim.pid(), functions.status().message());
+    }
+  }
+}
+
 Status Capture::LoadAndAttach(const std::vector<beam::BeamProcess>& beams) {
+  // Which BEAMs pair calls themselves: each gets max_functions slots of its own after the
+  // ones the BPF-paired BEAMs share.
+  std::vector<std::optional<beam::PairTable>> pair_tables;
+  uint32_t pairing = 0;
+  for (const auto& beam : beams) {
+    auto table = PairTableFor(beam);
+    if (!table.ok() && table.status().code() != StatusCode::kNotFound) {
+      return table.status().WithContext("pid " + std::to_string(beam.pid));
+    }
+    if (!table.ok()) spdlog::debug("{}", table.status().message());
+    pair_tables.push_back(table.ok() ? std::optional(*table) : std::nullopt);
+    pairing += table.ok();
+  }
   skel_ = capture_bpf__open();
   if (!skel_) return Internal("opening the capture BPF object: ", std::strerror(errno));
   const uint32_t slots = options_.max_functions;
+  const uint32_t all_slots = slots * (1 + pairing);
   skel_->rodata->max_slots = slots;
   bpf_map__set_max_entries(skel_->maps.mfa_slots, slots * 2);
-  bpf_map__set_max_entries(skel_->maps.slot_names, slots);
-  bpf_map__set_max_entries(skel_->maps.hists, slots * CAPTURE_KINDS);
-  bpf_map__set_max_entries(skel_->maps.slot_counters, slots);
+  bpf_map__set_max_entries(skel_->maps.slot_names, all_slots);
+  bpf_map__set_max_entries(skel_->maps.hists, all_slots * CAPTURE_KINDS);
+  bpf_map__set_max_entries(skel_->maps.slot_counters, all_slots);
   bpf_map__set_max_entries(skel_->maps.procs, options_.max_procs);
   if (int err = capture_bpf__load(skel_)) {
     return Internal("loading the capture BPF programs: ", std::strerror(-err),
@@ -114,8 +192,15 @@ Status Capture::LoadAndAttach(const std::vector<beam::BeamProcess>& beams) {
       {skel_->progs.orion_sched_in, "process__scheduled", false},
       {skel_->progs.orion_sched_out, "process__unscheduled", false},
   };
-  for (const auto& beam : beams) {
+  for (size_t i = 0; i < beams.size(); ++i) {
+    const auto& beam = beams[i];
     RETURN_IF_ERROR(ClaimEnableTable(beam).WithContext("pid " + std::to_string(beam.pid)));
+    if (pair_tables[i]) {
+      const uint32_t base = slots * (1 + static_cast<uint32_t>(paired_.size()));
+      RETURN_IF_ERROR(StartPairing(beam, *pair_tables[i], base)
+                          .WithContext("pid " + std::to_string(beam.pid)));
+      continue;
+    }
     for (const auto& a : attachments) {
       if (a.needs_patch && !beam.exception_probe) {
         spdlog::warn(
@@ -200,6 +285,9 @@ StatusOr<uint64_t> Capture::CountLiveProcs() const {
 }
 
 StatusOr<uint64_t> Capture::Events() const {
+  // Called about once a second while a capture runs: also the moment to keep the names the
+  // pairing BEAMs gave their functions, which are gone with a BEAM that exits before Read().
+  RefreshPaired();
   return SumPercpuU64(bpf_map__fd(skel_->maps.counters), CAPTURE_EVENTS);
 }
 
@@ -222,7 +310,8 @@ StatusOr<CaptureSnapshot> Capture::Read() const {
 
   bpf_program* progs[] = {skel_->progs.orion_entry,     skel_->progs.orion_return,
                           skel_->progs.orion_catch,     skel_->progs.orion_proc_exit,
-                          skel_->progs.orion_sched_in,  skel_->progs.orion_sched_out};
+                          skel_->progs.orion_sched_in,  skel_->progs.orion_sched_out,
+                          skel_->progs.orion_pair_call};
   for (bpf_program* prog : progs) {
     bpf_prog_info info = {};
     uint32_t len = sizeof(info);
@@ -255,6 +344,36 @@ StatusOr<CaptureSnapshot> Capture::Read() const {
     RETURN_IF_ERROR(ReadFunction(slot, mfa, &stats));
     snap.functions.push_back(std::move(stats));
   }
+  // Functions the BEAMs paired themselves, by the names they gave their slots; a function
+  // measured in several BEAMs (or also by BPF pairing) is one entry.
+  RefreshPaired();
+  for (const auto& p : paired_) {
+    snap.lost.depth_overflow += p.functions.depth_overflow;
+    snap.lost.functions_over_limit += p.functions.slots_exhausted + p.functions.keys_full;
+    snap.lost.frames_evicted += p.functions.no_memory;
+    for (uint32_t local = 0; local < options_.max_functions; ++local) {
+      // The name from orion__function; from the BEAM's memory if that event was missed.
+      const uint32_t slot = p.base + local;
+      char name[CAPTURE_MFA_LEN] = {};
+      if (bpf_map__lookup_elem(skel_->maps.slot_names, &slot, sizeof(slot), name, sizeof(name),
+                               0) != 0) {
+        continue;
+      }
+      std::string mfa(name, strnlen(name, sizeof(name)));
+      if (mfa.empty() && local < p.functions.names.size()) mfa = p.functions.names[local];
+      if (mfa.empty()) continue;
+      FunctionStats stats;
+      RETURN_IF_ERROR(ReadFunction(slot, mfa, &stats));
+      auto same = std::find_if(snap.functions.begin(), snap.functions.end(),
+                               [&](const FunctionStats& f) { return f.mfa == stats.mfa; });
+      if (same == snap.functions.end()) {
+        snap.functions.push_back(std::move(stats));
+      } else {
+        RETURN_IF_ERROR(MergeFunctionStats(*same, stats));
+      }
+    }
+  }
+  snap.paired_beams = static_cast<uint32_t>(paired_.size());
   std::sort(snap.functions.begin(), snap.functions.end(),
             [](const FunctionStats& a, const FunctionStats& b) { return a.mfa < b.mfa; });
   return snap;

@@ -18,6 +18,7 @@
 #include "sketch/ddsketch.h"
 #include "userspace/beam/beam_process.h"
 #include "userspace/beam/enable_table.h"
+#include "userspace/beam/pair_table.h"
 #include "userspace/probes/capture_types.h"
 #include "userspace/probes/mfa_pattern.h"
 #include "userspace/probes/usdt_links.h"
@@ -30,6 +31,10 @@ struct CaptureOptions {
   std::vector<MfaPattern> patterns;
   uint32_t max_functions = 128;  // concrete MFAs with a histogram (map memory: see docs)
   uint32_t max_procs = 8192;     // Erlang processes with calls in flight at once
+  // Let BEAMs with Orion's patch 0007 pair calls themselves (one integer probe per call,
+  // beam/pair_table.h) where the patterns fit their table; false: pair in BPF everywhere
+  // (two string probes per call), the only way on other USDT builds.
+  bool pairing = true;
 };
 
 struct CaptureSnapshot {
@@ -37,6 +42,7 @@ struct CaptureSnapshot {
   LostCounters lost;
   uint64_t events = 0;   // probe hits the programs saw
   uint64_t matched = 0;  // entries of targeted functions
+  uint32_t paired_beams = 0;  // BEAMs that pair calls themselves (patch 0007)
 };
 
 class Capture {
@@ -60,6 +66,9 @@ class Capture {
   // Bytes of BPF map memory this capture allocated (for -v and docs/performance.md).
   uint64_t MapMemoryBytes() const;
 
+  // How many of the BEAMs pair calls themselves (patch 0007) rather than in BPF.
+  size_t PairedBeams() const { return paired_.size(); }
+
  private:
   Capture() = default;
   Status LoadAndAttach(const std::vector<beam::BeamProcess>& beams);
@@ -67,6 +76,11 @@ class Capture {
   Status ClaimEnableTable(const beam::BeamProcess& beam);
   Status ReadFunction(uint32_t slot, const std::string& mfa, FunctionStats* out) const;
   StatusOr<uint64_t> CountLiveProcs() const;
+  // The pairing table of `beam` if it pairs for this capture (NotFound: it pairs in BPF).
+  StatusOr<beam::PairTable> PairTableFor(const beam::BeamProcess& beam) const;
+  Status StartPairing(const beam::BeamProcess& beam, beam::PairTable table, uint32_t base);
+  // Refreshes each paired BEAM's names and counters (kept when the BEAM is gone).
+  void RefreshPaired() const;
 
   CaptureOptions options_;
   capture_bpf* skel_ = nullptr;
@@ -74,6 +88,14 @@ class Capture {
   // One record per BEAM with Orion's patch 0003: its emulator formats and fires the function
   // probes for the targeted modules only (beam/enable_table.h).
   std::vector<beam::EnableTableClaim> claims_;
+  // BEAMs that pair calls themselves: their record, the first of their max_functions slots
+  // in the histogram maps, and what was last read of their names and counters.
+  struct Paired {
+    beam::PairClaim claim;
+    uint32_t base = 0;
+    mutable beam::PairFunctions functions;
+  };
+  std::vector<Paired> paired_;
 };
 
 }  // namespace orion::probes

@@ -7,6 +7,7 @@
 #include <cstdint>
 #include <string>
 
+#include "base/status.h"
 #include "sketch/ddsketch.h"
 
 namespace orion::probes {
@@ -20,6 +21,16 @@ struct FunctionStats {
   uint64_t tail_calls = 0;  // tail-recursive re-entries folded into the call in flight
   uint64_t exits = 0;       // calls in flight when their process exited
 };
+
+// Folds `from` (the same function, measured elsewhere: another BEAM, another node) into `into`.
+inline Status MergeFunctionStats(FunctionStats& into, const FunctionStats& from) {
+  RETURN_IF_ERROR(into.wall.merge(from.wall).WithContext(into.mfa));
+  RETURN_IF_ERROR(into.cpu.merge(from.cpu).WithContext(into.mfa));
+  into.exceptions += from.exceptions;
+  into.tail_calls += from.tail_calls;
+  into.exits += from.exits;
+  return OkStatus();
+}
 
 // What could not be measured; all zero in a healthy capture.
 struct LostCounters {

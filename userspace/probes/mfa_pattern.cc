@@ -71,6 +71,7 @@ StatusOr<MfaPattern> ParseErlang(std::string_view text) {
   if (text.substr(pos) == "_" || text.substr(pos) == "_/_") return p;  // "mod:_", "mod:_/_"
   ASSIGN_OR_RETURN(std::string function, ReadAtom(text, pos, "function"));
   p.function = PrintedAtom(function);
+  p.function_name = function;
   if (pos == text.size()) return p;  // "mod:fun"
   if (text[pos] != '/') {
     return InvalidArgument("bad pattern '", text, "': expected '/' after the function at column ",
@@ -111,6 +112,7 @@ StatusOr<MfaPattern> ParseElixir(std::string_view text) {
       }
     }
     p.function = PrintedAtom(function);
+    p.function_name = std::string(function);
   }
   if (slash != std::string_view::npos) {
     if (function.empty()) {

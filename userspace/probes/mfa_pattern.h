@@ -20,6 +20,7 @@ struct MfaPattern {
   std::string module;                   // printed atom: "lists", "'Elixir.Foo'"
   std::string module_name;              // the atom's name: "lists", "Elixir.Foo"
   std::optional<std::string> function;  // printed atom; empty = any function
+  std::string function_name;            // the function atom's name, when `function` is set
   std::optional<int> arity;             // empty = any arity
 
   // "lists:sort/1", "lists:sort/_", "lists:_/_"

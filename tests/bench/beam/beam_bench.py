@@ -13,7 +13,13 @@ states rotates every repetition), medians reported:
                 every call fires (no enable table either)
   unrelated     `orion capture` of a function that never runs (unrelated:f/1): with patch
                 0003 the emulator fires nothing for the workloads' calls
-  hot           `orion capture` of each workload's hot function
+  pair_semaphore  the emulator pairs the hot functions' calls itself (patch 0007) with
+                orion__call's semaphore raised by hand, nothing attached (probe_floor
+                pair-semaphore): what pairing costs the emulator
+  pair_empty    the same with an empty BPF program on orion__call (probe_floor pair-empty):
+                the floor of pairing in the BEAM, one trap per targeted call
+  hot           `orion capture` of each workload's hot function (the BEAM pairs the calls)
+  hot_bpf       the same with --pairing bpf: BPF pairs the calls from the function probes
   xprof         the Erlang-tracing baseline (orion_bench_xprof) on the same hot function
   eprof, fprof  the standard profilers on the same workloads, for the record (every call of the
                 workload's processes, not one function)
@@ -45,7 +51,8 @@ WORKLOADS = [  # name, size, hot function (orion pattern), what it is
     ("codec", 20000, "orion_bench:handle/2",
      "realistic: 20,000 requests, each term_to_binary/binary_to_term of a map + ETS insert/lookup"),
 ]
-STATES = ["untraced", "semaphore", "empty", "unrelated", "hot", "xprof", "eprof", "fprof"]
+STATES = ["untraced", "semaphore", "empty", "unrelated", "pair_semaphore", "pair_empty", "hot",
+          "hot_bpf", "xprof", "eprof", "fprof"]
 UNTRACED_RUNS_PER_REP = 3  # untraced runs are short: take more samples of them
 IDLE_PAIRS_PER_REP = 9  # stock/patched pairs per repetition for the patches' idle cost
 
@@ -165,12 +172,18 @@ def start_tracer(state, build, orion, pid):
     floor = os.path.join(build, "tests", "bench", "probe_floor")
     # --max-rate 0: the benchmark measures the uncapped cost (the guard would stop fib).
     capture = [orion, "capture", "--pid", str(pid), "--duration", "600", "--json", "--max-rate", "0"]
+    hot = [w[2] for w in WORKLOADS]
     if state in ("semaphore", "empty"):
         return Tracer([floor, "--pid", str(pid), state], "ready", ready_in_stderr=False)
+    if state in ("pair_semaphore", "pair_empty"):
+        return Tracer([floor, "--pid", str(pid), state.replace("_", "-")] + hot, "ready",
+                      ready_in_stderr=False)
+    if state == "hot_bpf":
+        return Tracer(capture + ["--pairing", "bpf"] + hot, "capturing", ready_in_stderr=True)
     if state == "unrelated":
         return Tracer(capture + ["unrelated:f/1"], "capturing", ready_in_stderr=True)
     if state == "hot":
-        return Tracer(capture + [w[2] for w in WORKLOADS], "capturing", ready_in_stderr=True)
+        return Tracer(capture + hot, "capturing", ready_in_stderr=True)
     return None
 
 
@@ -215,12 +228,13 @@ def run_state(node, state, build, orion, samples, counts):
         raise
     if tracer:
         out = tracer.stop()
-        if state == "hot":
+        if state in ("hot", "hot_bpf"):
             doc = json.loads(out)
             by_mfa = {c["mfa"]: c["count"] for c in doc["calls"]}
             for name, _, mfa, _ in WORKLOADS:
-                counts["orion"][name].append(by_mfa.get(mfa, 0))
+                counts["orion" if state == "hot" else "orion_bpf"][name].append(by_mfa.get(mfa, 0))
             counts["lost"].append(sum(doc["lost"].values()))
+            counts["paired_in_beam"].append(doc.get("paired_in_beam", 0))
 
 
 def ratio(x):
@@ -233,21 +247,24 @@ def cost_table(med, expected, prefix):
     number of calls."""
     wall = prefix == ""
     out = ["| workload | " + ("untraced" if wall else "untraced CPU")
-           + " | orion, unrelated function | orion, hot function | Erlang tracing, hot function"
-           + (" | targeted calls" if wall else "")
-           + " | per targeted call: orion | per targeted call: Erlang tracing"
-           " | orion / Erlang tracing |",
-           "|---|---:|---:|---:|---:|" + ("---:|" if wall else "") + "---:|---:|---:|"]
+           + " | orion, unrelated function | orion, hot function | orion, hot, BPF pairing"
+           " | Erlang tracing, hot function" + (" | targeted calls" if wall else "")
+           + " | per targeted call: orion | orion, BPF pairing | Erlang tracing"
+           " | orion / Erlang tracing | BPF pairing / Erlang tracing |",
+           "|---|---:|---:|---:|---:|---:|" + ("---:|" if wall else "") + "---:|---:|---:|---:|---:|"]
     for name, _, mfa, _ in WORKLOADS:
-        m = {s: med[prefix + s][name] for s in ("untraced", "unrelated", "hot", "xprof")}
+        m = {s: med[prefix + s][name] for s in ("untraced", "unrelated", "hot", "hot_bpf", "xprof")}
         base, calls = m["untraced"], expected[name]
         orion_us = (m["hot"] - base) / calls
+        bpf_us = (m["hot_bpf"] - base) / calls
         xprof_us = (m["xprof"] - base) / calls
         out.append(
             f"| {name}" + (f" (`{mfa}`)" if wall else "") + f" | {base / 1000:.2f} ms "
             f"| {ratio(m['unrelated'] / base)} | {ratio(m['hot'] / base)} "
+            f"| {ratio(m['hot_bpf'] / base)} "
             f"| {ratio(m['xprof'] / base)} " + (f"| {calls:,} " if wall else "")
-            + f"| {orion_us:.2f} µs | {xprof_us:.2f} µs | {orion_us / xprof_us:.2f} |")
+            + f"| {orion_us:.2f} µs | {bpf_us:.2f} µs | {xprof_us:.2f} µs "
+            f"| {orion_us / xprof_us:.2f} | {bpf_us / xprof_us:.2f} |")
     return out
 
 
@@ -279,47 +296,60 @@ def tables(samples, counts, expected, loads):
     out.append("")
     out.append("Where the time goes, by the node's CPU time, each state against the untraced run:")
     out.append("")
-    out.append("| workload | semaphores raised, nothing attached | empty BPF program "
-               "| orion, unrelated function | orion, hot function |")
-    out.append("|---|---:|---:|---:|---:|")
+    breakdown = ("semaphore", "empty", "hot_bpf", "unrelated", "pair_semaphore", "pair_empty", "hot")
+    out.append("| workload | BPF pairing: semaphores raised, nothing attached | empty BPF program "
+               "| orion | orion, unrelated function | BEAM pairing: semaphore raised, nothing "
+               "attached | empty BPF program | orion |")
+    out.append("|---|---:|---:|---:|---:|---:|---:|---:|")
     for name, _, _, _ in WORKLOADS:
         base = med["cpu_untraced"][name]
         out.append(f"| {name} | " + " | ".join(
-            ratio(med["cpu_" + s][name] / base) for s in ("semaphore", "empty", "unrelated", "hot")) + " |")
-    # fib: every call is one function call, one entry and one return probe, all of fib/1.
+            ratio(med["cpu_" + s][name] / base) for s in breakdown) + " |")
+    # fib: every call is one function call of fib/1.
     calls = expected["fib"]
     ns = {s: (med["cpu_" + s]["fib"] - med["cpu_untraced"]["fib"]) * 1000 / calls
-          for s in ("semaphore", "empty", "unrelated", "hot")}
+          for s in breakdown}
     out.append("")
-    out.append(f"One function call of fib(25) ({calls:,} calls, each one entry and one return "
-               "probe), in ns of the node's CPU time per call:")
+    out.append(f"One function call of fib(25) ({calls:,} calls, all targeted), in ns of the node's "
+               "CPU time per call:")
     out.append("")
     out.append("| part | ns per call | cumulative |")
     out.append("|---|---:|---:|")
     parts = [
-        ("the BEAM formats the probe strings (semaphores raised, nothing attached)",
+        ("BPF pairing: the BEAM formats the probe strings (semaphores raised, nothing attached)",
          ns["semaphore"], ns["semaphore"]),
-        ("the uprobe trap, an empty BPF program (2 hits)",
+        ("BPF pairing: the uprobe traps, an empty BPF program (2 hits)",
          ns["empty"] - ns["semaphore"], ns["empty"]),
-        ("orion's programs on a targeted call (read the strings, hash, look up, in-flight "
-         "stack, histograms), extra", ns["hot"] - ns["empty"], ns["hot"]),
+        ("BPF pairing: orion's programs (read the strings, hash, look up, in-flight "
+         "stack, histograms), extra", ns["hot_bpf"] - ns["empty"], ns["hot_bpf"]),
+        ("BEAM pairing: the emulator pairs and times the call (semaphore raised, nothing "
+         "attached)", ns["pair_semaphore"], ns["pair_semaphore"]),
+        ("BEAM pairing: the uprobe trap, an empty BPF program (1 hit)",
+         ns["pair_empty"] - ns["pair_semaphore"], ns["pair_empty"]),
+        ("BEAM pairing: orion's program (record lookup, two histograms), extra",
+         ns["hot"] - ns["pair_empty"], ns["hot"]),
     ]
     for label, part, total in parts:
         out.append(f"| {label} | {part:,.0f} | {total:,.0f} |")
     trap = ns["empty"] - ns["semaphore"]
+    pair_trap = ns["pair_empty"] - ns["pair_semaphore"]
     out.append("")
     out.append(f"An untargeted call while a capture runs (orion, unrelated function: the enable "
                f"table of patch 0003 stops it before any formatting): {ns['unrelated']:,.1f} ns "
                f"per call, against {med['cpu_untraced']['fib'] * 1000 / calls:,.1f} ns for the "
                "whole call untraced.")
     out.append("")
-    out.append("Kernel side per probe hit of a targeted call against the empty program (the "
-               "trap included, formatting excluded): "
-               f"{(ns['hot'] - ns['semaphore']) / trap:.2f}×.")
+    out.append("Kernel side per targeted call against an empty program on the same probes (the "
+               "traps included, the BEAM's own work excluded): pairing in the BEAM "
+               f"{(ns['hot'] - ns['pair_semaphore']) / pair_trap:.2f}×, pairing in BPF "
+               f"{(ns['hot_bpf'] - ns['semaphore']) / trap:.2f}×.")
     out.append("")
-    exact = all(all(c == expected[w] for c in counts["orion"][w]) for w in expected)
+    exact = all(all(c == expected[w] for c in counts[k][w]) for w in expected
+                for k in ("orion", "orion_bpf"))
+    paired = set(counts["paired_in_beam"])
     out.append(f"Counts: orion counted {'exactly' if exact else 'NOT exactly'} the workloads' "
-               f"targeted calls in every run (lost events: {sum(counts['lost'])}); the Erlang "
+               f"targeted calls in every run, with either pairing (BEAMs that paired, per run: "
+               f"{sorted(paired)}; lost events: {sum(counts['lost'])}); the Erlang "
                "tracer paired "
                + ", ".join(f"{w} {statistics.median(counts['xprof'][w]):,.0f}" for w in expected)
                + ". Erlang tracing's tracer process drains its queue after the workload ends "
@@ -429,8 +459,8 @@ def main():
     recorded = states + (["idle"] if args.stock_erl else [])
     samples = {s: {w[0]: [] for w in WORKLOADS}
                for s in recorded + ["cpu_" + s for s in recorded] + ["xprof_drain"]}
-    counts = {"orion": {w[0]: [] for w in WORKLOADS}, "xprof": {w[0]: [] for w in WORKLOADS},
-              "lost": []}
+    counts = {"orion": {w[0]: [] for w in WORKLOADS}, "orion_bpf": {w[0]: [] for w in WORKLOADS},
+              "xprof": {w[0]: [] for w in WORKLOADS}, "lost": [], "paired_in_beam": []}
     loads = [os.getloadavg()[0]]
     node = Node(erl, ebin)
     stock = Node(args.stock_erl, ebin) if args.stock_erl else None

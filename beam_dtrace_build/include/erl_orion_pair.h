@@ -1,0 +1,116 @@
+/*
+ * Orion patch 0007: the pairing table, one layout for both sides.
+ *
+ * This file is the contract between the patched emulator (beam_dtrace_build/build.sh copies
+ * it into erts/emulator/beam/ next to patch 0007, which includes it) and Orion
+ * (userspace/beam/pair_table.cc reads and writes it with process_vm_readv/writev). It holds
+ * plain C types only, so that both compile it as is.
+ *
+ * What pairing is: with the `erlang:orion__call` USDT probe enabled (its semaphore, which
+ * the kernel counts per attached uprobe and drops when the attaching process dies), the
+ * emu flavor's interpreter pairs each call of a wanted function with its return itself and
+ * fires ONE probe per call, with integer arguments: which function (owner and slot), how
+ * the call ended, its wall time and its on-CPU time in ns. Without it, a targeted call
+ * costs two traps into the kernel, two string arguments that BPF copies and hashes, and a
+ * per-process stack kept in a BPF hash map (docs/performance.md, "Where a targeted call's
+ * time goes").
+ *
+ * Owners. Up to ERTS_ORION_PAIR_OWNERS captures pair at once, each in its own record:
+ *   - Orion writes `pid`, `max_slots`, `npatterns`, `pattern[]` while the record is free
+ *     (`request == 0`), then `request` (a new generation, never 0, different from
+ *     `active`). Releasing: `request = 0`. Orion never writes anything else.
+ *   - The emulator owns the rest. The first call that finds `request != active` resets the
+ *     record under `lock` (active = 0 while it clears, then active = request), so no stale
+ *     key, name or counter of an earlier capture survives into a new one. Readers check
+ *     `active` before and after a lookup (a seqlock), and a frame records the generation
+ *     it was pushed in: a call of an earlier capture is dropped, never misattributed.
+ * Functions. `key[]` caches, per concrete function seen in a wanted module, whether the
+ *   owner's patterns want it and its slot (an open-addressing table over the module,
+ *   function and arity terms, filled under `lock`, read without it). A wanted function gets
+ *   the next slot (< max_slots) and its name, formatted as the function probes print it
+ *   ("mod:fun/1"), in `name[slot]`, once; the probe then carries (owner << 16) | slot.
+ * Patterns are atom names as UTF-8 bytes (not the printed, quoted form), compared with the
+ *   atom table's bytes.
+ *
+ * Layout changes bump ERTS_ORION_PAIR_VERSION; Orion checks magic, version and size.
+ */
+#ifndef ERL_ORION_PAIR_H__
+#define ERL_ORION_PAIR_H__
+
+#include <stdint.h>
+
+#define ERTS_ORION_PAIR_MAGIC 0x5250524fU /* "ORPR" */
+#define ERTS_ORION_PAIR_VERSION 1
+#define ERTS_ORION_PAIR_OWNERS 4
+#define ERTS_ORION_PAIR_PATTERNS 16
+#define ERTS_ORION_PAIR_ATOM_LEN 256 /* bytes of a pattern's atom name (max 255 + NUL) */
+#define ERTS_ORION_PAIR_SLOTS 256    /* measured functions per owner */
+#define ERTS_ORION_PAIR_KEYS 512     /* functions looked up per owner (a power of two) */
+#define ERTS_ORION_PAIR_MFA_LEN 160  /* bytes of a slot's name */
+#define ERTS_ORION_PAIR_FRAMES 32    /* calls in flight per Erlang process */
+
+/* pattern kinds */
+#define ERTS_ORION_PAIR_MODULE 1 /* "m:_/_" */
+#define ERTS_ORION_PAIR_MF 2     /* "m:f/_" */
+#define ERTS_ORION_PAIR_MFA 3    /* "m:f/a" */
+
+/* how a call ended: the probe's second argument */
+#define ERTS_ORION_PAIR_RETURN 0    /* returned: wall and on-CPU time are valid */
+#define ERTS_ORION_PAIR_EXCEPTION 1 /* unwound by an exception (no time) */
+#define ERTS_ORION_PAIR_EXIT 2      /* in flight when its process exited (no time) */
+
+/* key.slot values besides a slot */
+#define ERTS_ORION_PAIR_UNWANTED (-1)  /* no pattern of the owner wants it */
+#define ERTS_ORION_PAIR_OVER_LIMIT (-2) /* wanted, but max_slots were taken */
+
+/* counter[] indexes: what the emulator could not measure (all zero when healthy) */
+#define ERTS_ORION_PAIR_DEPTH_OVERFLOW 0 /* calls beyond ERTS_ORION_PAIR_FRAMES in flight */
+#define ERTS_ORION_PAIR_SLOTS_EXHAUSTED 1 /* calls of wanted functions past max_slots */
+#define ERTS_ORION_PAIR_KEYS_FULL 2    /* calls not measured: the key table was full */
+#define ERTS_ORION_PAIR_NO_MEMORY 3    /* calls not measured: no memory for a frame stack */
+#define ERTS_ORION_PAIR_COUNTERS 8
+
+typedef struct {
+    uint32_t kind; /* ERTS_ORION_PAIR_MODULE / _MF / _MFA */
+    uint32_t arity;
+    uint32_t module_len;
+    uint32_t function_len;
+    char module[ERTS_ORION_PAIR_ATOM_LEN];
+    char function[ERTS_ORION_PAIR_ATOM_LEN];
+} ErtsOrionPairPattern;
+
+typedef struct {
+    uint64_t module;   /* the atom terms; 0: empty */
+    uint64_t function;
+    uint32_t arity;
+    int32_t slot;      /* a slot, ERTS_ORION_PAIR_UNWANTED or _OVER_LIMIT */
+    uint32_t ready;    /* written last (release): the fields above are valid */
+    uint32_t pad;
+} ErtsOrionPairKey;
+
+typedef struct {
+    /* written by Orion */
+    uint32_t request;   /* generation asked for; 0: the record is free */
+    uint32_t pid;       /* the owning orion process */
+    uint32_t max_slots; /* <= ERTS_ORION_PAIR_SLOTS */
+    uint32_t npatterns; /* <= ERTS_ORION_PAIR_PATTERNS */
+    ErtsOrionPairPattern pattern[ERTS_ORION_PAIR_PATTERNS];
+    /* written by the emulator */
+    uint32_t active; /* the generation the fields below belong to; 0: being reset */
+    uint32_t lock;   /* a spin lock around resets and key inserts */
+    uint32_t nslots; /* slots handed out */
+    uint32_t pad;
+    uint64_t counter[ERTS_ORION_PAIR_COUNTERS];
+    ErtsOrionPairKey key[ERTS_ORION_PAIR_KEYS];
+    char name[ERTS_ORION_PAIR_SLOTS][ERTS_ORION_PAIR_MFA_LEN];
+} ErtsOrionPairOwner;
+
+typedef struct {
+    uint32_t magic;   /* ERTS_ORION_PAIR_MAGIC */
+    uint32_t version; /* ERTS_ORION_PAIR_VERSION */
+    uint32_t size;    /* sizeof(ErtsOrionPair) */
+    uint32_t owners;  /* ERTS_ORION_PAIR_OWNERS */
+    ErtsOrionPairOwner owner[ERTS_ORION_PAIR_OWNERS];
+} ErtsOrionPair;
+
+#endif /* ERL_ORION_PAIR_H__ */

@@ -1,0 +1,211 @@
+#include "userspace/beam/pair_table.h"
+
+#include <cstddef>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cstring>
+
+#include "beam_dtrace_build/include/erl_orion_pair.h"
+#include "userspace/beam/remote_memory.h"
+
+namespace orion::beam {
+namespace {
+
+constexpr char kSymbol[] = "erts_orion_pair";
+
+// The parts of a record at the offsets the emulator uses: Orion's part, then the emulator's
+// header (active .. counters). The key table and names follow.
+constexpr size_t kOwnerOffset = offsetof(ErtsOrionPair, owner);
+constexpr size_t OwnerAddressOffset(int owner) {
+  return kOwnerOffset + static_cast<size_t>(owner) * sizeof(ErtsOrionPairOwner);
+}
+
+struct EmulatorHeader {
+  uint32_t active;
+  uint32_t lock;
+  uint32_t nslots;
+  uint32_t pad;
+  uint64_t counter[ERTS_ORION_PAIR_COUNTERS];
+};
+static_assert(offsetof(ErtsOrionPairOwner, key) - offsetof(ErtsOrionPairOwner, active) ==
+                  sizeof(EmulatorHeader),
+              "the emulator's header of a record, as erl_orion_pair.h lays it out");
+
+}  // namespace
+
+uint32_t PairMaxPatterns() { return ERTS_ORION_PAIR_PATTERNS; }
+uint32_t PairMaxSlots() { return ERTS_ORION_PAIR_SLOTS; }
+uint32_t PairMaxAtomBytes() { return ERTS_ORION_PAIR_ATOM_LEN - 1; }
+
+StatusOr<PairTable> PairTable::Locate(const BeamProcess& beam) {
+  auto symbol = FindElfSymbol(beam.attach_path, kSymbol);
+  if (!symbol.ok()) {
+    return NotFound("pid ", beam.pid, "'s emulator has no pairing table (", beam.exe,
+                    " was built without Orion's patch 0007): calls are paired in BPF, at two "
+                    "probes per call");
+  }
+  if (symbol->size != sizeof(ErtsOrionPair)) {
+    return FailedPrecondition("pid ", beam.pid, "'s pairing table has ", symbol->size,
+                              " bytes where this orion knows ", sizeof(ErtsOrionPair),
+                              " (another version of patch 0007)");
+  }
+  ASSIGN_OR_RETURN(uint64_t address, RemoteAddress(beam.pid, beam.attach_path, symbol->vaddr));
+  uint32_t header[4];
+  RETURN_IF_ERROR(ReadRemote(beam.pid, address, header, sizeof(header)));
+  if (header[0] != ERTS_ORION_PAIR_MAGIC || header[1] != ERTS_ORION_PAIR_VERSION ||
+      header[2] != sizeof(ErtsOrionPair) || header[3] != ERTS_ORION_PAIR_OWNERS) {
+    return FailedPrecondition("pid ", beam.pid, "'s pairing table has version ", header[1],
+                              " (magic 0x", std::hex, header[0], "); this orion knows version ",
+                              std::dec, ERTS_ORION_PAIR_VERSION);
+  }
+  PairTable table;
+  table.pid_ = beam.pid;
+  table.address_ = address;
+  return table;
+}
+
+StatusOr<PairClaim> PairTable::Reserve(const std::vector<PairPattern>& patterns,
+                                       uint32_t max_slots) {
+  if (patterns.empty() || patterns.size() > ERTS_ORION_PAIR_PATTERNS) {
+    return InvalidArgument("the pairing table takes 1..", ERTS_ORION_PAIR_PATTERNS,
+                           " patterns, not ", patterns.size());
+  }
+  if (max_slots == 0 || max_slots > ERTS_ORION_PAIR_SLOTS) {
+    return InvalidArgument("the pairing table measures 1..", ERTS_ORION_PAIR_SLOTS,
+                           " functions per capture, not ", max_slots);
+  }
+  // Orion's part of the record, as it will be written.
+  struct {
+    uint32_t request, pid, max_slots, npatterns;
+    ErtsOrionPairPattern pattern[ERTS_ORION_PAIR_PATTERNS];
+  } mine = {};
+  static_assert(sizeof(mine) == offsetof(ErtsOrionPairOwner, active));
+  mine.pid = static_cast<uint32_t>(getpid());
+  mine.max_slots = max_slots;
+  mine.npatterns = static_cast<uint32_t>(patterns.size());
+  for (size_t i = 0; i < patterns.size(); ++i) {
+    const PairPattern& p = patterns[i];
+    ErtsOrionPairPattern& out = mine.pattern[i];
+    const size_t function_len = p.function ? p.function->size() : 0;
+    if (p.module.empty() || p.module.size() >= ERTS_ORION_PAIR_ATOM_LEN ||
+        function_len >= ERTS_ORION_PAIR_ATOM_LEN) {
+      return InvalidArgument("an atom of pattern ", i + 1, " is longer than the pairing ",
+                             "table's ", ERTS_ORION_PAIR_ATOM_LEN - 1, " bytes");
+    }
+    out.kind = !p.function ? ERTS_ORION_PAIR_MODULE
+               : p.arity   ? ERTS_ORION_PAIR_MFA
+                           : ERTS_ORION_PAIR_MF;
+    out.arity = p.arity.value_or(0);
+    out.module_len = static_cast<uint32_t>(p.module.size());
+    std::memcpy(out.module, p.module.data(), p.module.size());
+    out.function_len = static_cast<uint32_t>(function_len);
+    if (p.function) std::memcpy(out.function, p.function->data(), function_len);
+  }
+
+  BeamFileLock lock(pid_, "pair");
+  int chosen = -1;
+  uint32_t generation = 0;
+  for (int owner = 0; owner < ERTS_ORION_PAIR_OWNERS; ++owner) {
+    const uint64_t record = address_ + OwnerAddressOffset(owner);
+    uint32_t head[2];  // request, pid
+    RETURN_IF_ERROR(ReadRemote(pid_, record, head, sizeof(head)).WithContext("pairing table"));
+    // Held (active, or reserved and about to be) by a live orion.
+    if (head[1] != 0 && ProcessAlive(static_cast<pid_t>(head[1]))) continue;
+    if (head[0] != 0 || head[1] != 0) {
+      // A killed orion's record: the emulator stops pairing for it (its calls in flight are
+      // dropped), whether or not this claim takes it.
+      const uint32_t zero[2] = {0, 0};
+      RETURN_IF_ERROR(WriteRemote(pid_, record, zero, sizeof(zero)));
+    }
+    if (chosen >= 0) continue;
+    uint32_t active;
+    RETURN_IF_ERROR(ReadRemote(pid_, record + offsetof(ErtsOrionPairOwner, active), &active,
+                               sizeof(active)));
+    // A generation the record has never had in a row: the emulator resets for it, and calls
+    // still in flight from the one before are dropped.
+    generation = std::max(active, head[0]) + 1;
+    if (generation == 0) generation = 1;
+    chosen = owner;
+  }
+  if (chosen >= 0) {
+    // Everything but `request`: the emulator reads the patterns only once Activate() writes
+    // the new generation there.
+    const uint64_t record = address_ + OwnerAddressOffset(chosen);
+    RETURN_IF_ERROR(WriteRemote(pid_, record + sizeof(uint32_t),
+                                reinterpret_cast<const uint8_t*>(&mine) + sizeof(uint32_t),
+                                sizeof(mine) - sizeof(uint32_t)));
+    return PairClaim(*this, chosen, generation);
+  }
+  return ResourceExhausted("pid ", pid_, " already pairs calls for ", ERTS_ORION_PAIR_OWNERS,
+                           " live captures");
+}
+
+PairClaim& PairClaim::operator=(PairClaim&& other) noexcept {
+  if (this != &other) {
+    (void)Release();
+    table_ = other.table_;
+    owner_ = other.owner_;
+    generation_ = other.generation_;
+    other.owner_ = -1;
+  }
+  return *this;
+}
+
+StatusOr<PairFunctions> PairClaim::Read() const {
+  if (owner_ < 0) return FailedPrecondition("the pairing record was released");
+  const uint64_t record = table_.address_ + OwnerAddressOffset(owner_);
+  const pid_t pid = table_.pid_;
+  EmulatorHeader header;
+  RETURN_IF_ERROR(ReadRemote(pid, record + offsetof(ErtsOrionPairOwner, active), &header,
+                             sizeof(header)));
+  if (header.active != generation_) {
+    return FailedPrecondition("pid ", pid, " has not started pairing for this capture yet");
+  }
+  PairFunctions out;
+  const uint32_t n = std::min<uint32_t>(header.nslots, ERTS_ORION_PAIR_SLOTS);
+  std::vector<char> names(static_cast<size_t>(n) * ERTS_ORION_PAIR_MFA_LEN);
+  if (n > 0) {
+    RETURN_IF_ERROR(ReadRemote(pid, record + offsetof(ErtsOrionPairOwner, name), names.data(),
+                               names.size()));
+  }
+  uint32_t active_after;
+  RETURN_IF_ERROR(ReadRemote(pid, record + offsetof(ErtsOrionPairOwner, active), &active_after,
+                             sizeof(active_after)));
+  if (active_after != generation_) {
+    return FailedPrecondition("pid ", pid, "'s pairing record was taken over while read");
+  }
+  for (uint32_t slot = 0; slot < n; ++slot) {
+    const char* name = names.data() + static_cast<size_t>(slot) * ERTS_ORION_PAIR_MFA_LEN;
+    out.names.emplace_back(name, strnlen(name, ERTS_ORION_PAIR_MFA_LEN));
+  }
+  out.depth_overflow = header.counter[ERTS_ORION_PAIR_DEPTH_OVERFLOW];
+  out.slots_exhausted = header.counter[ERTS_ORION_PAIR_SLOTS_EXHAUSTED];
+  out.keys_full = header.counter[ERTS_ORION_PAIR_KEYS_FULL];
+  out.no_memory = header.counter[ERTS_ORION_PAIR_NO_MEMORY];
+  return out;
+}
+
+Status PairClaim::Activate() {
+  if (owner_ < 0) return FailedPrecondition("the pairing record was released");
+  const uint64_t record = table_.address_ + OwnerAddressOffset(owner_);
+  return WriteRemote(table_.pid_, record, &generation_, sizeof(generation_))
+      .WithContext("starting to pair calls in pid " + std::to_string(table_.pid_));
+}
+
+Status PairClaim::Release() {
+  if (owner_ < 0) return OkStatus();
+  const uint64_t record = table_.address_ + OwnerAddressOffset(owner_);
+  owner_ = -1;
+  BeamFileLock lock(table_.pid_, "pair");
+  uint32_t head[2];  // request, pid
+  RETURN_IF_ERROR(ReadRemote(table_.pid_, record, head, sizeof(head)));
+  if (head[0] != generation_ && !(head[0] == 0 && head[1] == static_cast<uint32_t>(getpid()))) {
+    return OkStatus();  // taken over already
+  }
+  const uint32_t zero[2] = {0, 0};  // request, pid
+  return WriteRemote(table_.pid_, record, zero, sizeof(zero))
+      .WithContext("releasing the pairing record of pid " + std::to_string(table_.pid_));
+}
+
+}  // namespace orion::beam

@@ -1,0 +1,107 @@
+// The pairing table of Orion's BEAM patch 0007 (beam_dtrace_build/include/erl_orion_pair.h,
+// the one layout both sides compile): a capture's record in it makes the emu interpreter pair
+// each call of the capture's functions with its return and fire one `erlang:orion__call`
+// probe per call, with integer arguments (which function, how it ended, wall and on-CPU ns),
+// instead of two string-carrying probes per call that BPF has to pair (docs/probes.md,
+// "Pairing in the BEAM"; docs/performance.md has the cost of each).
+//
+// Orion writes a record's patterns and then its generation (`request`); the emulator resets
+// its own part of the record for that generation on the next call, gives each wanted function
+// a slot and its printed name, and drops calls of earlier generations. A record of a dead
+// orion (kill -9) is taken over by the next claim; until then the emulator only pairs for it
+// while some capture has the probe attached.
+//
+//   ASSIGN_OR_RETURN(auto table, PairTable::Locate(beam));   // NotFound: no patch 0007
+//   ASSIGN_OR_RETURN(auto claim, table.Reserve(patterns, 128));
+//   ... attach to erlang:orion__call and orion__function, filter on claim.owner() ...
+//   RETURN_IF_ERROR(claim.Activate());                        // the emulator starts pairing
+//   ASSIGN_OR_RETURN(PairFunctions f, claim.Read());         // slot -> "mod:fun/1"
+//   claim.Release();  // or the destructor
+#pragma once
+
+#include <sys/types.h>
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "base/status.h"
+#include "userspace/beam/beam_process.h"
+
+namespace orion::beam {
+
+// One pattern, with atom names as the atom table holds them (UTF-8, unquoted).
+struct PairPattern {
+  std::string module;
+  std::optional<std::string> function;  // none: every function of the module
+  std::optional<uint32_t> arity;        // none: any arity
+};
+
+// Limits of the table (erl_orion_pair.h).
+uint32_t PairMaxPatterns();
+uint32_t PairMaxSlots();
+uint32_t PairMaxAtomBytes();
+
+// What the emulator has measured for one claim: the name of every slot handed out, and what
+// it could not measure.
+struct PairFunctions {
+  std::vector<std::string> names;  // by slot
+  uint64_t depth_overflow = 0;     // calls beyond the per-process frame stack
+  uint64_t slots_exhausted = 0;    // calls of wanted functions past max_slots
+  uint64_t keys_full = 0;          // calls not measured: the function cache was full
+  uint64_t no_memory = 0;          // calls not measured: no frame stack could be allocated
+};
+
+class PairClaim;
+
+class PairTable {
+ public:
+  // NotFound if the emulator has no pairing table (built without patch 0007);
+  // FailedPrecondition if its layout is not the one this orion was built with.
+  static StatusOr<PairTable> Locate(const BeamProcess& beam);
+
+  // Reserves a free record (or one of a dead orion) for `patterns`, at most `max_slots`
+  // functions; the emulator pairs for it once Activate() is called, so that the capture can
+  // attach first and see every function's name (orion__function). InvalidArgument if the
+  // patterns do not fit the table, ResourceExhausted when every record is held by a live
+  // capture.
+  StatusOr<PairClaim> Reserve(const std::vector<PairPattern>& patterns, uint32_t max_slots);
+
+  pid_t pid() const { return pid_; }
+
+ private:
+  friend class PairClaim;
+  pid_t pid_ = 0;
+  uint64_t address_ = 0;
+};
+
+// One capture's record; Release() (or destruction) gives it back.
+class PairClaim {
+ public:
+  PairClaim() = default;
+  PairClaim(PairTable table, int owner, uint32_t generation)
+      : table_(table), owner_(owner), generation_(generation) {}
+  PairClaim(PairClaim&& other) noexcept { *this = std::move(other); }
+  PairClaim& operator=(PairClaim&& other) noexcept;
+  ~PairClaim() { (void)Release(); }
+
+  // The names and counters of this claim's generation. FailedPrecondition if the emulator
+  // has not started it yet (no call of a wanted module since the claim) or it was taken over.
+  StatusOr<PairFunctions> Read() const;
+  // Writes the claim's generation: the emulator resets the record and starts pairing.
+  Status Activate();
+  Status Release();
+
+  bool held() const { return owner_ >= 0; }
+  int owner() const { return owner_; }
+  uint32_t generation() const { return generation_; }
+  pid_t pid() const { return table_.pid(); }
+
+ private:
+  PairTable table_;
+  int owner_ = -1;
+  uint32_t generation_ = 0;
+};
+
+}  // namespace orion::beam
