@@ -8,6 +8,12 @@
 // sites on a 1-byte nop (what systemtap's sys/sdt.h emits, as in the BEAM) and on a 5-byte nop
 // (which Linux >= 6.18 on x86-64 can turn into a call instead of a trap).
 //
+// Then the same for pairing in the BEAM (patch 0007): one erlang:orion__call probe per call,
+// integer arguments. This process carries a pairing table (erts_orion_pair, the layout of
+// beam_dtrace_build/include/erl_orion_pair.h) so that orion's capture pairs "in" it, and plays
+// the emulator's part: it activates the capture's record and fires orion__call for slot 0
+// (matching) or for another record (non-matching: another capture's calls).
+//
 //   synthetic_probe_bench [--calls N] [--reps R]     (root: attaches BPF programs to itself)
 //
 // Prints a Markdown table on stdout (scripts/bench.sh beam puts it in docs/performance.md).
@@ -26,6 +32,7 @@
 #include <string>
 #include <vector>
 
+#include "beam_dtrace_build/include/erl_orion_pair.h"
 #include "empty_probe.skel.h"
 #include "userspace/beam/beam_process.h"
 #include "userspace/probes/bpf_environment.h"
@@ -43,6 +50,12 @@ ORION_SEMAPHORE(function__return);
 ORION_SEMAPHORE(process__exit);
 ORION_SEMAPHORE(process__scheduled);
 ORION_SEMAPHORE(process__unscheduled);
+ORION_SEMAPHORE(orion__call);
+ORION_SEMAPHORE(orion__function);
+// What the patched emulator exports (patch 0007); initialized, so in .data where orion finds it.
+__attribute__((used)) ErtsOrionPair erts_orion_pair = {
+    ERTS_ORION_PAIR_MAGIC, ERTS_ORION_PAIR_VERSION, sizeof(ErtsOrionPair), ERTS_ORION_PAIR_OWNERS,
+    {}};
 }
 
 namespace {
@@ -79,6 +92,28 @@ __attribute__((noinline)) void CallOnNop5(const char* pid, const char* mfa, int 
 
 using CallSite = void (*)(const char*, const char*, int);
 
+// One call paired by the emulator: one probe, four integers in registers.
+__attribute__((noinline)) void PairedOnNop5(int owner_slot) {
+  if (erlang_orion__call_semaphore) {
+    DTRACE_PROBE4(erlang, orion__call, owner_slot, 0u, static_cast<uint64_t>(1500),
+                  static_cast<uint64_t>(1400));
+  }
+}
+__attribute__((noinline, used)) void NameSlot(int owner_slot, const char* mfa) {
+  DTRACE_PROBE2(erlang, orion__function, owner_slot, mfa);
+}
+
+#undef _SDT_NOP
+#define _SDT_NOP nop
+__attribute__((noinline)) void PairedOnNop1(int owner_slot) {
+  if (erlang_orion__call_semaphore) {
+    DTRACE_PROBE4(erlang, orion__call, owner_slot, 0u, static_cast<uint64_t>(1500),
+                  static_cast<uint64_t>(1400));
+  }
+}
+
+using PairedSite = void (*)(int);
+
 // CPU time of this thread (user + the kernel's uprobe handling, which runs in its context), so
 // that other load on the machine does not count.
 double ThreadCpuNs() {
@@ -106,6 +141,7 @@ orion::beam::BeamProcess Self() {
   self.flavor = orion::beam::Flavor::kEmu;
   self.function_probes = true;
   self.exception_probe = false;
+  self.pair_probe = true;
   return self;
 }
 
@@ -133,10 +169,22 @@ std::unique_ptr<Attached> AttachEmpty() {
   return a;
 }
 
-std::unique_ptr<Attached> AttachOrion(const char* pattern) {
+std::unique_ptr<Attached> AttachEmptyPaired() {
+  auto a = std::make_unique<Attached>();
+  a->empty = empty_probe_bpf__open_and_load();
+  if (!a->empty) return nullptr;
+  if (!a->links.Attach(a->empty->progs.empty_probe, getpid(), "/proc/self/exe", "orion__call", 0)
+           .ok()) {
+    return nullptr;
+  }
+  return a;
+}
+
+std::unique_ptr<Attached> AttachOrion(const char* pattern, bool pairing = false) {
   auto parsed = orion::probes::ParseMfaPattern(pattern);
   if (!parsed.ok()) return nullptr;
-  auto capture = orion::probes::Capture::Start({Self()}, {.patterns = {*parsed}});
+  auto capture =
+      orion::probes::Capture::Start({Self()}, {.patterns = {*parsed}, .pairing = pairing});
   if (!capture.ok()) {
     std::fprintf(stderr, "synthetic_probe_bench: %s\n", capture.status().ToString().c_str());
     return nullptr;
@@ -144,6 +192,21 @@ std::unique_ptr<Attached> AttachOrion(const char* pattern) {
   auto a = std::make_unique<Attached>();
   a->capture = std::move(*capture);
   return a;
+}
+
+// The emulator's part of pairing for the capture's record: activate it, give `kHotMfa` slot 0
+// and name it. Returns the record's (owner << 16) | 0, or -1.
+int ActAsEmulator() {
+  for (int owner = 0; owner < ERTS_ORION_PAIR_OWNERS; ++owner) {
+    ErtsOrionPairOwner& o = erts_orion_pair.owner[owner];
+    if (__atomic_load_n(&o.request, __ATOMIC_ACQUIRE) == 0) continue;
+    std::snprintf(o.name[0], sizeof(o.name[0]), "%s", kHotMfa);
+    o.nslots = 1;
+    __atomic_store_n(&o.active, o.request, __ATOMIC_RELEASE);
+    NameSlot(owner << 16, kHotMfa);
+    return owner << 16;
+  }
+  return -1;
 }
 
 // The capture of the fired function saw every call of both sites (the programs really ran).
@@ -218,5 +281,69 @@ int main(int argc, char** argv) {
       (med[3][0] - med[0][0]) / (med[1][0] - med[0][0]),
       (med[3][1] - med[0][1]) / (med[1][1] - med[0][1]), (med[1][0] - med[0][0]) / 2,
       (med[1][1] - med[0][1]) / 2, calls, reps);
+
+  // Pairing in the BEAM: one orion__call hit per call.
+  struct PairedState {
+    const char* name;
+    std::function<std::unique_ptr<Attached>()> attach;
+    bool matching;
+  };
+  const std::vector<PairedState> paired = {
+      {"nothing attached", nullptr, true},
+      {"empty BPF program", AttachEmptyPaired, true},
+      {"orion, another capture's calls", [] { return AttachOrion(kHotMfa, true); }, false},
+      {"orion, the capture's function", [] { return AttachOrion(kHotMfa, true); }, true},
+  };
+  const PairedSite paired_sites[] = {PairedOnNop1, PairedOnNop5};
+  std::vector<std::vector<std::vector<double>>> pns(
+      paired.size(), std::vector<std::vector<double>>(2, std::vector<double>()));
+  for (int rep = 0; rep < reps; ++rep) {
+    for (size_t k = 0; k < paired.size(); ++k) {
+      const size_t s = (k + rep) % paired.size();
+      std::unique_ptr<Attached> attached;
+      if (paired[s].attach && !(attached = paired[s].attach())) {
+        std::fprintf(stderr, "synthetic_probe_bench: attaching '%s' failed\n", paired[s].name);
+        return 1;
+      }
+      int owner_slot = 0;
+      if (attached && attached->capture) {
+        if (attached->capture->PairedBeams() != 1 || (owner_slot = ActAsEmulator()) < 0) {
+          std::fprintf(stderr, "synthetic_probe_bench: the capture does not pair here\n");
+          return 1;
+        }
+        // Another capture's record: the program looks it up and drops the call.
+        if (!paired[s].matching) owner_slot = ((owner_slot >> 16) + 1) % ERTS_ORION_PAIR_OWNERS << 16;
+      }
+      for (int site = 0; site < 2; ++site) {
+        const double start = ThreadCpuNs();
+        for (int i = 0; i < calls; ++i) paired_sites[site](owner_slot);
+        pns[s][site].push_back((ThreadCpuNs() - start) / calls);
+      }
+      if (s == 3 && !CountedEveryCall(*attached->capture, 2 * static_cast<uint64_t>(calls))) {
+        return 1;
+      }
+    }
+  }
+  double pmed[4][2];
+  for (size_t s = 0; s < paired.size(); ++s) {
+    for (int site = 0; site < 2; ++site) pmed[s][site] = Median(pns[s][site]);
+  }
+  std::printf(
+      "\nPairing in the BEAM (patch 0007): one `orion__call` hit per call, four integer "
+      "arguments, the loop playing the emulator's part.\n\n"
+      "| state | CPU ns per call, site on a 1-byte nop | CPU ns per call, site on a 5-byte nop "
+      "|\n|---|---:|---:|\n");
+  for (size_t s = 0; s < paired.size(); ++s) {
+    std::printf("| %s | %.0f | %.0f |\n", paired[s].name, pmed[s][0], pmed[s][1]);
+  }
+  std::printf(
+      "\nKernel side per probe hit against the empty program (each minus nothing attached):"
+      " another capture's call %.2fx (1-byte nop) / %.2fx (5-byte nop), the capture's own"
+      " %.2fx / %.2fx; the empty program costs %.0f / %.0f ns per hit.\n",
+      (pmed[2][0] - pmed[0][0]) / (pmed[1][0] - pmed[0][0]),
+      (pmed[2][1] - pmed[0][1]) / (pmed[1][1] - pmed[0][1]),
+      (pmed[3][0] - pmed[0][0]) / (pmed[1][0] - pmed[0][0]),
+      (pmed[3][1] - pmed[0][1]) / (pmed[1][1] - pmed[0][1]), pmed[1][0] - pmed[0][0],
+      pmed[1][1] - pmed[0][1]);
   return 0;
 }

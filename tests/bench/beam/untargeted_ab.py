@@ -90,15 +90,20 @@ def main():
     add_common_args(parser)
     parser.add_argument("--blocks", type=int, default=8, help="A and B blocks each")
     parser.add_argument("--runs", type=int, default=21, help="runs of each workload per block")
+    parser.add_argument("--pairing", choices=["beam", "bpf"], default="beam",
+                        help="the capture's --pairing (default beam: the BEAM pairs the calls, "
+                        "patch 0007)")
     args = parser.parse_args()
     erl, ebin, orion = resolve_paths(args)
-    how = f"`tests/bench/beam/untargeted_ab.py --blocks {args.blocks} --runs {args.runs}`"
+    how = (f"`tests/bench/beam/untargeted_ab.py --blocks {args.blocks} --runs {args.runs} "
+           f"--pairing {args.pairing}`")
 
     node = Node(erl, ebin)
     try:
         samples = measure(node, lambda: Tracer(
             [orion, "capture", "--pid", str(node.os_pid), "--duration", "600", "--json",
-             "--max-rate", "0", "unrelated:f/1"], "capturing", ready_in_stderr=True),
+             "--max-rate", "0", "--pairing", args.pairing, "unrelated:f/1"], "capturing",
+            ready_in_stderr=True),
             args.blocks, args.runs)
     finally:
         node.close()
