@@ -11,6 +11,7 @@
 #include <algorithm>
 #include <csignal>
 #include <cmath>
+#include <memory>
 #include <sstream>
 #include <string>
 #include <vector>
@@ -340,6 +341,27 @@ TEST_P(CaptureTest, CapturesOfDifferentModulesShareTheEnableTable) {
   EXPECT_EQ(CountOf(known_doc, "orion_workload:known/1"), 500u) << known_doc.dump();
   EXPECT_EQ(CountOf(demo_doc, "'Elixir.Orion.Demo':double/1"), 600u) << demo_doc.dump();
   EXPECT_EQ(EnableTableLine(node_).rfind("enable table: off", 0), 0u) << EnableTableLine(node_);
+}
+
+TEST_P(CaptureTest, FiveCapturesOfOneFunctionEachCountEveryCall) {
+  // Pairing in the BEAM, its table holds 4 records: each capture's program sees the others'
+  // calls and keeps its own; the fifth capture pairs in BPF. Every one counts every call.
+  std::vector<std::unique_ptr<RunningCapture>> captures;
+  for (int i = 0; i < 5; ++i) {
+    captures.push_back(std::make_unique<RunningCapture>());
+    ASSERT_TRUE(captures.back()->Start(node_, {"orion_workload:known/1"}));
+    ASSERT_TRUE(testing::WaitFor(
+        [&] { return testing::CountProcessBpfLinks(captures.back()->process().pid()) > 0; },
+        std::chrono::seconds(30)));
+  }
+  ASSERT_EQ(node_.Eval("orion_workload:parallel(2, 400, fun orion_workload:call_known/1)."), "ok");
+  uint64_t paired = 0;
+  for (auto& capture : captures) {
+    json doc = capture->Stop();
+    EXPECT_EQ(CountOf(doc, "orion_workload:known/1"), 800u) << doc.dump();
+    paired += doc["paired_in_beam"].get<uint64_t>();
+  }
+  EXPECT_EQ(paired, g_pairing == "beam" ? 4u : 0u);
 }
 
 TEST_P(CaptureTest, NothingStaysAttachedAfterExitSigtermOrKill9) {

@@ -59,11 +59,11 @@ constexpr char kUsage[] =
     "      --max-functions N  functions with a histogram, for wide patterns (default 128)\n"
     "      --max-rate N       stop (and report what was captured) when the BEAM's probes fire\n"
     "                         more than N times a second over one second: each hit costs the\n"
-    "                         node about 1-2 us (default 2000000; 0: no limit). A BEAM that\n"
-    "                         pairs calls itself fires one probe per targeted call\n"
+    "                         node about 0.5-1 us (default 2000000; 0: no limit); one hit\n"
+    "                         per targeted call pairing in the BEAM, two pairing in BPF\n"
     "      --pairing W        beam (default): BEAMs with Orion's patch 0007 pair each call\n"
     "                         with its return and fire one probe per targeted call (about\n"
-    "                         half the cost; docs/probes.md); bpf: pair in BPF from the\n"
+    "                         a third of the cost; docs/probes.md); bpf: pair in BPF from the\n"
     "                         function probes everywhere, as on other USDT builds\n"
     "\n"
     "Through the daemons (orion daemon, docs/operations.md):\n"
@@ -78,8 +78,8 @@ constexpr char kUsage[] =
     "\n"
     "Tracer mode, for JIT and stock BEAMs (docs/tracer.md):\n"
     "      --mode tracer      ERTS's match specs choose the calls, Orion's tracer NIF times them\n"
-    "                         (any distributed node, emu too: about a third of probes mode's\n"
-    "                         cost per call, wall time only)\n"
+    "                         (any distributed node, emu too: untargeted code untouched,\n"
+    "                         wall time only)\n"
     "      --node NAME        the node (app@host, on this host) to load orion_tracer into\n"
     "      --match SPEC       a match spec: \"[{['_', nadia], [], []}]\" (default: every call)\n"
     "  -v, --verbose          debug logs, including libbpf's\n"
@@ -428,7 +428,7 @@ int RunCaptureCommand(int argc, char** argv) {
   }
   if (over_rate) {
     spdlog::warn("stopped early: the BEAM's probes fired {:.0f} times a second, over --max-rate {} "
-                 "(each hit costs the node about 1-2 us); the results above are what was "
+                 "(each hit costs the node about 0.5-1 us); the results above are what was "
                  "captured until then. Narrow the patterns, or raise --max-rate (0: no limit)",
                  *over_rate, options.max_rate);
   }

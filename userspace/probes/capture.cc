@@ -118,6 +118,7 @@ Status Capture::StartPairing(const beam::BeamProcess& beam, beam::PairTable tabl
     if (p.arity) pp.arity = static_cast<uint32_t>(*p.arity);
     patterns.push_back(std::move(pp));
   }
+  // ResourceExhausted (every record held by a live capture): the caller pairs in BPF instead.
   ASSIGN_OR_RETURN(beam::PairClaim claim, table.Reserve(patterns, options_.max_functions));
   pair_owner_key key = {static_cast<__u32>(beam.pid), static_cast<__u32>(claim.owner())};
   if (bpf_map__update_elem(skel_->maps.pair_owners, &key, sizeof(key), &base, sizeof(base),
@@ -197,9 +198,13 @@ Status Capture::LoadAndAttach(const std::vector<beam::BeamProcess>& beams) {
     RETURN_IF_ERROR(ClaimEnableTable(beam).WithContext("pid " + std::to_string(beam.pid)));
     if (pair_tables[i]) {
       const uint32_t base = slots * (1 + static_cast<uint32_t>(paired_.size()));
-      RETURN_IF_ERROR(StartPairing(beam, *pair_tables[i], base)
-                          .WithContext("pid " + std::to_string(beam.pid)));
-      continue;
+      Status paired = StartPairing(beam, *pair_tables[i], base);
+      if (paired.ok()) continue;
+      if (paired.code() != StatusCode::kResourceExhausted) {
+        return paired.WithContext("pid " + std::to_string(beam.pid));
+      }
+      spdlog::info("pid {}: {}; pairing this capture's calls in BPF", beam.pid,
+                   paired.message());
     }
     for (const auto& a : attachments) {
       if (a.needs_patch && !beam.exception_probe) {
@@ -285,8 +290,9 @@ StatusOr<uint64_t> Capture::CountLiveProcs() const {
 }
 
 StatusOr<uint64_t> Capture::Events() const {
-  // Called about once a second while a capture runs: also the moment to keep the names the
-  // pairing BEAMs gave their functions, which are gone with a BEAM that exits before Read().
+  // Called about once a second while a capture runs: also the moment to keep what the pairing
+  // BEAMs say they could not measure (and their names for the slots, should an orion__function
+  // event have been missed), which is gone with a BEAM that exits before Read().
   RefreshPaired();
   return SumPercpuU64(bpf_map__fd(skel_->maps.counters), CAPTURE_EVENTS);
 }
