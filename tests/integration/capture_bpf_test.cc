@@ -343,6 +343,34 @@ TEST_P(CaptureTest, CapturesOfDifferentModulesShareTheEnableTable) {
   EXPECT_EQ(EnableTableLine(node_).rfind("enable table: off", 0), 0u) << EnableTableLine(node_);
 }
 
+TEST_P(CaptureTest, SuccessiveCapturesKeepNothingOfTheOnesBefore) {
+  // A process calls known/1 all along while captures of fact/1 and of known/1 take turns.
+  // Pairing in the BEAM they get the same record, a new generation each time: the emulator's
+  // cache of which function has which slot must not survive into the next capture (known/1
+  // would then be counted under fact/1's slot), nor calls in flight across the switch.
+  ASSERT_EQ(node_.Eval("begin register(orion_bg, spawn(fun F() -> orion_workload:call_known(500), "
+                       "receive stop -> ok after 0 -> F() end end)), ok end."),
+            "ok");
+  for (int round = 0; round < 3; ++round) {
+    SCOPED_TRACE("round " + std::to_string(round));
+    RunningCapture fact;
+    ASSERT_TRUE(fact.Start(node_, {"orion_workload:fact/1"}));
+    ASSERT_EQ(node_.Eval("orion_workload:call_fact(100, 4)."), "ok");
+    json fact_doc = fact.Stop();
+    EXPECT_EQ(CountOf(fact_doc, "orion_workload:fact/1"), 500u) << fact_doc.dump();
+    EXPECT_EQ(fact_doc["calls"].size(), 1u) << fact_doc.dump();
+
+    RunningCapture known;
+    ASSERT_TRUE(known.Start(node_, {"orion_workload:known/1"}));
+    ASSERT_EQ(node_.Eval("orion_workload:call_fact(100, 4)."), "ok");
+    json known_doc = known.Stop();
+    ASSERT_EQ(known_doc["calls"].size(), 1u) << known_doc.dump();
+    EXPECT_GT(CountOf(known_doc, "orion_workload:known/1"), 0u);
+    for (const auto& [name, value] : known_doc["lost"].items()) EXPECT_EQ(value, 0u) << name;
+  }
+  EXPECT_EQ(node_.Eval("begin orion_bg ! stop, ok end."), "ok");
+}
+
 TEST_P(CaptureTest, FiveCapturesOfOneFunctionEachCountEveryCall) {
   // Pairing in the BEAM, its table holds 4 records: each capture's program sees the others'
   // calls and keeps its own; the fifth capture pairs in BPF. Every one counts every call.
