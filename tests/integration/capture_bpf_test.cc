@@ -115,6 +115,16 @@ std::string EnableTableLine(const BeamNode& node) {
   return at == std::string::npos ? "" : out.substr(at, out.find('\n', at) - at);
 }
 
+// `orion probes --list`'s line about the pairing table (patch 0007).
+std::string PairTableLine(const BeamNode& node) {
+  std::string out;
+  testing::RunCommand({ORION_TEST_ORION_BIN, "probes", "--list", "--pid",
+                       std::to_string(node.os_pid())},
+                      &out);
+  const size_t at = out.find("pairing table: ");
+  return at == std::string::npos ? "" : out.substr(at, out.find('\n', at) - at);
+}
+
 class CaptureTest : public ::testing::TestWithParam<std::string> {
  protected:
   void SetUp() override {
@@ -432,6 +442,12 @@ TEST_P(CaptureTest, NothingStaysAttachedAfterExitSigtermOrKill9) {
     const std::string table = EnableTableLine(node_);
     EXPECT_EQ(table.rfind("enable table: off", 0), 0u) << table;
     EXPECT_EQ(table.find("dead orion") != std::string::npos, signal == SIGKILL) << table;
+    // Its pairing record stays until the next capture takes it over (the emulator pairs for
+    // it only while another capture has the probe attached).
+    const std::string pairing = PairTableLine(node_);
+    EXPECT_EQ(pairing.find("dead orion") != std::string::npos,
+              signal == SIGKILL && g_pairing == "beam")
+        << pairing;
     EXPECT_EQ(node_.Eval("orion_workload:call_known(1000)."), "ok") << "the BEAM was harmed";
   }
   // The next capture counts exactly: pairing in the BEAM, it takes over the killed orion's

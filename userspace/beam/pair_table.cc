@@ -34,6 +34,7 @@ static_assert(offsetof(ErtsOrionPairOwner, key) - offsetof(ErtsOrionPairOwner, a
 
 }  // namespace
 
+uint32_t PairMaxRecords() { return ERTS_ORION_PAIR_OWNERS; }
 uint32_t PairMaxPatterns() { return ERTS_ORION_PAIR_PATTERNS; }
 uint32_t PairMaxSlots() { return ERTS_ORION_PAIR_SLOTS; }
 uint32_t PairMaxAtomBytes() { return ERTS_ORION_PAIR_ATOM_LEN - 1; }
@@ -139,6 +140,27 @@ StatusOr<PairClaim> PairTable::Reserve(const std::vector<PairPattern>& patterns,
   }
   return ResourceExhausted("pid ", pid_, " already pairs calls for ", ERTS_ORION_PAIR_OWNERS,
                            " live captures");
+}
+
+StatusOr<std::vector<PairRecord>> PairTable::Records() const {
+  std::vector<PairRecord> records;
+  for (int owner = 0; owner < ERTS_ORION_PAIR_OWNERS; ++owner) {
+    const uint64_t record = address_ + OwnerAddressOffset(owner);
+    uint32_t head[2];  // request, pid
+    RETURN_IF_ERROR(ReadRemote(pid_, record, head, sizeof(head)).WithContext("pairing table"));
+    if (head[1] == 0) continue;
+    EmulatorHeader header;
+    RETURN_IF_ERROR(ReadRemote(pid_, record + offsetof(ErtsOrionPairOwner, active), &header,
+                               sizeof(header)));
+    PairRecord r;
+    r.owner = owner;
+    r.pid = static_cast<pid_t>(head[1]);
+    r.alive = ProcessAlive(r.pid);
+    r.generation = head[0];
+    r.functions = head[0] != 0 && header.active == head[0] ? header.nslots : 0;
+    records.push_back(r);
+  }
+  return records;
 }
 
 PairClaim& PairClaim::operator=(PairClaim&& other) noexcept {

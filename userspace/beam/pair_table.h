@@ -39,6 +39,7 @@ struct PairPattern {
 };
 
 // Limits of the table (erl_orion_pair.h).
+uint32_t PairMaxRecords();
 uint32_t PairMaxPatterns();
 uint32_t PairMaxSlots();
 uint32_t PairMaxAtomBytes();
@@ -51,6 +52,15 @@ struct PairFunctions {
   uint64_t slots_exhausted = 0;    // calls of wanted functions past max_slots
   uint64_t keys_full = 0;          // calls not measured: the function cache was full
   uint64_t no_memory = 0;          // calls not measured: no frame stack could be allocated
+};
+
+// A record of the table as it is (for `orion probes --list`).
+struct PairRecord {
+  int owner = 0;
+  pid_t pid = 0;             // the orion process that holds it
+  bool alive = false;        // false: killed; the next capture takes the record over
+  uint32_t generation = 0;   // what the emulator pairs for (0: reserved, not started)
+  uint32_t functions = 0;    // functions given a slot in the current generation
 };
 
 class PairClaim;
@@ -67,6 +77,9 @@ class PairTable {
   // patterns do not fit the table, ResourceExhausted when every record is held by a live
   // capture.
   StatusOr<PairClaim> Reserve(const std::vector<PairPattern>& patterns, uint32_t max_slots);
+
+  // The records held now (by live or dead orion processes).
+  StatusOr<std::vector<PairRecord>> Records() const;
 
   pid_t pid() const { return pid_; }
 

@@ -17,6 +17,7 @@
 
 #include "userspace/beam/beam_process.h"
 #include "userspace/beam/enable_table.h"
+#include "userspace/beam/pair_table.h"
 #include "userspace/beam/usdt_notes.h"
 #include "userspace/cli/cli_support.h"
 #include "userspace/cli/signals.h"
@@ -81,6 +82,33 @@ void PrintEnableTable(const beam::BeamProcess& beam) {
               dropped ? "; records of dead orion processes dropped" : "");
 }
 
+// "pairing table: 1 of 4 records held (orion pid 10: 3 functions)": the captures the emulator
+// pairs calls for (patch 0007). A killed orion's record is reported; the next capture takes it
+// over.
+void PrintPairTable(const beam::BeamProcess& beam) {
+  auto table = beam::PairTable::Locate(beam);
+  if (!table.ok()) {
+    std::printf("pairing table: none (%s)\n",
+                table.status().code() == StatusCode::kNotFound
+                    ? "built without Orion's patch 0007: captures pair calls in BPF"
+                    : std::string(table.status().message()).c_str());
+    return;
+  }
+  auto records = table->Records();
+  if (!records.ok()) {
+    std::printf("pairing table: unreadable (%s)\n", records.status().ToString().c_str());
+    return;
+  }
+  std::string held;
+  for (const auto& r : *records) {
+    held += (held.empty() ? " (" : "; ") + std::string("orion pid ") + std::to_string(r.pid) +
+            (r.alive ? ": " + std::to_string(r.functions) + " function(s)"
+                     : ": dead orion, taken over by the next capture");
+  }
+  std::printf("pairing table: %zu of %u records held%s\n", records->size(),
+              beam::PairMaxRecords(), held.empty() ? "" : (held + ")").c_str());
+}
+
 int ListProbes(const beam::BeamProcess& beam) {
   auto notes = beam::ReadUsdtNotes(beam.attach_path);
   if (!notes.ok()) return cli::ReportError("probes", notes.status());
@@ -94,6 +122,7 @@ int ListProbes(const beam::BeamProcess& beam) {
   std::printf("%-36s %s\n", "PROBE", "SITES");
   for (const auto& [name, count] : sites) std::printf("%-36s %d\n", name.c_str(), count);
   PrintEnableTable(beam);
+  PrintPairTable(beam);
   return cli::kExitOk;
 }
 
