@@ -95,7 +95,7 @@ Status Capture::ClaimEnableTable(const beam::BeamProcess& beam) {
   return OkStatus();
 }
 
-StatusOr<beam::PairTable> Capture::PairTableFor(const beam::BeamProcess& beam) const {
+StatusOr<beam::PairClaim> Capture::ReservePairing(const beam::BeamProcess& beam) const {
   if (!options_.pairing) return NotFound("pairing in the BEAM is off for this capture");
   if (!beam.pair_probe) {
     return NotFound("pid ", beam.pid, "'s emulator has no erlang:orion__call probe (no "
@@ -106,11 +106,7 @@ StatusOr<beam::PairTable> Capture::PairTableFor(const beam::BeamProcess& beam) c
     return NotFound("more than ", beam::PairMaxPatterns(), " patterns or ",
                     beam::PairMaxSlots(), " functions: calls are paired in BPF");
   }
-  return beam::PairTable::Locate(beam);
-}
-
-Status Capture::StartPairing(const beam::BeamProcess& beam, beam::PairTable table,
-                             uint32_t base) {
+  ASSIGN_OR_RETURN(beam::PairTable table, beam::PairTable::Locate(beam));
   std::vector<beam::PairPattern> patterns;
   for (const auto& p : options_.patterns) {
     beam::PairPattern pp{p.module_name, std::nullopt, std::nullopt};
@@ -118,8 +114,16 @@ Status Capture::StartPairing(const beam::BeamProcess& beam, beam::PairTable tabl
     if (p.arity) pp.arity = static_cast<uint32_t>(*p.arity);
     patterns.push_back(std::move(pp));
   }
-  // ResourceExhausted (every record held by a live capture): the caller pairs in BPF instead.
-  ASSIGN_OR_RETURN(beam::PairClaim claim, table.Reserve(patterns, options_.max_functions));
+  auto claim = table.Reserve(patterns, options_.max_functions);
+  if (!claim.ok() && claim.status().code() == StatusCode::kResourceExhausted) {
+    spdlog::info("{}; this capture's calls there are paired in BPF", claim.status().message());
+    return NotFound(claim.status().message());
+  }
+  return claim;
+}
+
+Status Capture::StartPairing(const beam::BeamProcess& beam, beam::PairClaim claim,
+                             uint32_t base) {
   pair_owner_key key = {static_cast<__u32>(beam.pid), static_cast<__u32>(claim.owner())};
   if (bpf_map__update_elem(skel_->maps.pair_owners, &key, sizeof(key), &base, sizeof(base),
                            BPF_ANY)) {
@@ -150,29 +154,33 @@ void Capture::RefreshPaired() const {
 }
 
 Status Capture::LoadAndAttach(const std::vector<beam::BeamProcess>& beams) {
-  // Which BEAMs pair calls themselves: each gets max_functions slots of its own after the
-  // ones the BPF-paired BEAMs share.
-  std::vector<std::optional<beam::PairTable>> pair_tables;
+  // Which BEAMs pair calls themselves: a record of their pairing table is reserved now, so
+  // that the maps are sized for what runs. BPF pairing (any other BEAM) shares the first
+  // max_functions slots, and each BEAM that pairs gets max_functions slots of its own after
+  // them; the per-process map of BPF pairing is only as large as it needs to be.
+  std::vector<std::optional<beam::PairClaim>> reserved;
   uint32_t pairing = 0;
   for (const auto& beam : beams) {
-    auto table = PairTableFor(beam);
-    if (!table.ok() && table.status().code() != StatusCode::kNotFound) {
-      return table.status().WithContext("pid " + std::to_string(beam.pid));
+    auto claim = ReservePairing(beam);
+    if (!claim.ok() && claim.status().code() != StatusCode::kNotFound) {
+      return claim.status().WithContext("pid " + std::to_string(beam.pid));
     }
-    if (!table.ok()) spdlog::debug("{}", table.status().message());
-    pair_tables.push_back(table.ok() ? std::optional(*table) : std::nullopt);
-    pairing += table.ok();
+    if (!claim.ok()) spdlog::debug("{}", claim.status().message());
+    reserved.push_back(claim.ok() ? std::optional(std::move(*claim)) : std::nullopt);
+    pairing += claim.ok();
   }
+  const bool bpf_pairing = pairing < beams.size();
   skel_ = capture_bpf__open();
   if (!skel_) return Internal("opening the capture BPF object: ", std::strerror(errno));
   const uint32_t slots = options_.max_functions;
-  const uint32_t all_slots = slots * (1 + pairing);
+  const uint32_t bpf_slots = bpf_pairing ? slots : 0;
+  const uint32_t all_slots = bpf_slots + slots * pairing;
   skel_->rodata->max_slots = slots;
-  bpf_map__set_max_entries(skel_->maps.mfa_slots, slots * 2);
+  bpf_map__set_max_entries(skel_->maps.mfa_slots, bpf_pairing ? slots * 2 : 1);
   bpf_map__set_max_entries(skel_->maps.slot_names, all_slots);
   bpf_map__set_max_entries(skel_->maps.hists, all_slots * CAPTURE_KINDS);
   bpf_map__set_max_entries(skel_->maps.slot_counters, all_slots);
-  bpf_map__set_max_entries(skel_->maps.procs, options_.max_procs);
+  bpf_map__set_max_entries(skel_->maps.procs, bpf_pairing ? options_.max_procs : 1);
   if (int err = capture_bpf__load(skel_)) {
     return Internal("loading the capture BPF programs: ", std::strerror(-err),
                     " (run with -v for the verifier's log)");
@@ -196,15 +204,11 @@ Status Capture::LoadAndAttach(const std::vector<beam::BeamProcess>& beams) {
   for (size_t i = 0; i < beams.size(); ++i) {
     const auto& beam = beams[i];
     RETURN_IF_ERROR(ClaimEnableTable(beam).WithContext("pid " + std::to_string(beam.pid)));
-    if (pair_tables[i]) {
-      const uint32_t base = slots * (1 + static_cast<uint32_t>(paired_.size()));
-      Status paired = StartPairing(beam, *pair_tables[i], base);
-      if (paired.ok()) continue;
-      if (paired.code() != StatusCode::kResourceExhausted) {
-        return paired.WithContext("pid " + std::to_string(beam.pid));
-      }
-      spdlog::info("pid {}: {}; pairing this capture's calls in BPF", beam.pid,
-                   paired.message());
+    if (reserved[i]) {
+      const uint32_t base = bpf_slots + slots * static_cast<uint32_t>(paired_.size());
+      RETURN_IF_ERROR(StartPairing(beam, std::move(*reserved[i]), base)
+                          .WithContext("pid " + std::to_string(beam.pid)));
+      continue;
     }
     for (const auto& a : attachments) {
       if (a.needs_patch && !beam.exception_probe) {

@@ -76,9 +76,11 @@ class Capture {
   Status ClaimEnableTable(const beam::BeamProcess& beam);
   Status ReadFunction(uint32_t slot, const std::string& mfa, FunctionStats* out) const;
   StatusOr<uint64_t> CountLiveProcs() const;
-  // The pairing table of `beam` if it pairs for this capture (NotFound: it pairs in BPF).
-  StatusOr<beam::PairTable> PairTableFor(const beam::BeamProcess& beam) const;
-  Status StartPairing(const beam::BeamProcess& beam, beam::PairTable table, uint32_t base);
+  // A record of `beam`'s pairing table for this capture, reserved (NotFound: the BEAM cannot
+  // pair for it, or its records are all held; the capture pairs in BPF there).
+  StatusOr<beam::PairClaim> ReservePairing(const beam::BeamProcess& beam) const;
+  // Attaches to the pairing probes of `beam`, then lets its emulator pair for `claim`.
+  Status StartPairing(const beam::BeamProcess& beam, beam::PairClaim claim, uint32_t base);
   // Refreshes each paired BEAM's names and counters (kept when the BEAM is gone).
   void RefreshPaired() const;
 
