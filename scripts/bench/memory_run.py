@@ -132,10 +132,13 @@ def main():
         f"Over {doc['duration_s'] / 60:.1f} minutes orion counted {calls:,} calls of "
         f"{len(doc['calls'])} functions; lost: {lost or 'nothing'}. Between the first and the "
         f"last sample orion's RSS changed by {(last[1] - first[1]) / 1024:+.2f} MiB and its BPF "
-        f"maps by {(last[2] - first[2]) / 1048576:+.2f} MiB: the maps are sized when the capture "
-        "starts (per-CPU histograms for --max-functions functions, the in-flight state of "
-        "--max-procs processes, an LRU that evicts rather than grows) and userspace keeps only "
-        "the sketches it folds them into.",
+        f"maps by {(last[2] - first[2]) / 1048576:+.2f} MiB, the BEAM's RSS by "
+        f"{(last[3] - first[3]) / 1024:+.2f} MiB (between {min(r[3] for r in samples) / 1024:.1f} "
+        f"and {max(r[3] for r in samples) / 1024:.1f} MiB): the maps are sized when the capture "
+        "starts (per-CPU histograms for --max-functions functions; pairing in BPF, the in-flight "
+        "state of --max-procs processes, an LRU that evicts rather than grows; pairing in the "
+        "BEAM, its per-process frame stacks are given back as calls end) and userspace keeps "
+        "only the sketches it folds them into.",
     ])
     print(body)
     if args.update_doc:

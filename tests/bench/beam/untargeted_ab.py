@@ -95,8 +95,7 @@ def main():
                         "patch 0007)")
     args = parser.parse_args()
     erl, ebin, orion = resolve_paths(args)
-    how = (f"`tests/bench/beam/untargeted_ab.py --blocks {args.blocks} --runs {args.runs} "
-           f"--pairing {args.pairing}`")
+    how = f"`tests/bench/beam/untargeted_ab.py --blocks {args.blocks} --runs {args.runs}`"
 
     node = Node(erl, ebin)
     try:
@@ -107,7 +106,8 @@ def main():
             args.blocks, args.runs)
     finally:
         node.close()
-    print(table(f"Untargeted code while a capture runs, A/B on one USDT emu node ({how}): "
+    print(table(f"Untargeted code while a capture runs, A/B on one USDT emu node ({how}, "
+                f"`--pairing {args.pairing}`): "
                 f"{args.blocks} blocks of {args.runs} runs of each workload with nothing attached "
                 f"(A) and {args.blocks} with `orion capture` of a function that never runs (B), "
                 "in the order A B B A ...; medians over all runs of a side.", *samples))
