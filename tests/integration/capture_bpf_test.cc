@@ -105,25 +105,18 @@ uint64_t ProbeHitsDuring(BeamNode& node, const std::string& workload, const std:
   return 0;
 }
 
-// `orion probes --list`'s line about the enable table (patch 0003).
-std::string EnableTableLine(const BeamNode& node) {
+// `orion probes --list`'s line that starts with `prefix`: "enable table: " (patch 0003),
+// "pairing table: " (patch 0007).
+std::string ProbesListLine(const BeamNode& node, const std::string& prefix) {
   std::string out;
   testing::RunCommand({ORION_TEST_ORION_BIN, "probes", "--list", "--pid",
                        std::to_string(node.os_pid())},
                       &out);
-  const size_t at = out.find("enable table: ");
+  const size_t at = out.find(prefix);
   return at == std::string::npos ? "" : out.substr(at, out.find('\n', at) - at);
 }
-
-// `orion probes --list`'s line about the pairing table (patch 0007).
-std::string PairTableLine(const BeamNode& node) {
-  std::string out;
-  testing::RunCommand({ORION_TEST_ORION_BIN, "probes", "--list", "--pid",
-                       std::to_string(node.os_pid())},
-                      &out);
-  const size_t at = out.find("pairing table: ");
-  return at == std::string::npos ? "" : out.substr(at, out.find('\n', at) - at);
-}
+std::string EnableTableLine(const BeamNode& node) { return ProbesListLine(node, "enable table: "); }
+std::string PairTableLine(const BeamNode& node) { return ProbesListLine(node, "pairing table: "); }
 
 class CaptureTest : public ::testing::TestWithParam<std::string> {
  protected:

@@ -122,25 +122,12 @@ uint32_t EnableTableSlot(std::string_view module_name) {
 }
 
 StatusOr<EnableTable> EnableTable::Locate(const BeamProcess& beam) {
-  auto symbol = FindElfSymbol(beam.attach_path, kSymbol);
-  if (!symbol.ok()) {
-    return NotFound("pid ", beam.pid, "'s emulator has no enable table (", beam.exe,
-                    " was built without Orion's patch 0003): every call fires the probes while "
-                    "a capture runs; rebuild with beam_dtrace_build/build.sh");
-  }
-  if (symbol->size != sizeof(RemoteTable)) {
-    return FailedPrecondition("pid ", beam.pid, "'s enable table has ", symbol->size,
-                              " bytes where this orion knows ", sizeof(RemoteTable),
-                              " (another version of patch 0003)");
-  }
-  ASSIGN_OR_RETURN(uint64_t address, RemoteAddress(beam.pid, beam.attach_path, symbol->vaddr));
-  uint32_t header[3];
-  RETURN_IF_ERROR(ReadRemote(beam.pid, address, header, sizeof(header)));
-  if (header[0] != kMagic || header[1] != kVersion || header[2] != sizeof(RemoteTable)) {
-    return FailedPrecondition("pid ", beam.pid, "'s enable table has version ", header[1],
-                              " (magic 0x", std::hex, header[0], "); this orion knows version ",
-                              std::dec, kVersion);
-  }
+  ASSIGN_OR_RETURN(uint64_t address,
+                   LocateRemoteTable(beam.pid, beam.attach_path, beam.exe,
+                                     {kSymbol, sizeof(RemoteTable), kMagic, kVersion,
+                                      "enable table", "0003",
+                                      "every call fires the probes while a capture runs; "
+                                      "rebuild with beam_dtrace_build/build.sh"}));
   EnableTable table;
   table.pid_ = beam.pid;
   table.address_ = address;

@@ -37,28 +37,19 @@ static_assert(offsetof(ErtsOrionPairOwner, key) - offsetof(ErtsOrionPairOwner, a
 uint32_t PairMaxRecords() { return ERTS_ORION_PAIR_OWNERS; }
 uint32_t PairMaxPatterns() { return ERTS_ORION_PAIR_PATTERNS; }
 uint32_t PairMaxSlots() { return ERTS_ORION_PAIR_SLOTS; }
-uint32_t PairMaxAtomBytes() { return ERTS_ORION_PAIR_ATOM_LEN - 1; }
 
 StatusOr<PairTable> PairTable::Locate(const BeamProcess& beam) {
-  auto symbol = FindElfSymbol(beam.attach_path, kSymbol);
-  if (!symbol.ok()) {
-    return NotFound("pid ", beam.pid, "'s emulator has no pairing table (", beam.exe,
-                    " was built without Orion's patch 0007): calls are paired in BPF, at two "
-                    "probes per call");
-  }
-  if (symbol->size != sizeof(ErtsOrionPair)) {
-    return FailedPrecondition("pid ", beam.pid, "'s pairing table has ", symbol->size,
-                              " bytes where this orion knows ", sizeof(ErtsOrionPair),
-                              " (another version of patch 0007)");
-  }
-  ASSIGN_OR_RETURN(uint64_t address, RemoteAddress(beam.pid, beam.attach_path, symbol->vaddr));
-  uint32_t header[4];
-  RETURN_IF_ERROR(ReadRemote(beam.pid, address, header, sizeof(header)));
-  if (header[0] != ERTS_ORION_PAIR_MAGIC || header[1] != ERTS_ORION_PAIR_VERSION ||
-      header[2] != sizeof(ErtsOrionPair) || header[3] != ERTS_ORION_PAIR_OWNERS) {
-    return FailedPrecondition("pid ", beam.pid, "'s pairing table has version ", header[1],
-                              " (magic 0x", std::hex, header[0], "); this orion knows version ",
-                              std::dec, ERTS_ORION_PAIR_VERSION);
+  ASSIGN_OR_RETURN(uint64_t address,
+                   LocateRemoteTable(beam.pid, beam.attach_path, beam.exe,
+                                     {kSymbol, sizeof(ErtsOrionPair), ERTS_ORION_PAIR_MAGIC,
+                                      ERTS_ORION_PAIR_VERSION, "pairing table", "0007",
+                                      "calls are paired in BPF, at two probes per call"}));
+  uint32_t owners;
+  RETURN_IF_ERROR(ReadRemote(beam.pid, address + offsetof(ErtsOrionPair, owners), &owners,
+                             sizeof(owners)));
+  if (owners != ERTS_ORION_PAIR_OWNERS) {
+    return FailedPrecondition("pid ", beam.pid, "'s pairing table has ", owners,
+                              " records where this orion knows ", ERTS_ORION_PAIR_OWNERS);
   }
   PairTable table;
   table.pid_ = beam.pid;

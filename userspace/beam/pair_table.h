@@ -42,7 +42,6 @@ struct PairPattern {
 uint32_t PairMaxRecords();
 uint32_t PairMaxPatterns();
 uint32_t PairMaxSlots();
-uint32_t PairMaxAtomBytes();
 
 // What the emulator has measured for one claim: the name of every slot handed out, and what
 // it could not measure.

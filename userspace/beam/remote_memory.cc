@@ -121,6 +121,29 @@ Status WriteRemote(pid_t pid, uint64_t address, const void* data, size_t size) {
   return OkStatus();
 }
 
+StatusOr<uint64_t> LocateRemoteTable(pid_t pid, const std::string& elf_path,
+                                     const std::string& exe, const RemoteTableSpec& spec) {
+  auto symbol = FindElfSymbol(elf_path, spec.symbol);
+  if (!symbol.ok()) {
+    return NotFound("pid ", pid, "'s emulator has no ", spec.what, " (", exe,
+                    " was built without Orion's patch ", spec.patch, "): ", spec.missing);
+  }
+  if (symbol->size != spec.size) {
+    return FailedPrecondition("pid ", pid, "'s ", spec.what, " has ", symbol->size,
+                              " bytes where this orion knows ", spec.size,
+                              " (another version of patch ", spec.patch, ")");
+  }
+  ASSIGN_OR_RETURN(uint64_t address, RemoteAddress(pid, elf_path, symbol->vaddr));
+  uint32_t header[3];
+  RETURN_IF_ERROR(ReadRemote(pid, address, header, sizeof(header)));
+  if (header[0] != spec.magic || header[1] != spec.version || header[2] != spec.size) {
+    return FailedPrecondition("pid ", pid, "'s ", spec.what, " has version ", header[1],
+                              " (magic 0x", std::hex, header[0], "); this orion knows version ",
+                              std::dec, spec.version);
+  }
+  return address;
+}
+
 bool ProcessAlive(pid_t pid) { return pid > 0 && (kill(pid, 0) == 0 || errno == EPERM); }
 
 BeamFileLock::BeamFileLock(pid_t beam_pid, const char* name) {

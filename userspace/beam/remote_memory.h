@@ -33,6 +33,22 @@ StatusOr<uint64_t> RemoteAddress(pid_t pid, const std::string& elf_path, uint64_
 Status ReadRemote(pid_t pid, uint64_t address, void* out, size_t size);
 Status WriteRemote(pid_t pid, uint64_t address, const void* data, size_t size);
 
+// A table Orion's patches put in the emulator's data (`symbol`, `size` bytes), whose first
+// three uint32 are its magic, version and size: its address in `pid`. NotFound if the
+// emulator has no such symbol (`missing` says what that means), FailedPrecondition if its
+// size or header is not the layout this orion was built with (`what`: "enable table").
+struct RemoteTableSpec {
+  const char* symbol;
+  size_t size;
+  uint32_t magic;
+  uint32_t version;
+  const char* what;     // "the enable table"
+  const char* patch;    // "0003"
+  const char* missing;  // "every call fires the probes while a capture runs"
+};
+StatusOr<uint64_t> LocateRemoteTable(pid_t pid, const std::string& elf_path,
+                                     const std::string& exe, const RemoteTableSpec& spec);
+
 // Whether a process exists (the owner of a record in a BEAM's tables may have been killed).
 bool ProcessAlive(pid_t pid);
 
