@@ -383,6 +383,20 @@ int BPF_USDT(orion_sched_out, void *pid_str) {
   return 0;
 }
 
+/* The slot of this capture that a BEAM's (owner << 16) | slot stands for, or -1 when the
+ * record is another capture's. */
+static __always_inline long pair_slot(__u32 owner_slot) {
+  struct pair_owner_key key = {
+      .tgid = bpf_get_current_pid_tgid() >> 32,
+      .owner = owner_slot >> 16,
+  };
+  __u32 *base = bpf_map_lookup_elem(&pair_owners, &key);
+  if (!base) return -1;
+  const __u32 local = owner_slot & 0xffff;
+  if (local >= max_slots) return -1;
+  return *base + local;
+}
+
 /* One call paired by the BEAM (capture.h, "Pairing in the BEAM"): no per-process state, no
  * strings; a lookup of the record and the histograms. */
 SEC("usdt")
@@ -394,16 +408,9 @@ int orion_pair_call(struct pt_regs *ctx) {
     bump(CAPTURE_READ_ERRORS);
     return 0;
   }
-  const __u32 owner_slot = (__u32)args[0];
-  struct pair_owner_key key = {
-      .tgid = bpf_get_current_pid_tgid() >> 32,
-      .owner = owner_slot >> 16,
-  };
-  __u32 *base = bpf_map_lookup_elem(&pair_owners, &key);
-  if (!base) return 0; /* another capture's record */
-  const __u32 local = owner_slot & 0xffff;
-  if (local >= max_slots) return 0;
-  const __u32 slot = *base + local;
+  const long found = pair_slot((__u32)args[0]);
+  if (found < 0) return 0; /* another capture's record */
+  const __u32 slot = found;
   const __u32 how = (__u32)args[1] & 3;
   const __u32 tails = (__u32)args[1] >> 2;
   bump(CAPTURE_MATCHED);
@@ -424,15 +431,9 @@ int orion_pair_call(struct pt_regs *ctx) {
  * ends): the userspace reads it here even if the BEAM is gone by then. */
 SEC("usdt")
 int ORION_USDT2(orion_pair_function, int, owner_slot, const char *, mfa) {
-  struct pair_owner_key key = {
-      .tgid = bpf_get_current_pid_tgid() >> 32,
-      .owner = (__u32)owner_slot >> 16,
-  };
-  __u32 *base = bpf_map_lookup_elem(&pair_owners, &key);
-  if (!base) return 0;
-  const __u32 local = (__u32)owner_slot & 0xffff;
-  if (local >= max_slots) return 0;
-  const __u32 slot = *base + local;
+  const long found = pair_slot((__u32)owner_slot);
+  if (found < 0) return 0;
+  const __u32 slot = found;
   char *name = bpf_map_lookup_elem(&slot_names, &slot);
   if (name && bpf_probe_read_user_str(name, CAPTURE_MFA_LEN, mfa) <= 0) {
     bump(CAPTURE_READ_ERRORS);

@@ -36,6 +36,7 @@
 #include "userspace/beam/remote_memory.h"
 #include "userspace/beam/usdt_notes.h"
 #include "userspace/probes/bpf_environment.h"
+#include "userspace/probes/capture.h"
 #include "userspace/probes/mfa_pattern.h"
 #include "userspace/probes/usdt_links.h"
 
@@ -131,16 +132,14 @@ int Fail(const orion::Status& s) {
 int HoldPairing(const orion::beam::BeamProcess& beam,
                 const std::vector<std::string>& pattern_texts, bool attach) {
   std::vector<std::string> modules;
-  std::vector<orion::beam::PairPattern> patterns;
+  std::vector<orion::probes::MfaPattern> parsed;
   for (const auto& text : pattern_texts) {
     auto p = orion::probes::ParseMfaPattern(text);
     if (!p.ok()) return Fail(p.status());
     modules.push_back(p->module_name);
-    orion::beam::PairPattern pp{p->module_name, std::nullopt, std::nullopt};
-    if (p->function) pp.function = p->function_name;
-    if (p->arity) pp.arity = static_cast<uint32_t>(*p->arity);
-    patterns.push_back(std::move(pp));
+    parsed.push_back(std::move(*p));
   }
+  const auto patterns = orion::probes::PairPatterns(parsed);
   auto enable = orion::beam::EnableTable::Locate(beam);
   if (!enable.ok()) return Fail(enable.status());
   auto enable_claim = enable->Claim(modules, /*all=*/false);

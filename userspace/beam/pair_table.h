@@ -13,8 +13,9 @@
 //
 //   ASSIGN_OR_RETURN(auto table, PairTable::Locate(beam));   // NotFound: no patch 0007
 //   ASSIGN_OR_RETURN(auto claim, table.Reserve(patterns, 128));
-//   ... attach to erlang:orion__call and orion__function, filter on claim.owner() ...
+//   ... attach to erlang:orion__function, filter on claim.owner() ...
 //   RETURN_IF_ERROR(claim.Activate());                        // the emulator starts pairing
+//   ... attach to erlang:orion__call ...
 //   ASSIGN_OR_RETURN(PairFunctions f, claim.Read());         // slot -> "mod:fun/1"
 //   claim.Release();  // or the destructor
 #pragma once

@@ -107,6 +107,7 @@ Status ReadRemote(pid_t pid, uint64_t address, void* out, size_t size) {
   iovec local = {out, size};
   iovec remote = {reinterpret_cast<void*>(address), size};
   if (process_vm_readv(pid, &local, 1, &remote, 1, 0) != static_cast<ssize_t>(size)) {
+    if (errno == ESRCH) return NotFound("pid ", pid, " is gone");
     return PermissionDenied("cannot read the memory of pid ", pid, ": ", std::strerror(errno));
   }
   return OkStatus();
@@ -116,6 +117,7 @@ Status WriteRemote(pid_t pid, uint64_t address, const void* data, size_t size) {
   iovec local = {const_cast<void*>(data), size};
   iovec remote = {reinterpret_cast<void*>(address), size};
   if (process_vm_writev(pid, &local, 1, &remote, 1, 0) != static_cast<ssize_t>(size)) {
+    if (errno == ESRCH) return NotFound("pid ", pid, " is gone");
     return PermissionDenied("cannot write the memory of pid ", pid, ": ", std::strerror(errno));
   }
   return OkStatus();

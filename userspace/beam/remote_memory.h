@@ -30,6 +30,7 @@ StatusOr<ElfSymbol> FindElfSymbol(const std::string& elf_path, const std::string
 StatusOr<uint64_t> RemoteAddress(pid_t pid, const std::string& elf_path, uint64_t vaddr);
 
 // process_vm_readv / process_vm_writev of exactly `size` bytes (root, or ptrace rights).
+// NotFound if the process is gone, PermissionDenied for any other failure.
 Status ReadRemote(pid_t pid, uint64_t address, void* out, size_t size);
 Status WriteRemote(pid_t pid, uint64_t address, const void* data, size_t size);
 

@@ -59,7 +59,7 @@ constexpr char kUsage[] =
     "      --max-functions N  functions with a histogram, for wide patterns (default 128)\n"
     "      --max-rate N       stop (and report what was captured) when the BEAM's probes fire\n"
     "                         more than N times a second over one second: each hit costs the\n"
-    "                         node about 0.5-1 us (default 2000000; 0: no limit); one hit\n"
+    "                         node about 0.5-1.5 us (default 2000000; 0: no limit); one hit\n"
     "                         per targeted call pairing in the BEAM, two pairing in BPF\n"
     "      --pairing W        beam (default): BEAMs with Orion's patch 0007 pair each call\n"
     "                         with its return and fire one probe per targeted call (about\n"
@@ -428,7 +428,7 @@ int RunCaptureCommand(int argc, char** argv) {
   }
   if (over_rate) {
     spdlog::warn("stopped early: the BEAM's probes fired {:.0f} times a second, over --max-rate {} "
-                 "(each hit costs the node about 0.5-1 us); the results above are what was "
+                 "(each hit costs the node about 0.5-1.5 us); the results above are what was "
                  "captured until then. Narrow the patterns, or raise --max-rate (0: no limit)",
                  *over_rate, options.max_rate);
   }

@@ -44,6 +44,17 @@ slot_counters AddSlotCounters(const slot_counters& a, const slot_counters& b) {
 
 }  // namespace
 
+std::vector<beam::PairPattern> PairPatterns(const std::vector<MfaPattern>& patterns) {
+  std::vector<beam::PairPattern> out;
+  for (const auto& p : patterns) {
+    beam::PairPattern pp{p.module_name, std::nullopt, std::nullopt};
+    if (p.function) pp.function = p.function_name;
+    if (p.arity) pp.arity = static_cast<uint32_t>(*p.arity);
+    out.push_back(std::move(pp));
+  }
+  return out;
+}
+
 StatusOr<std::unique_ptr<Capture>> Capture::Start(const std::vector<beam::BeamProcess>& beams,
                                                   const CaptureOptions& options) {
   if (beams.empty()) return InvalidArgument("no BEAM to capture from");
@@ -68,12 +79,12 @@ void Capture::Detach() {
   links_.DetachAll();
   // The names of what was paired stay readable once the records are given back.
   RefreshPaired();
-  for (auto& p : paired_) {
-    if (Status s = p.claim.Release(); !s.ok()) spdlog::warn("{}", s.ToString());
-  }
-  for (auto& claim : claims_) {
-    if (Status s = claim.Release(); !s.ok()) spdlog::warn("{}", s.ToString());
-  }
+  // A BEAM that is gone has nothing left to give back (NotFound): only other failures warn.
+  auto warn = [](const Status& s) {
+    if (!s.ok() && s.code() != StatusCode::kNotFound) spdlog::warn("{}", s.ToString());
+  };
+  for (auto& p : paired_) warn(p.claim.Release());
+  for (auto& claim : claims_) warn(claim.Release());
   claims_.clear();
 }
 
@@ -107,16 +118,12 @@ StatusOr<beam::PairClaim> Capture::ReservePairing(const beam::BeamProcess& beam)
                     beam::PairMaxSlots(), " functions: calls are paired in BPF");
   }
   ASSIGN_OR_RETURN(beam::PairTable table, beam::PairTable::Locate(beam));
-  std::vector<beam::PairPattern> patterns;
-  for (const auto& p : options_.patterns) {
-    beam::PairPattern pp{p.module_name, std::nullopt, std::nullopt};
-    if (p.function) pp.function = p.function_name;
-    if (p.arity) pp.arity = static_cast<uint32_t>(*p.arity);
-    patterns.push_back(std::move(pp));
-  }
-  auto claim = table.Reserve(patterns, options_.max_functions);
-  if (!claim.ok() && claim.status().code() == StatusCode::kResourceExhausted) {
-    spdlog::info("{}; this capture's calls there are paired in BPF", claim.status().message());
+  auto claim = table.Reserve(PairPatterns(options_.patterns), options_.max_functions);
+  // Every record held by a live capture, or an atom longer than the table holds: pair in BPF.
+  if (!claim.ok() && (claim.status().code() == StatusCode::kResourceExhausted ||
+                      claim.status().code() == StatusCode::kInvalidArgument)) {
+    spdlog::info("pid {}: {}; this capture's calls there are paired in BPF", beam.pid,
+                 claim.status().message());
     return NotFound(claim.status().message());
   }
   return claim;
@@ -131,12 +138,14 @@ Status Capture::StartPairing(const beam::BeamProcess& beam, beam::PairClaim clai
   }
   spdlog::debug("pid {}: pairs calls in the BEAM (record {}, generation {})", beam.pid,
                 claim.owner(), claim.generation());
-  // Attached before the emulator starts pairing for the record: no name is missed.
+  // orion__function before the emulator starts pairing for the record, so that no name is
+  // missed; orion__call after it, so that once its semaphore is up (what the tests, and any
+  // observer of the BEAM, take for "attached") the record is active.
   RETURN_IF_ERROR(links_.Attach(skel_->progs.orion_pair_function, beam.pid, beam.attach_path,
                                 "orion__function", 0));
+  RETURN_IF_ERROR(claim.Activate());
   RETURN_IF_ERROR(links_.Attach(skel_->progs.orion_pair_call, beam.pid, beam.attach_path,
                                 "orion__call", 0));
-  RETURN_IF_ERROR(claim.Activate());
   paired_.push_back({std::move(claim), base, {}});
   return OkStatus();
 }

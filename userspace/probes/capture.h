@@ -45,6 +45,9 @@ struct CaptureSnapshot {
   uint32_t paired_beams = 0;  // BEAMs that pair calls themselves (patch 0007)
 };
 
+// The patterns as the pairing table of patch 0007 takes them (atom names, not printed atoms).
+std::vector<beam::PairPattern> PairPatterns(const std::vector<MfaPattern>& patterns);
+
 class Capture {
  public:
   // Loads and attaches. Every BEAM must run the emu flavor (CheckFunctionProbes).
