@@ -6,11 +6,17 @@
 # the medians of the samples.
 #
 #   sudo tests/bench/beam/idle_ab.sh [PAIRS]      # default 8
+#
+# ORION_IDLE_AB_BASE=PREFIX compares against another OTP prefix instead of the unpatched one:
+# e.g. one built by beam_dtrace_build/build.sh at an earlier commit (fewer patches), to see
+# what the newest patch costs idle.
 set -euo pipefail
 readonly ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../../.." && pwd)"
 readonly PAIRS="${1:-8}"
 patched="$("$ROOT/beam_dtrace_build/build.sh" --print-prefix)"
-stock="$("$ROOT/beam_dtrace_build/build.sh" --no-patches --print-prefix)"
+stock="${ORION_IDLE_AB_BASE:-$("$ROOT/beam_dtrace_build/build.sh" --no-patches --print-prefix)}"
+base_label="USDT OTP without Orion's patches"
+[[ -n "${ORION_IDLE_AB_BASE:-}" ]] && base_label="the base, $ORION_IDLE_AB_BASE"
 for p in "$patched" "$stock"; do
   [[ -x "$p/bin/erl" ]] || { echo "idle_ab: no $p/bin/erl: run beam_dtrace_build/build.sh and beam_dtrace_build/build.sh --no-patches" >&2; exit 1; }
 done
@@ -26,15 +32,16 @@ for ((i = 0; i < PAIRS; i++)); do
   s_samples+=("$(sample "$stock")")
   p_samples+=("$(sample "$patched")")
 done
-python3 - "${p_samples[*]}" "${s_samples[*]}" <<'PY'
+python3 - "${p_samples[*]}" "${s_samples[*]}" "$base_label" <<'PY'
 import statistics, sys
 p = [int(x) for x in sys.argv[1].split()]
 s = [int(x) for x in sys.argv[2].split()]
+base = sys.argv[3]
 print("| fib(27), µs, nothing attached | fastest sample | median sample |")
 print("|---|---:|---:|")
-print(f"| USDT OTP without Orion's patches | {min(s):,} | {statistics.median(s):,.0f} |")
+print(f"| {base} | {min(s):,} | {statistics.median(s):,.0f} |")
 print(f"| USDT OTP with Orion's patches | {min(p):,} | {statistics.median(p):,.0f} |")
-print(f"| patched / unpatched | {min(p) / min(s):.3f} | {statistics.median(p) / statistics.median(s):.3f} |")
+print(f"| patched / base | {min(p) / min(s):.3f} | {statistics.median(p) / statistics.median(s):.3f} |")
 print()
-print(f"Samples (µs), unpatched: {' '.join(map(str, s))}; patched: {' '.join(map(str, p))}.")
+print(f"Samples (µs), base: {' '.join(map(str, s))}; patched: {' '.join(map(str, p))}.")
 PY
