@@ -1,5 +1,5 @@
 /*
- * Orion patch 0007: the pairing table, one layout for both sides.
+ * Orion patches 0007 and 0008: the pairing table, one layout for both sides.
  *
  * This file is the contract between the patched emulator (beam_dtrace_build/build.sh copies
  * it into erts/emulator/beam/ next to patch 0007, which includes it) and Orion
@@ -8,23 +8,34 @@
  *
  * What pairing is: with the `erlang:orion__call` USDT probe enabled (its semaphore, which
  * the kernel counts per attached uprobe and drops when the attaching process dies), the
- * emu flavor's interpreter pairs each call of a wanted function with its return itself and
- * fires ONE probe per call, with integer arguments: which function (owner and slot), how
- * the call ended, its wall time and its on-CPU time in ns. Without it, a targeted call
- * costs two traps into the kernel, two string arguments that BPF copies and hashes, and a
+ * emu flavor pairs each call of a wanted function with its return itself and fires ONE
+ * probe per call, with integer arguments: which function (owner and slot), how the call
+ * ended, its wall time and its on-CPU time in ns. Without it, a targeted call costs two
+ * traps into the kernel, two string arguments that BPF copies and hashes, and a
  * per-process stack kept in a BPF hash map (docs/performance.md, "Where a targeted call's
  * time goes").
+ *
+ * Where (patch 0008): the emulator puts an ERTS breakpoint (the mechanism of call_time
+ * tracing) in each function a record's patterns match, and the breakpoint pushes a
+ * one-word return trap on the process's stack; code that is not targeted runs exactly as
+ * without a capture. Orion wakes the emulator to (re)install the breakpoints by writing
+ * ERTS_ORION_PAIR_WAKE, an int, into `wake_fd` (through /proc/PID/fd: the write end of the
+ * pipe ERTS's signal dispatcher thread reads); the emulator then installs, on a scheduler,
+ * with thread progress blocked, the breakpoints of every record, and writes `installed`:
+ * a capture is live once its record's `installed` equals its `request`. Modules loaded
+ * later get their breakpoints before their code becomes callable.
  *
  * Owners. Up to ERTS_ORION_PAIR_OWNERS captures pair at once, each in its own record:
  *   - Orion writes `pid`, `max_slots`, `npatterns`, `pattern[]` while the record is free
  *     (`request == 0`), then `request` (a new generation, never 0, different from
- *     `active`). Releasing: `request = 0`. Orion never writes anything else.
+ *     `active`), then wakes the emulator. Releasing: `request = 0`, then a wake (the emulator
+ *     removes breakpoints no record wants). Orion never writes anything else.
  *   - The emulator owns the rest. The first call that finds `request != active` resets the
  *     record under `lock` (active = 0 while it clears, then active = request), so no stale
  *     key, name or counter of an earlier capture survives into a new one. Readers check
  *     `active` before and after a lookup (a seqlock), and a frame records the generation
  *     it was pushed in: a call of an earlier capture is dropped, never misattributed.
- * Functions. `key[]` caches, per concrete function seen in a wanted module, whether the
+ * Functions. `key[]` caches, per function whose breakpoint fired, whether the
  *   owner's patterns want it and its slot (an open-addressing table over the module,
  *   function and arity terms, filled under `lock`, read without it). A wanted function gets
  *   the next slot (< max_slots) and its name, formatted as the function probes print it
@@ -40,7 +51,7 @@
 #include <stdint.h>
 
 #define ERTS_ORION_PAIR_MAGIC 0x5250524fU /* "ORPR" */
-#define ERTS_ORION_PAIR_VERSION 1
+#define ERTS_ORION_PAIR_VERSION 2
 #define ERTS_ORION_PAIR_OWNERS 4
 #define ERTS_ORION_PAIR_PATTERNS 16
 #define ERTS_ORION_PAIR_ATOM_LEN 256 /* bytes of a pattern's atom name (max 255 + NUL) */
@@ -48,6 +59,9 @@
 #define ERTS_ORION_PAIR_KEYS 512     /* functions looked up per owner (a power of two) */
 #define ERTS_ORION_PAIR_MFA_LEN 160  /* bytes of a slot's name */
 #define ERTS_ORION_PAIR_FRAMES 32    /* calls in flight per Erlang process */
+
+/* the int Orion writes into wake_fd: install the records' breakpoints now */
+#define ERTS_ORION_PAIR_WAKE (-0x4f52)
 
 /* pattern kinds */
 #define ERTS_ORION_PAIR_MODULE 1 /* "m:_/_" */
@@ -99,6 +113,8 @@ typedef struct {
     uint32_t active; /* the generation the fields below belong to; 0: being reset */
     uint32_t lock;   /* a spin lock around resets and key inserts */
     uint32_t nslots; /* slots handed out */
+    uint32_t installed; /* the generation whose breakpoints are in (0: none) */
+    uint32_t breakpoints; /* functions the patterns matched when it was installed */
     uint32_t pad;
     uint64_t counter[ERTS_ORION_PAIR_COUNTERS];
     ErtsOrionPairKey key[ERTS_ORION_PAIR_KEYS];
@@ -110,6 +126,8 @@ typedef struct {
     uint32_t version; /* ERTS_ORION_PAIR_VERSION */
     uint32_t size;    /* sizeof(ErtsOrionPair) */
     uint32_t owners;  /* ERTS_ORION_PAIR_OWNERS */
+    int32_t wake_fd;  /* the emulator's wake pipe (see above); -1: cannot pair (JIT) */
+    uint32_t pad;
     ErtsOrionPairOwner owner[ERTS_ORION_PAIR_OWNERS];
 } ErtsOrionPair;
 

@@ -31,7 +31,6 @@
 
 #include "empty_probe.skel.h"
 #include "userspace/beam/beam_process.h"
-#include "userspace/beam/enable_table.h"
 #include "userspace/beam/pair_table.h"
 #include "userspace/beam/remote_memory.h"
 #include "userspace/beam/usdt_notes.h"
@@ -131,19 +130,14 @@ int Fail(const orion::Status& s) {
 // semaphore raised by hand.
 int HoldPairing(const orion::beam::BeamProcess& beam,
                 const std::vector<std::string>& pattern_texts, bool attach) {
-  std::vector<std::string> modules;
   std::vector<orion::probes::MfaPattern> parsed;
   for (const auto& text : pattern_texts) {
     auto p = orion::probes::ParseMfaPattern(text);
     if (!p.ok()) return Fail(p.status());
-    modules.push_back(p->module_name);
     parsed.push_back(std::move(*p));
   }
+  // As a capture pairing in the BEAM does: breakpoints (patch 0008), no enable-table claim.
   const auto patterns = orion::probes::PairPatterns(parsed);
-  auto enable = orion::beam::EnableTable::Locate(beam);
-  if (!enable.ok()) return Fail(enable.status());
-  auto enable_claim = enable->Claim(modules, /*all=*/false);
-  if (!enable_claim.ok()) return Fail(enable_claim.status());
   auto table = orion::beam::PairTable::Locate(beam);
   if (!table.ok()) return Fail(table.status());
   auto claim = table->Reserve(patterns, 128);

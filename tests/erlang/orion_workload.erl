@@ -13,6 +13,7 @@
          each_known/1, call_each_known/2,
          parallel/3,
          doomed/1, call_doomed/1,
+         stack_probe/0, raise_probe/0, call_stack_probes/0,
          load_elixir_style_module/0]).
 
 %% N non-tail local calls of known/1: N entries and N returns of orion_workload:known/1.
@@ -114,6 +115,30 @@ call_doomed(N) ->
     Refs = [element(2, spawn_monitor(fun() -> doomed(I) end)) || I <- lists:seq(1, N)],
     [receive {'DOWN', Ref, process, _, {doomed, _}} -> ok end || Ref <- Refs],
     ok.
+
+%% The stack as the program sees it, from inside stack_probe/0 and from an exception raised in
+%% raise_probe/0, each as [{M, F, Arity}]. A capture that pairs them in the BEAM (a
+%% breakpoint, and a return trap above the caller's return address: patch 0008) must change
+%% neither. One entry and one return of stack_probe/0; one entry of raise_probe/0, ended by
+%% the exception caught in raise_probe_stack/0.
+stack_probe() ->
+    {current_stacktrace, S} = process_info(self(), current_stacktrace),
+    [{M, F, A} || {M, F, A, _} <- S].
+
+raise_probe() ->
+    erlang:error(probe).
+
+raise_probe_stack() ->
+    try raise_probe() of
+        _ -> []
+    catch
+        error:probe:St -> [{M, F, A} || {M, F, A, _} <- St]
+    end.
+
+call_stack_probes() ->
+    S = stack_probe(),
+    R = raise_probe_stack(),
+    {S, R}.
 
 parallel(P, N, Fun) ->
     Parent = self(),

@@ -1,10 +1,15 @@
 #include "userspace/beam/pair_table.h"
 
-#include <cstddef>
+#include <fcntl.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <algorithm>
+#include <cerrno>
+#include <chrono>
+#include <cstddef>
 #include <cstring>
+#include <thread>
 
 #include "beam_dtrace_build/include/erl_orion_pair.h"
 #include "userspace/beam/remote_memory.h"
@@ -25,6 +30,8 @@ struct EmulatorHeader {
   uint32_t active;
   uint32_t lock;
   uint32_t nslots;
+  uint32_t installed;
+  uint32_t breakpoints;
   uint32_t pad;
   uint64_t counter[ERTS_ORION_PAIR_COUNTERS];
 };
@@ -42,19 +49,49 @@ StatusOr<PairTable> PairTable::Locate(const BeamProcess& beam) {
   ASSIGN_OR_RETURN(uint64_t address,
                    LocateRemoteTable(beam.pid, beam.attach_path, beam.exe,
                                      {kSymbol, sizeof(ErtsOrionPair), ERTS_ORION_PAIR_MAGIC,
-                                      ERTS_ORION_PAIR_VERSION, "pairing table", "0007",
+                                      ERTS_ORION_PAIR_VERSION, "pairing table", "0007-0008",
                                       "calls are paired in BPF, at two probes per call"}));
-  uint32_t owners;
-  RETURN_IF_ERROR(ReadRemote(beam.pid, address + offsetof(ErtsOrionPair, owners), &owners,
-                             sizeof(owners)));
-  if (owners != ERTS_ORION_PAIR_OWNERS) {
-    return FailedPrecondition("pid ", beam.pid, "'s pairing table has ", owners,
+  struct {
+    uint32_t owners;
+    int32_t wake_fd;
+  } head;
+  static_assert(offsetof(ErtsOrionPair, wake_fd) == offsetof(ErtsOrionPair, owners) + 4);
+  RETURN_IF_ERROR(ReadRemote(beam.pid, address + offsetof(ErtsOrionPair, owners), &head,
+                             sizeof(head)));
+  if (head.owners != ERTS_ORION_PAIR_OWNERS) {
+    return FailedPrecondition("pid ", beam.pid, "'s pairing table has ", head.owners,
                               " records where this orion knows ", ERTS_ORION_PAIR_OWNERS);
+  }
+  if (head.wake_fd < 0) {
+    return NotFound("pid ", beam.pid, "'s emulator does not pair calls (a JIT flavor): calls ",
+                    "are paired in BPF");
   }
   PairTable table;
   table.pid_ = beam.pid;
   table.address_ = address;
+  table.wake_fd_ = head.wake_fd;
   return table;
+}
+
+Status PairTable::Wake() const {
+  // The write end of the pipe ERTS's signal dispatcher thread reads (erl_orion_pair.h):
+  // opening it through /proc opens that very pipe.
+  const std::string path = "/proc/" + std::to_string(pid_) + "/fd/" + std::to_string(wake_fd_);
+  const int fd = open(path.c_str(), O_WRONLY | O_NONBLOCK | O_CLOEXEC);
+  if (fd < 0) {
+    if (errno == ENOENT && !ProcessAlive(pid_)) return NotFound("pid ", pid_, " exited");
+    return Unavailable("opening pid ", pid_, "'s wake pipe (", path, "): ", std::strerror(errno));
+  }
+  struct stat st;
+  Status status = OkStatus();
+  const int wake = ERTS_ORION_PAIR_WAKE;
+  if (fstat(fd, &st) != 0 || !S_ISFIFO(st.st_mode)) {
+    status = FailedPrecondition(path, " is not the emulator's wake pipe");
+  } else if (write(fd, &wake, sizeof(wake)) != static_cast<ssize_t>(sizeof(wake))) {
+    status = Unavailable("waking pid ", pid_, "'s emulator: ", std::strerror(errno));
+  }
+  close(fd);
+  return status;
 }
 
 StatusOr<PairClaim> PairTable::Reserve(const std::vector<PairPattern>& patterns,
@@ -149,6 +186,7 @@ StatusOr<std::vector<PairRecord>> PairTable::Records() const {
     r.alive = ProcessAlive(r.pid);
     r.generation = head[0];
     r.functions = head[0] != 0 && header.active == head[0] ? header.nslots : 0;
+    r.breakpoints = head[0] != 0 && header.installed == head[0] ? header.breakpoints : 0;
     records.push_back(r);
   }
   return records;
@@ -160,6 +198,7 @@ PairClaim& PairClaim::operator=(PairClaim&& other) noexcept {
     table_ = other.table_;
     owner_ = other.owner_;
     generation_ = other.generation_;
+    breakpoints_ = other.breakpoints_;
     other.owner_ = -1;
   }
   return *this;
@@ -199,11 +238,36 @@ StatusOr<PairFunctions> PairClaim::Read() const {
   return out;
 }
 
-Status PairClaim::Activate() {
+Status PairClaim::Activate(std::chrono::milliseconds timeout) {
   if (owner_ < 0) return FailedPrecondition("the pairing record was released");
   const uint64_t record = table_.address_ + OwnerAddressOffset(owner_);
-  return WriteRemote(table_.pid_, record, &generation_, sizeof(generation_))
-      .WithContext("starting to pair calls in pid " + std::to_string(table_.pid_));
+  const std::string context = "starting to pair calls in pid " + std::to_string(table_.pid_);
+  RETURN_IF_ERROR(
+      WriteRemote(table_.pid_, record, &generation_, sizeof(generation_)).WithContext(context));
+  RETURN_IF_ERROR(table_.Wake().WithContext(context));
+  // The emulator installs the breakpoints on a scheduler, with thread progress blocked: a
+  // millisecond or so, unless code loading holds the code write permission meanwhile.
+  const auto deadline = std::chrono::steady_clock::now() + timeout;
+  auto pause = std::chrono::microseconds(50);
+  for (;;) {
+    uint32_t installed[2];  // installed, breakpoints
+    static_assert(offsetof(ErtsOrionPairOwner, breakpoints) ==
+                  offsetof(ErtsOrionPairOwner, installed) + 4);
+    RETURN_IF_ERROR(ReadRemote(table_.pid_, record + offsetof(ErtsOrionPairOwner, installed),
+                               installed, sizeof(installed))
+                        .WithContext(context));
+    if (installed[0] == generation_) {
+      breakpoints_ = installed[1];
+      return OkStatus();
+    }
+    if (std::chrono::steady_clock::now() >= deadline) {
+      return DeadlineExceeded("pid ", table_.pid_, "'s emulator did not install the capture's ",
+                              "breakpoints within ", timeout.count(), " ms (its schedulers ",
+                              "are blocked, or code loading holds the code write permission)");
+    }
+    std::this_thread::sleep_for(pause);
+    pause = std::min(pause * 2, std::chrono::microseconds(5000));
+  }
 }
 
 Status PairClaim::Release() {
@@ -217,8 +281,13 @@ Status PairClaim::Release() {
     return OkStatus();  // taken over already
   }
   const uint32_t zero[2] = {0, 0};  // request, pid
-  return WriteRemote(table_.pid_, record, zero, sizeof(zero))
-      .WithContext("releasing the pairing record of pid " + std::to_string(table_.pid_));
+  RETURN_IF_ERROR(WriteRemote(table_.pid_, record, zero, sizeof(zero))
+                      .WithContext("releasing the pairing record of pid " +
+                                   std::to_string(table_.pid_)));
+  // The emulator removes the breakpoints no record wants any more. Not waited for: a call
+  // of the released record's functions until then only finds no record wanting it.
+  return table_.Wake().WithContext("releasing the pairing record of pid " +
+                                   std::to_string(table_.pid_));
 }
 
 }  // namespace orion::beam

@@ -1,20 +1,23 @@
-// The pairing table of Orion's BEAM patch 0007 (beam_dtrace_build/include/erl_orion_pair.h,
-// the one layout both sides compile): a capture's record in it makes the emu interpreter pair
-// each call of the capture's functions with its return and fire one `erlang:orion__call`
-// probe per call, with integer arguments (which function, how it ended, wall and on-CPU ns),
-// instead of two string-carrying probes per call that BPF has to pair (docs/probes.md,
-// "Pairing in the BEAM"; docs/performance.md has the cost of each).
+// The pairing table of Orion's BEAM patches 0007 and 0008
+// (beam_dtrace_build/include/erl_orion_pair.h, the one layout both sides compile): a
+// capture's record in it makes the emu flavor pair each call of the capture's functions with
+// its return and fire one `erlang:orion__call` probe per call, with integer arguments (which
+// function, how it ended, wall and on-CPU ns), instead of two string-carrying probes per call
+// that BPF has to pair (docs/probes.md, "Pairing in the BEAM"; docs/performance.md has the
+// cost of each).
 //
-// Orion writes a record's patterns and then its generation (`request`); the emulator resets
-// its own part of the record for that generation on the next call, gives each wanted function
-// a slot and its printed name, and drops calls of earlier generations. A record of a dead
-// orion (kill -9) is taken over by the next claim; until then the emulator only pairs for it
-// while some capture has the probe attached.
+// Orion writes a record's patterns and then its generation (`request`), and wakes the
+// emulator through its wake pipe; the emulator puts an ERTS breakpoint in every function the
+// records want (and takes it out of every other), then says so in `installed`. At a
+// breakpoint it gives each wanted function a slot and its printed name, and drops calls of
+// earlier generations. Code no capture targets runs untouched. A record of a dead orion
+// (kill -9) is taken over by the next claim; until then its breakpoints stay in, but pair
+// nothing while no capture has the probe attached.
 //
 //   ASSIGN_OR_RETURN(auto table, PairTable::Locate(beam));   // NotFound: no patch 0007
 //   ASSIGN_OR_RETURN(auto claim, table.Reserve(patterns, 128));
 //   ... attach to erlang:orion__function, filter on claim.owner() ...
-//   RETURN_IF_ERROR(claim.Activate());                        // the emulator starts pairing
+//   RETURN_IF_ERROR(claim.Activate());         // breakpoints in: the emulator pairs from now
 //   ... attach to erlang:orion__call ...
 //   ASSIGN_OR_RETURN(PairFunctions f, claim.Read());         // slot -> "mod:fun/1"
 //   claim.Release();  // or the destructor
@@ -22,6 +25,7 @@
 
 #include <sys/types.h>
 
+#include <chrono>
 #include <cstdint>
 #include <optional>
 #include <string>
@@ -61,14 +65,16 @@ struct PairRecord {
   bool alive = false;        // false: killed; the next capture takes the record over
   uint32_t generation = 0;   // what the emulator pairs for (0: reserved, not started)
   uint32_t functions = 0;    // functions given a slot in the current generation
+  uint32_t breakpoints = 0;  // functions carrying its breakpoint (patch 0008)
 };
 
 class PairClaim;
 
 class PairTable {
  public:
-  // NotFound if the emulator has no pairing table (built without patch 0007);
-  // FailedPrecondition if its layout is not the one this orion was built with.
+  // NotFound if the emulator has no pairing table (built without patches 0007-0008) or does
+  // not pair (the JIT flavor); FailedPrecondition if its layout is not the one this orion
+  // was built with.
   static StatusOr<PairTable> Locate(const BeamProcess& beam);
 
   // Reserves a free record (or one of a dead orion) for `patterns`, at most `max_slots`
@@ -85,8 +91,12 @@ class PairTable {
 
  private:
   friend class PairClaim;
+  // Has the emulator (re)install every record's breakpoints (erl_orion_pair.h).
+  Status Wake() const;
+
   pid_t pid_ = 0;
   uint64_t address_ = 0;
+  int wake_fd_ = -1;
 };
 
 // One capture's record; Release() (or destruction) gives it back.
@@ -102,19 +112,24 @@ class PairClaim {
   // The names and counters of this claim's generation. FailedPrecondition if the emulator
   // has not started it yet (no call of a wanted module since the claim) or it was taken over.
   StatusOr<PairFunctions> Read() const;
-  // Writes the claim's generation: the emulator resets the record and starts pairing.
-  Status Activate();
+  // Writes the claim's generation and has the emulator put a breakpoint in every function
+  // the patterns match (loaded now or later); returns once they are in, so that every call
+  // from then on is paired. DeadlineExceeded if the emulator did not within `timeout`.
+  Status Activate(std::chrono::milliseconds timeout = std::chrono::seconds(5));
   Status Release();
 
   bool held() const { return owner_ >= 0; }
   int owner() const { return owner_; }
   uint32_t generation() const { return generation_; }
+  // Functions of the loaded code the patterns matched when Activate() returned.
+  uint32_t breakpoints() const { return breakpoints_; }
   pid_t pid() const { return table_.pid(); }
 
  private:
   PairTable table_;
   int owner_ = -1;
   uint32_t generation_ = 0;
+  uint32_t breakpoints_ = 0;
 };
 
 }  // namespace orion::beam

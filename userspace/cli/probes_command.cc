@@ -102,7 +102,8 @@ void PrintPairTable(const beam::BeamProcess& beam) {
   std::string held;
   for (const auto& r : *records) {
     held += (held.empty() ? " (" : "; ") + std::string("orion pid ") + std::to_string(r.pid) +
-            (r.alive ? ": " + std::to_string(r.functions) + " function(s)"
+            (r.alive ? ": breakpoints in " + std::to_string(r.breakpoints) + " function(s), " +
+                           std::to_string(r.functions) + " called"
                      : ": dead orion, taken over by the next capture");
   }
   std::printf("pairing table: %zu of %u records held%s\n", records->size(),
@@ -181,6 +182,7 @@ int RunProbesCommand(int argc, char** argv) {
   auto wanted = probes::ProbeCounter::DefaultProbes();
   std::erase_if(wanted, [&](const std::string& p) {
     return (p == "exception__catch" && !beam->exception_probe) ||
+           (p == "orion__call" && !beam->pair_probe) ||
            (p == "function__return" && !beam->function_probes);
   });
   auto counter = probes::ProbeCounter::Start(*beam, wanted, mfa);

@@ -110,7 +110,7 @@ StatusOr<beam::PairClaim> Capture::ReservePairing(const beam::BeamProcess& beam)
   if (!options_.pairing) return NotFound("pairing in the BEAM is off for this capture");
   if (!beam.pair_probe) {
     return NotFound("pid ", beam.pid, "'s emulator has no erlang:orion__call probe (no "
-                    "Orion patch 0007): calls are paired in BPF, at two probes per call");
+                    "Orion patches 0007-0008): calls are paired in BPF, at two probes per call");
   }
   if (options_.patterns.size() > beam::PairMaxPatterns() ||
       options_.max_functions > beam::PairMaxSlots()) {
@@ -144,6 +144,7 @@ Status Capture::StartPairing(const beam::BeamProcess& beam, beam::PairClaim clai
   RETURN_IF_ERROR(links_.Attach(skel_->progs.orion_pair_function, beam.pid, beam.attach_path,
                                 "orion__function", 0));
   RETURN_IF_ERROR(claim.Activate());
+  spdlog::debug("pid {}: breakpoints in {} function(s)", beam.pid, claim.breakpoints());
   RETURN_IF_ERROR(links_.Attach(skel_->progs.orion_pair_call, beam.pid, beam.attach_path,
                                 "orion__call", 0));
   paired_.push_back({std::move(claim), base, {}});
@@ -212,7 +213,11 @@ Status Capture::LoadAndAttach(const std::vector<beam::BeamProcess>& beams) {
   };
   for (size_t i = 0; i < beams.size(); ++i) {
     const auto& beam = beams[i];
-    RETURN_IF_ERROR(ClaimEnableTable(beam).WithContext("pid " + std::to_string(beam.pid)));
+    if (!reserved[i]) {
+      // Only the function probes read the enable table: a BEAM that pairs the capture's
+      // calls itself reaches them through breakpoints (patch 0008).
+      RETURN_IF_ERROR(ClaimEnableTable(beam).WithContext("pid " + std::to_string(beam.pid)));
+    }
     if (reserved[i]) {
       const uint32_t base = bpf_slots + slots * static_cast<uint32_t>(paired_.size());
       RETURN_IF_ERROR(StartPairing(beam, std::move(*reserved[i]), base)

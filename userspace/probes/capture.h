@@ -31,9 +31,10 @@ struct CaptureOptions {
   std::vector<MfaPattern> patterns;
   uint32_t max_functions = 128;  // concrete MFAs with a histogram (map memory: see docs)
   uint32_t max_procs = 8192;     // Erlang processes with calls in flight at once
-  // Let BEAMs with Orion's patch 0007 pair calls themselves (one integer probe per call,
-  // beam/pair_table.h) where the patterns fit their table; false: pair in BPF everywhere
-  // (two string probes per call), the only way on other USDT builds.
+  // Let BEAMs with Orion's patches 0007-0008 pair calls themselves (breakpoints in the
+  // targeted functions, one integer probe per call: beam/pair_table.h) where the patterns fit
+  // their table; false: pair in BPF everywhere (two string probes per call), the only way on
+  // other USDT builds.
   bool pairing = true;
 };
 
