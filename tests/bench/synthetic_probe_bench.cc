@@ -8,11 +8,12 @@
 // sites on a 1-byte nop (what systemtap's sys/sdt.h emits, as in the BEAM) and on a 5-byte nop
 // (which Linux >= 6.18 on x86-64 can turn into a call instead of a trap).
 //
-// Then the same for pairing in the BEAM (patch 0007): one erlang:orion__call probe per call,
+// Then the same for pairing in the BEAM (patches 0007-0008): one erlang:orion__call probe per call,
 // integer arguments. This process carries a pairing table (erts_orion_pair, the layout of
 // beam_dtrace_build/include/erl_orion_pair.h) so that orion's capture pairs "in" it, and plays
-// the emulator's part: it activates the capture's record and fires orion__call for slot 0
-// (matching) or for another record (non-matching: another capture's calls).
+// the emulator's part: it answers the wake pipe of patch 0008 (a thread that marks every
+// record's breakpoints "installed"), activates the capture's record and fires orion__call for
+// slot 0 (matching) or for another record (non-matching: another capture's calls).
 //
 //   synthetic_probe_bench [--calls N] [--reps R]     (root: attaches BPF programs to itself)
 //
@@ -30,6 +31,7 @@
 #include <functional>
 #include <memory>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "beam_dtrace_build/include/erl_orion_pair.h"
@@ -52,10 +54,10 @@ ORION_SEMAPHORE(process__scheduled);
 ORION_SEMAPHORE(process__unscheduled);
 ORION_SEMAPHORE(orion__call);
 ORION_SEMAPHORE(orion__function);
-// What the patched emulator exports (patch 0007); initialized, so in .data where orion finds it.
+// What the patched emulator exports (patches 0007-0008); initialized, so in .data where orion finds it.
 __attribute__((used)) ErtsOrionPair erts_orion_pair = {
     ERTS_ORION_PAIR_MAGIC, ERTS_ORION_PAIR_VERSION, sizeof(ErtsOrionPair), ERTS_ORION_PAIR_OWNERS,
-    {}};
+    /*wake_fd=*/-1, 0, {}};
 }
 
 namespace {
@@ -194,6 +196,30 @@ std::unique_ptr<Attached> AttachOrion(const char* pattern, bool pairing = false)
   return a;
 }
 
+// The emulator's part of installing (patch 0008): the breakpoints it would put in are the
+// loop's "function", so a wake only has to acknowledge every record, as the emulator's install
+// does once it is done. Runs on a thread of its own, blocked in read() as the emulator's
+// signal dispatcher is.
+void ServeWakePipe() {
+  int fds[2];
+  if (pipe(fds) != 0) {
+    std::perror("synthetic_probe_bench: pipe");
+    std::exit(1);
+  }
+  erts_orion_pair.wake_fd = fds[1];
+  std::thread([fd = fds[0]] {
+    int message;
+    while (read(fd, &message, sizeof(message)) == static_cast<ssize_t>(sizeof(message))) {
+      if (message != ERTS_ORION_PAIR_WAKE) continue;
+      for (auto& o : erts_orion_pair.owner) {
+        const uint32_t request = __atomic_load_n(&o.request, __ATOMIC_ACQUIRE);
+        __atomic_store_n(&o.breakpoints, request ? 1u : 0u, __ATOMIC_RELAXED);
+        __atomic_store_n(&o.installed, request, __ATOMIC_RELEASE);
+      }
+    }
+  }).detach();
+}
+
 // The emulator's part of pairing for the capture's record: activate it, give `kHotMfa` slot 0
 // and name it. Returns the record's (owner << 16) | 0, or -1.
 int ActAsEmulator() {
@@ -231,6 +257,7 @@ int main(int argc, char** argv) {
   }
   orion::probes::InstallLibbpfLogger(false);
   spdlog::set_level(spdlog::level::err);  // not a BEAM: no exception__catch probe, on purpose
+  ServeWakePipe();
 
   struct State {
     const char* name;
@@ -329,7 +356,7 @@ int main(int argc, char** argv) {
     for (int site = 0; site < 2; ++site) pmed[s][site] = Median(pns[s][site]);
   }
   std::printf(
-      "\nPairing in the BEAM (patch 0007): one `orion__call` hit per call, four integer "
+      "\nPairing in the BEAM (patches 0007-0008): one `orion__call` hit per call, four integer "
       "arguments, the loop playing the emulator's part.\n\n"
       "| state | CPU ns per call, site on a 1-byte nop | CPU ns per call, site on a 5-byte nop "
       "|\n|---|---:|---:|\n");
