@@ -11,8 +11,10 @@ states rotates every repetition), medians reported:
                 every call (the enable table of patch 0003 is off: no capture runs)
   empty         an empty BPF program on the capture's probes (probe_floor empty): the floor,
                 every call fires (no enable table either)
-  unrelated     `orion capture` of a function that never runs (unrelated:f/1): with patch
-                0003 the emulator fires nothing for the workloads' calls
+  unrelated     `orion capture` of a function that never runs during the workloads
+                (orion_bench:calls/2, in their module): pairing in the BEAM (patch 0008)
+                puts a breakpoint in that function only; BPF pairing's enable table
+                (patch 0003) passes the module's calls to the probe bodies, which drop them
   pair_semaphore  the emulator pairs the hot functions' calls itself (patch 0007) with
                 orion__call's semaphore raised by hand, nothing attached (probe_floor
                 pair-semaphore): what pairing costs the emulator
@@ -181,7 +183,8 @@ def start_tracer(state, build, orion, pid):
     if state == "hot_bpf":
         return Tracer(capture + ["--pairing", "bpf"] + hot, "capturing", ready_in_stderr=True)
     if state == "unrelated":
-        return Tracer(capture + ["unrelated:f/1"], "capturing", ready_in_stderr=True)
+        # Loaded, in the workloads' module, never run during them (see STATES).
+        return Tracer(capture + ["orion_bench:calls/2"], "capturing", ready_in_stderr=True)
     if state == "hot":
         return Tracer(capture + hot, "capturing", ready_in_stderr=True)
     return None
@@ -334,10 +337,12 @@ def tables(samples, counts, expected, loads):
     trap = ns["empty"] - ns["semaphore"]
     pair_trap = ns["pair_empty"] - ns["pair_semaphore"]
     out.append("")
-    out.append(f"An untargeted call while a capture runs (orion, unrelated function: the enable "
-               f"table of patch 0003 stops it before any formatting): {ns['unrelated']:,.1f} ns "
-               f"per call, against {med['cpu_untraced']['fib'] * 1000 / calls:,.1f} ns for the "
-               "whole call untraced.")
+    out.append(f"An untargeted call while a capture runs (orion, unrelated function; pairing in "
+               f"the BEAM only the targeted function carries a breakpoint, patch 0008), from the "
+               f"medians above: {ns['unrelated']:,.1f} ns per call, against "
+               f"{med['cpu_untraced']['fib'] * 1000 / calls:,.1f} ns for the whole call untraced "
+               "(two medians of a few runs each: `untargeted_ab.py` measures this one question "
+               "with many samples).")
     out.append("")
     out.append("Kernel side per targeted call against an empty program on the same probes (the "
                "traps included, the BEAM's own work excluded): pairing in the BEAM "

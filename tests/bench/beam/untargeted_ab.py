@@ -92,7 +92,7 @@ def main():
     parser.add_argument("--runs", type=int, default=21, help="runs of each workload per block")
     parser.add_argument("--pairing", choices=["beam", "bpf"], default="beam",
                         help="the capture's --pairing (default beam: the BEAM pairs the calls, "
-                        "patch 0007)")
+                        "patches 0007-0008)")
     args = parser.parse_args()
     erl, ebin, orion = resolve_paths(args)
     how = f"`tests/bench/beam/untargeted_ab.py --blocks {args.blocks} --runs {args.runs}`"
@@ -101,7 +101,9 @@ def main():
     try:
         samples = measure(node, lambda: Tracer(
             [orion, "capture", "--pid", str(node.os_pid), "--duration", "600", "--json",
-             "--max-rate", "0", "--pairing", args.pairing, "unrelated:f/1"], "capturing",
+             # A loaded function that never runs, in the workloads' own module: pairing in the
+             # BEAM puts its breakpoint there (patch 0008); BPF pairing claims the module.
+             "--max-rate", "0", "--pairing", args.pairing, "orion_bench:calls/2"], "capturing",
             ready_in_stderr=True),
             args.blocks, args.runs)
     finally:
@@ -109,7 +111,8 @@ def main():
     print(table(f"Untargeted code while a capture runs, A/B on one USDT emu node ({how}, "
                 f"`--pairing {args.pairing}`): "
                 f"{args.blocks} blocks of {args.runs} runs of each workload with nothing attached "
-                f"(A) and {args.blocks} with `orion capture` of a function that never runs (B), "
+                f"(A) and {args.blocks} with `orion capture` of a function that never runs "
+                f"(`orion_bench:calls/2`, in the workloads' module) (B), "
                 "in the order A B B A ...; medians over all runs of a side.", *samples))
 
     if args.tracer_erl:
