@@ -114,7 +114,7 @@ typedef struct {
     uint32_t lock;   /* a spin lock around resets and key inserts */
     uint32_t nslots; /* slots handed out */
     uint32_t installed; /* the generation whose breakpoints are in (0: none) */
-    uint32_t breakpoints; /* functions the patterns matched when it was installed */
+    uint32_t breakpoints; /* functions of the loaded code its patterns match */
     uint32_t pad;
     uint64_t counter[ERTS_ORION_PAIR_COUNTERS];
     ErtsOrionPairKey key[ERTS_ORION_PAIR_KEYS];

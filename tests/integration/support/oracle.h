@@ -37,4 +37,15 @@ inline double LowerQuantile(std::vector<double> v, double q) {
   return v[static_cast<size_t>(std::floor(q * (static_cast<double>(v.size()) - 1)))];
 }
 
+// The lower bound a measured quantile must reach. Each call's measured time lies inside the
+// workload's own interval around it, usually within kOracleSlackNs of it; but on a loaded
+// 2-core machine the OS can preempt the node between the workload's clock read and the call
+// (or after its return) for longer. Allowing `outliers` such calls, the measured q-quantile
+// is at least the oracle's quantile `outliers` ranks lower, minus the slack.
+inline double QuantileLowerBound(const std::vector<double>& oracle, double q, double alpha,
+                                 int outliers = 2) {
+  const double shifted = std::max(0.0, q - outliers / static_cast<double>(oracle.size() - 1));
+  return LowerQuantile(oracle, shifted) * (1 - alpha) - kOracleSlackNs;
+}
+
 }  // namespace orion::testing
