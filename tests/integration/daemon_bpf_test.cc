@@ -195,12 +195,7 @@ TEST_F(DaemonClusterTest, ClusterCaptureMergesEveryHostExactly) {
   // Quantiles of the merged sleeps against the exact quantiles of all sleeps together, as the
   // workload timed them.
   const json& sleeper = *FindCall(merged, "orion_workload:sleeper/1");
-  for (auto [q, key] : {std::pair{0.5, "p50_ns"}, {0.9, "p90_ns"}, {0.99, "p99_ns"}}) {
-    const double exact = testing::LowerQuantile(all_sleeps, q);
-    const double got = sleeper[key].get<double>();
-    EXPECT_LE(got, exact * (1 + kAlpha) + 1) << key;
-    EXPECT_GE(got, testing::QuantileLowerBound(all_sleeps, q, kAlpha)) << key;
-  }
+  testing::ExpectQuantilesMatchOracle(sleeper, all_sleeps, kAlpha);
 }
 
 TEST_F(DaemonClusterTest, TracerModeThroughTheDaemonsCountsWhatTheMatchSpecSelects) {

@@ -28,7 +28,6 @@ using nlohmann::json;
 using testing::FindCall;
 using testing::BeamNode;
 using testing::kAlpha;
-using testing::LowerQuantile;
 using testing::ParseIntegerList;
 using testing::Subprocess;
 
@@ -169,12 +168,7 @@ TEST_F(TracerTest, CountsExactlyTheCallsTheMatchSpecSelectsWithTheWorkloadsLaten
   ASSERT_NE(call, nullptr) << doc.dump();
   EXPECT_EQ((*call)["count"], 200u);
   EXPECT_EQ((*call)["exceptions"], 0u);
-  for (auto [q, key] : {std::pair{0.5, "p50_ns"}, {0.9, "p90_ns"}, {0.99, "p99_ns"}}) {
-    const double exact = LowerQuantile(oracle, q);
-    const double got = (*call)[key].get<double>();
-    EXPECT_LE(got, exact * (1 + kAlpha) + 1) << key;
-    EXPECT_GE(got, testing::QuantileLowerBound(oracle, q, kAlpha)) << key;
-  }
+  testing::ExpectQuantilesMatchOracle(*call, oracle, kAlpha);
   EXPECT_LE((*call)["max_ns"].get<double>(), *std::max_element(oracle.begin(), oracle.end()));
   EXPECT_GE((*call)["min_ns"].get<double>(), 2e6) << "a call sleeps 2 ms";
   for (const auto& [name, value] : doc["lost"].items()) EXPECT_EQ(value, 0u) << name;

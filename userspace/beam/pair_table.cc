@@ -245,8 +245,8 @@ Status PairClaim::Activate(std::chrono::milliseconds timeout) {
   RETURN_IF_ERROR(
       WriteRemote(table_.pid_, record, &generation_, sizeof(generation_)).WithContext(context));
   RETURN_IF_ERROR(table_.Wake().WithContext(context));
-  // The emulator installs the breakpoints on a scheduler, with thread progress blocked: a
-  // millisecond or so, unless code loading holds the code write permission meanwhile.
+  // The emulator installs the breakpoints on a scheduler, with thread progress blocked; later
+  // if code loading holds the code write permission meanwhile.
   const auto deadline = std::chrono::steady_clock::now() + timeout;
   auto pause = std::chrono::microseconds(50);
   for (;;) {

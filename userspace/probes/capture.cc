@@ -213,17 +213,15 @@ Status Capture::LoadAndAttach(const std::vector<beam::BeamProcess>& beams) {
   };
   for (size_t i = 0; i < beams.size(); ++i) {
     const auto& beam = beams[i];
-    if (!reserved[i]) {
-      // Only the function probes read the enable table: a BEAM that pairs the capture's
-      // calls itself reaches them through breakpoints (patch 0008).
-      RETURN_IF_ERROR(ClaimEnableTable(beam).WithContext("pid " + std::to_string(beam.pid)));
-    }
     if (reserved[i]) {
+      // No enable-table claim: only the function probes read it, and a BEAM that pairs the
+      // capture's calls itself reaches them through breakpoints (patch 0008).
       const uint32_t base = bpf_slots + slots * static_cast<uint32_t>(paired_.size());
       RETURN_IF_ERROR(StartPairing(beam, std::move(*reserved[i]), base)
                           .WithContext("pid " + std::to_string(beam.pid)));
       continue;
     }
+    RETURN_IF_ERROR(ClaimEnableTable(beam).WithContext("pid " + std::to_string(beam.pid)));
     for (const auto& a : attachments) {
       if (a.needs_patch && !beam.exception_probe) {
         spdlog::warn(
