@@ -43,6 +43,15 @@
  * Patterns are atom names as UTF-8 bytes (not the printed, quoted form), compared with the
  *   atom table's bytes.
  *
+ * Return sites (patch 0009). Stock OTP fires no function__return from deallocate_return, the
+ *   most common return instruction; BPF pairing needs it. Its probe sits behind a site the
+ *   emulator patches at run time (a 5-byte nop, or a jmp to the probe code), so that it costs
+ *   nothing while no capture runs. Every wake also syncs them: the emulator reads
+ *   `sync_request`, makes the sites fire iff the enable table (patch 0003) is filtering, i.e.
+ *   an Orion capture holds it, and writes `return_sites` then `sync_done`. Orion bumps
+ *   `sync_request` after changing the enable table and waits for `sync_done` to reach it
+ *   before it attaches anything.
+ *
  * Layout changes bump ERTS_ORION_PAIR_VERSION; Orion checks magic, version and size.
  */
 #ifndef ERL_ORION_PAIR_H__
@@ -51,7 +60,7 @@
 #include <stdint.h>
 
 #define ERTS_ORION_PAIR_MAGIC 0x5250524fU /* "ORPR" */
-#define ERTS_ORION_PAIR_VERSION 2
+#define ERTS_ORION_PAIR_VERSION 3
 #define ERTS_ORION_PAIR_OWNERS 4
 #define ERTS_ORION_PAIR_PATTERNS 16
 #define ERTS_ORION_PAIR_ATOM_LEN 256 /* bytes of a pattern's atom name (max 255 + NUL) */
@@ -127,7 +136,10 @@ typedef struct {
     uint32_t size;    /* sizeof(ErtsOrionPair) */
     uint32_t owners;  /* ERTS_ORION_PAIR_OWNERS */
     int32_t wake_fd;  /* the emulator's wake pipe (see above); -1: cannot pair (JIT) */
-    uint32_t pad;
+    /* Patch 0009, deallocate_return's return sites (see below). */
+    uint32_t return_sites; /* emulator: 1 if they fire now */
+    uint32_t sync_request; /* Orion: bumped (under its lock file) before a wake */
+    uint32_t sync_done;    /* emulator: the sync_request its last sync read */
     ErtsOrionPairOwner owner[ERTS_ORION_PAIR_OWNERS];
 } ErtsOrionPair;
 

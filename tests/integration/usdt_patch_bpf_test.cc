@@ -1,8 +1,10 @@
 // Proves Orion's BEAM patches (beam_dtrace_build/patches/) with an oracle that is not our
 // code: bpftrace prints every function probe of the test module, and the test checks the
 // semantics documented in docs/probes.md.
-//   - every call returns through a return probe (deallocate_return included): fact(5) fires
-//     6 entries and 6 returns, pairwise at equal depths;
+//   - while an Orion capture holds the enable table, every call returns through a return probe
+//     (deallocate_return included, patch 0009's runtime-patched sites): fact(5) fires 6
+//     entries and 6 returns, pairwise at equal depths; with no capture, deallocate_return
+//     fires no return, as in stock OTP, and its site costs nothing;
 //   - a tail call f -> g fires two entries at one depth and one return;
 //   - an exception caught by a caller fires exception__catch at the depth the dead call was
 //     entered at.
@@ -22,6 +24,7 @@
 #include "tests/integration/support/bpf_requirements.h"
 #include "tests/integration/support/subprocess.h"
 #include "userspace/beam/beam_process.h"
+#include "userspace/beam/enable_table.h"
 
 namespace orion {
 namespace {
@@ -57,6 +60,16 @@ class UsdtPatchTest : public ::testing::Test {
     beam_ = *beam;
     repl_pid_ = node_.Eval("pid_to_list(self()).");
     repl_pid_ = repl_pid_.substr(1, repl_pid_.size() - 2);  // strip the quotes
+  }
+
+  // What a capture does before it attaches: holds the enable table (here for every module,
+  // so nothing is filtered), which turns on deallocate_return's return sites.
+  void HoldEnableTable() {
+    auto table = beam::EnableTable::Locate(beam_);
+    ASSERT_TRUE(table.ok()) << table.status().ToString();
+    auto claim = table->Claim({}, /*all=*/true);
+    ASSERT_TRUE(claim.ok()) << claim.status().ToString();
+    claim_ = std::move(*claim);
   }
 
   // Runs `expr` in the node while bpftrace records the module's probes.
@@ -112,10 +125,12 @@ class UsdtPatchTest : public ::testing::Test {
 
   BeamNode node_;
   beam::BeamProcess beam_;
+  beam::EnableTableClaim claim_;
   std::string repl_pid_;
 };
 
 TEST_F(UsdtPatchTest, BodyRecursionReturnsThroughEveryFrameAtEqualDepths) {
+  HoldEnableTable();
   auto events = Trace("orion_workload:fact(5), ok.");
   const std::string fact = "orion_workload:fact/1";
   auto entries = Depths(events, 'E', fact);
@@ -125,7 +140,34 @@ TEST_F(UsdtPatchTest, BodyRecursionReturnsThroughEveryFrameAtEqualDepths) {
   EXPECT_EQ(std::set<int>(entries.begin(), entries.end()).size(), 6u) << "nested calls differ";
 }
 
+// Without a capture the emulator's deallocate_return sites are the nop they were compiled as:
+// fact(N > 0) returns through deallocate_return and fires nothing, as in stock OTP; fact(0)
+// returns through move_return, which tests the probe's semaphore as stock OTP does. Once a
+// capture holds the enable table, the same calls fire all six returns; once it lets go, one.
+TEST_F(UsdtPatchTest, DeallocateReturnFiresOnlyWhileACaptureHoldsTheEnableTable) {
+  const std::string fact = "orion_workload:fact/1";
+  auto before = Trace("orion_workload:fact(5), ok.");
+  EXPECT_EQ(Depths(before, 'E', fact).size(), 6u);
+  EXPECT_EQ(Depths(before, 'R', fact).size(), 1u) << "a return fired from deallocate_return";
+
+  HoldEnableTable();
+  auto held = Trace("orion_workload:fact(5), ok.");
+  EXPECT_EQ(Depths(held, 'R', fact), Depths(held, 'E', fact));
+  EXPECT_EQ(Depths(held, 'R', fact).size(), 6u);
+
+  ASSERT_TRUE(claim_.Release().ok());
+  // The release does not wait for the emulator: a sync that waits does.
+  auto pair = beam::PairTable::Locate(beam_);
+  ASSERT_TRUE(pair.ok()) << pair.status().ToString();
+  auto on = pair->SyncReturnSites(std::chrono::seconds(5));
+  ASSERT_TRUE(on.ok()) << on.status().ToString();
+  EXPECT_FALSE(*on);
+  auto after = Trace("orion_workload:fact(5), ok.");
+  EXPECT_EQ(Depths(after, 'R', fact).size(), 1u);
+}
+
 TEST_F(UsdtPatchTest, TailCallFiresTwoEntriesAtOneDepthAndOneReturn) {
+  HoldEnableTable();
   auto events = Trace("orion_workload:call_tail(1, 1).");
   auto caller = Depths(events, 'E', "orion_workload:tail_caller/1");
   auto callee = Depths(events, 'E', "orion_workload:tail_callee/1");
@@ -137,6 +179,7 @@ TEST_F(UsdtPatchTest, TailCallFiresTwoEntriesAtOneDepthAndOneReturn) {
 }
 
 TEST_F(UsdtPatchTest, CaughtExceptionFiresCatchAtTheDeadCallsDepth) {
+  HoldEnableTable();
   auto events = Trace("orion_workload:call_catcher(1, 7).");
   auto catcher = Depths(events, 'E', "orion_workload:catcher/1");
   auto raiser = Depths(events, 'E', "orion_workload:raiser/1");

@@ -4,6 +4,7 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <chrono>
 #include <cstddef>
 #include <cstring>
 #include <memory>
@@ -131,7 +132,15 @@ StatusOr<EnableTable> EnableTable::Locate(const BeamProcess& beam) {
   EnableTable table;
   table.pid_ = beam.pid;
   table.address_ = address;
+  if (auto pair = PairTable::Locate(beam); pair.ok()) table.pair_ = *pair;
   return table;
+}
+
+Status EnableTable::SyncReturnSitesAfterRelease() const {
+  if (!pair_) return OkStatus();
+  // Not waited for: until the emulator turns them off, they only fire returns nobody wants.
+  auto on = pair_->SyncReturnSites(std::chrono::milliseconds(0));
+  return on.ok() || on.status().code() == StatusCode::kNotFound ? OkStatus() : on.status();
 }
 
 StatusOr<EnableTableClaim> EnableTable::Claim(const std::vector<std::string>& module_names,
@@ -161,7 +170,17 @@ StatusOr<EnableTableClaim> EnableTable::Claim(const std::vector<std::string>& mo
     o.module[slot / 8] |= static_cast<uint8_t>(1u << (slot % 8));
   }
   RETURN_IF_ERROR(Publish(pid_, address_, &t));
-  return EnableTableClaim(*this, index);
+  EnableTableClaim claim(*this, index);
+  lock.Unlock();
+  if (!pair_) return claim;
+  auto on = pair_->SyncReturnSites(std::chrono::seconds(5));
+  if (!on.ok()) return on.status();  // the claim's destructor gives the record back
+  if (!*on) {
+    return FailedPrecondition("pid ", pid_, "'s emulator could not turn on the return probes ",
+                              "of deallocate_return (its stderr says why): calls would be ",
+                              "paired without their returns");
+  }
+  return claim;
 }
 
 Status EnableTable::ReleaseRecord(int index) {
@@ -173,7 +192,8 @@ Status EnableTable::ReleaseRecord(int index) {
     std::memset(&t.owner[index], 0, sizeof(t.owner[index]));
   }
   DropDeadOwners(&t);
-  return Publish(pid_, address_, &t);
+  RETURN_IF_ERROR(Publish(pid_, address_, &t));
+  return SyncReturnSitesAfterRelease();
 }
 
 Status EnableTable::Prune() {
@@ -184,7 +204,8 @@ Status EnableTable::Prune() {
   for (const auto& o : t.owner) owned = owned || o.pid != 0;
   // A record dropped, or flags left by an orion killed halfway through a change.
   if (!DropDeadOwners(&t) && owned == (t.filtering != 0)) return OkStatus();
-  return Publish(pid_, address_, &t);
+  RETURN_IF_ERROR(Publish(pid_, address_, &t));
+  return SyncReturnSitesAfterRelease();
 }
 
 StatusOr<EnableTableState> EnableTable::Read() const {

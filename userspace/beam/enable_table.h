@@ -26,12 +26,14 @@
 #include <sys/types.h>
 
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
 
 #include "base/status.h"
 #include "userspace/beam/beam_process.h"
+#include "userspace/beam/pair_table.h"
 
 namespace orion::beam {
 
@@ -69,7 +71,10 @@ class EnableTable {
 
   // Takes an owner record for this process wanting `module_names` (atom names, unquoted),
   // or every module with `all`, and turns filtering on. ResourceExhausted when every record
-  // is held by a live capture.
+  // is held by a live capture. Returns once the emulator's return sites fire (patch 0009:
+  // deallocate_return fires function__return only while a capture holds the table);
+  // DeadlineExceeded if it did not answer in 5 s, FailedPrecondition if it could not patch
+  // them (the record is given back then).
   StatusOr<EnableTableClaim> Claim(const std::vector<std::string>& module_names, bool all);
 
   // The table as it is (dead owners are reported, not dropped).
@@ -83,8 +88,13 @@ class EnableTable {
   friend class EnableTableClaim;
   Status ReleaseRecord(int index);
 
+  // Patch 0009: the emulator's return sites follow the table (pair_table.h); none on a
+  // BEAM without them (the JIT, or older patches, where deallocate_return tests the probe).
+  Status SyncReturnSitesAfterRelease() const;
+
   pid_t pid_ = 0;
   uint64_t address_ = 0;
+  std::optional<PairTable> pair_;
 };
 
 // One capture's record in a table; Release() (or destruction) gives it back.

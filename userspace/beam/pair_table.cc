@@ -94,6 +94,54 @@ Status PairTable::Wake() const {
   return status;
 }
 
+StatusOr<bool> PairTable::SyncReturnSites(std::chrono::milliseconds timeout) const {
+  const std::string context = "syncing pid " + std::to_string(pid_) + "'s return sites";
+  uint32_t request = 0;
+  {
+    // Requests are numbered under a lock, so that a sync the emulator reports done read the
+    // enable table after every change made before its request.
+    BeamFileLock lock(pid_, "return-sites");
+    RETURN_IF_ERROR(ReadRemote(pid_, address_ + offsetof(ErtsOrionPair, sync_request),
+                               &request, sizeof(request))
+                        .WithContext(context));
+    request = request + 1 == 0 ? 1 : request + 1;
+    RETURN_IF_ERROR(WriteRemote(pid_, address_ + offsetof(ErtsOrionPair, sync_request),
+                                &request, sizeof(request))
+                        .WithContext(context));
+  }
+  RETURN_IF_ERROR(Wake().WithContext(context));
+  const auto deadline = std::chrono::steady_clock::now() + timeout;
+  auto pause = std::chrono::microseconds(50);
+  for (;;) {
+    struct {
+      uint32_t return_sites;
+      uint32_t sync_request;
+      uint32_t sync_done;
+    } state;
+    static_assert(offsetof(ErtsOrionPair, sync_done) ==
+                  offsetof(ErtsOrionPair, return_sites) + 8);
+    RETURN_IF_ERROR(ReadRemote(pid_, address_ + offsetof(ErtsOrionPair, return_sites), &state,
+                               sizeof(state))
+                        .WithContext(context));
+    if (static_cast<int32_t>(state.sync_done - request) >= 0) return state.return_sites != 0;
+    if (std::chrono::steady_clock::now() >= deadline) {
+      if (timeout.count() == 0) return state.return_sites != 0;
+      return DeadlineExceeded("pid ", pid_, "'s emulator did not sync its return sites within ",
+                              timeout.count(), " ms (its schedulers are blocked, or code ",
+                              "loading holds the code write permission)");
+    }
+    std::this_thread::sleep_for(pause);
+    pause = std::min(pause * 2, std::chrono::microseconds(5000));
+  }
+}
+
+StatusOr<bool> PairTable::ReturnSites() const {
+  uint32_t on = 0;
+  RETURN_IF_ERROR(
+      ReadRemote(pid_, address_ + offsetof(ErtsOrionPair, return_sites), &on, sizeof(on)));
+  return on != 0;
+}
+
 StatusOr<PairClaim> PairTable::Reserve(const std::vector<PairPattern>& patterns,
                                        uint32_t max_slots) {
   if (patterns.empty() || patterns.size() > ERTS_ORION_PAIR_PATTERNS) {

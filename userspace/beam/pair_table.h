@@ -87,6 +87,14 @@ class PairTable {
   // The records held now (by live or dead orion processes).
   StatusOr<std::vector<PairRecord>> Records() const;
 
+  // Patch 0009: has the emulator make deallocate_return's return sites follow the enable
+  // table (they fire while it filters, i.e. while a capture holds it) and, with a timeout,
+  // waits for it: then returns whether they fire. Called after every change of the enable
+  // table; with a zero timeout it only asks (a release need not wait).
+  StatusOr<bool> SyncReturnSites(std::chrono::milliseconds timeout) const;
+  // Whether they fire now, as the emulator last wrote it.
+  StatusOr<bool> ReturnSites() const;
+
   pid_t pid() const { return pid_; }
 
  private:

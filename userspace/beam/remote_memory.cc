@@ -155,8 +155,11 @@ BeamFileLock::BeamFileLock(pid_t beam_pid, const char* name) {
   if (fd_ >= 0) flock(fd_, LOCK_EX);
 }
 
-BeamFileLock::~BeamFileLock() {
+BeamFileLock::~BeamFileLock() { Unlock(); }
+
+void BeamFileLock::Unlock() {
   if (fd_ >= 0) close(fd_);  // releases the lock
+  fd_ = -1;
 }
 
 }  // namespace orion::beam

@@ -62,6 +62,8 @@ class BeamFileLock {
   ~BeamFileLock();
   BeamFileLock(const BeamFileLock&) = delete;
   BeamFileLock& operator=(const BeamFileLock&) = delete;
+  // Releases it before the end of the scope.
+  void Unlock();
 
  private:
   int fd_ = -1;

@@ -108,6 +108,13 @@ void PrintPairTable(const beam::BeamProcess& beam) {
   }
   std::printf("pairing table: %zu of %u records held%s\n", records->size(),
               beam::PairMaxRecords(), held.empty() ? "" : (held + ")").c_str());
+  // Patch 0009: on while a capture holds the enable table (a prune above may just have asked
+  // the emulator to turn them off).
+  auto sites = table->ReturnSites();
+  std::printf("deallocate_return's return probe: %s\n",
+              !sites.ok() ? sites.status().ToString().c_str()
+              : *sites    ? "on (a capture holds the enable table)"
+                          : "off (as in stock OTP: no capture holds the enable table)");
 }
 
 int ListProbes(const beam::BeamProcess& beam) {
