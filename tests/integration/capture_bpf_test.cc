@@ -23,6 +23,7 @@
 #include "tests/integration/support/probe_state.h"
 #include "tests/integration/support/subprocess.h"
 #include "userspace/beam/beam_process.h"
+#include "userspace/beam/pair_table.h"
 
 namespace orion {
 namespace {
@@ -481,6 +482,11 @@ TEST_P(CaptureTest, FiveCapturesOfOneFunctionEachCountEveryCall) {
   EXPECT_EQ(paired, g_pairing == "beam" ? 4u : 0u);
 }
 
+StatusOr<bool> ReturnSitesOn(const beam::BeamProcess& beam) {
+  ASSIGN_OR_RETURN(beam::PairTable table, beam::PairTable::Locate(beam));
+  return table.ReturnSites();
+}
+
 TEST_P(CaptureTest, NothingStaysAttachedAfterExitSigtermOrKill9) {
   auto beam = beam::InspectBeam(node_.os_pid());
   ASSERT_TRUE(beam.ok());
@@ -500,6 +506,11 @@ TEST_P(CaptureTest, NothingStaysAttachedAfterExitSigtermOrKill9) {
       ASSERT_TRUE(capture.Start(node_, {"orion_workload:known/1"}));
       programs = testing::ProcessBpfProgramIds(capture.process().pid());
       EXPECT_GT(testing::CountLinksOfPrograms(programs), 0);
+      // Patch 0009: deallocate_return's return sites are on exactly while a capture holds the
+      // enable table (pairing in BPF).
+      auto sites = ReturnSitesOn(*beam);
+      ASSERT_TRUE(sites.ok()) << sites.status().ToString();
+      EXPECT_EQ(*sites, g_pairing == "bpf");
       capture.process().Signal(signal);
       capture.process().Wait(std::chrono::seconds(20));
     }
@@ -520,6 +531,14 @@ TEST_P(CaptureTest, NothingStaysAttachedAfterExitSigtermOrKill9) {
     // BEAM drops it, so that other tracers see every call again.
     const std::string table = EnableTableLine(node_);
     EXPECT_EQ(table.rfind("enable table: off", 0), 0u) << table;
+    // ... and the return sites go back to the nop (the release, or that drop, asked for it).
+    EXPECT_TRUE(testing::WaitFor(
+        [&] {
+          auto on = ReturnSitesOn(*beam);
+          return on.ok() && !*on;
+        },
+        std::chrono::seconds(10)))
+        << "deallocate_return's return sites are still on";
     EXPECT_EQ(table.find("dead orion") != std::string::npos,
               signal == SIGKILL && g_pairing == "bpf")
         << table;
