@@ -20,7 +20,7 @@ readonly PATCH_INCLUDE_DIR="$HERE/include"
 readonly CACHE_DIR="${ORION_CACHE_DIR:-/var/cache/orion}"
 readonly REQUIRED_EMU_PROBES=(global__function__entry local__function__entry function__return
                               process__scheduled message__queued)
-readonly PATCHED_EMU_PROBES=(exception__catch orion__call)
+readonly PATCHED_EMU_PROBES=(exception__catch orion__call orion__calls)
 
 usage() {
   cat <<EOF

@@ -72,6 +72,14 @@ struct {
   __type(value, __u64);
 } counters SEC(".maps");
 
+/* Patch 0010: where orion_pair_calls copies a batch (too large for the stack). */
+struct {
+  __uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+  __uint(max_entries, 1);
+  __type(key, __u32);
+  __type(value, struct pair_batch);
+} batch_buf SEC(".maps");
+
 struct {
   __uint(type, BPF_MAP_TYPE_HASH);
   __uint(max_entries, 64);
@@ -398,7 +406,30 @@ static __always_inline long pair_slot(__u32 owner_slot) {
 }
 
 /* One call paired by the BEAM (capture.h, "Pairing in the BEAM"): no per-process state, no
- * strings; a lookup of the record and the histograms. */
+ * strings; a lookup of the record and the histograms. A global function, verified once for
+ * both programs below. */
+__attribute__((noinline)) int pair_record(__u32 owner_slot, __u32 how_tails, __u64 wall_ns,
+                                          __u64 cpu_ns) {
+  const long found = pair_slot(owner_slot);
+  if (found < 0) return 0; /* another capture's record */
+  const __u32 slot = found;
+  const __u32 how = how_tails & 3;
+  const __u32 tails = how_tails >> 2;
+  bump(CAPTURE_MATCHED);
+  if (how == PAIR_HOW_RETURN) {
+    record_sample(slot, CAPTURE_WALL, wall_ns);
+    record_sample(slot, CAPTURE_CPU, cpu_ns);
+  } else {
+    count_end(slot, how == PAIR_HOW_EXCEPTION ? END_EXCEPTION : END_EXIT);
+  }
+  if (tails) {
+    struct slot_counters *c = bpf_map_lookup_elem(&slot_counters, &slot);
+    if (c) c->tail_calls += tails;
+  }
+  return 0;
+}
+
+/* orion__call: one probe per call. */
 SEC("usdt")
 int orion_pair_call(struct pt_regs *ctx) {
   long args[4];
@@ -408,21 +439,37 @@ int orion_pair_call(struct pt_regs *ctx) {
     bump(CAPTURE_READ_ERRORS);
     return 0;
   }
-  const long found = pair_slot((__u32)args[0]);
-  if (found < 0) return 0; /* another capture's record */
-  const __u32 slot = found;
-  const __u32 how = (__u32)args[1] & 3;
-  const __u32 tails = (__u32)args[1] >> 2;
-  bump(CAPTURE_MATCHED);
-  if (how == PAIR_HOW_RETURN) {
-    record_sample(slot, CAPTURE_WALL, (__u64)args[2]);
-    record_sample(slot, CAPTURE_CPU, (__u64)args[3]);
-  } else {
-    count_end(slot, how == PAIR_HOW_EXCEPTION ? END_EXCEPTION : END_EXIT);
+  return pair_record((__u32)args[0], (__u32)args[1], (__u64)args[2], (__u64)args[3]);
+}
+
+/* orion__calls (patch 0010): up to PAIR_BATCH calls per probe, read at once from the
+ * scheduler thread's batch; each counts as one event, as with orion__call. */
+SEC("usdt")
+int orion_pair_calls(struct pt_regs *ctx) {
+  long args[2];
+  const __u32 zero = 0;
+
+  if (orion_usdt_args(ctx, args, 2) != 0) {
+    bump(CAPTURE_READ_ERRORS);
+    return 0;
   }
-  if (tails) {
-    struct slot_counters *c = bpf_map_lookup_elem(&slot_counters, &slot);
-    if (c) c->tail_calls += tails;
+  const __u32 n = (__u32)args[1];
+  if (n == 0 || n > PAIR_BATCH) {
+    bump(CAPTURE_READ_ERRORS);
+    return 0;
+  }
+  struct pair_batch *b = bpf_map_lookup_elem(&batch_buf, &zero);
+  if (!b) return 0;
+  if (bpf_probe_read_user(b->call, n * sizeof(struct pair_call), (const void *)args[0]) != 0) {
+    bump(CAPTURE_READ_ERRORS);
+    return 0;
+  }
+  __u64 *events = bpf_map_lookup_elem(&counters, &(__u32){CAPTURE_EVENTS});
+  if (events) *events += n;
+  for (__u32 i = 0; i < PAIR_BATCH; i++) {
+    if (i >= n) break;
+    const struct pair_call *c = &b->call[i];
+    pair_record(c->owner_slot, c->how_tails, c->wall_ns, c->cpu_ns);
   }
   return 0;
 }

@@ -106,12 +106,26 @@ struct slot_counters {
 
 /* Pairing in the BEAM (Orion's patch 0007, beam_dtrace_build/include/erl_orion_pair.h): the
  * emulator pairs calls itself and fires erlang:orion__call once per call with integer
- * arguments: (owner << 16) | slot, how | tail_calls << 2, wall ns, on-CPU ns. The program
+ * arguments: (owner << 16) | slot, how | tail_calls << 2, wall ns, on-CPU ns; or, while
+ * orion__calls is attached (patch 0010), the same four per call in batches. The program
  * only keeps the calls of its own record in each BEAM: pair_owners maps (BEAM, record) to
  * the first of the max_slots function slots that BEAM's record gets in this capture. */
 struct pair_owner_key {
   __u32 tgid;  /* the BEAM's OS pid */
   __u32 owner; /* the capture's record in its pairing table */
+};
+
+/* Batches (patch 0010): erlang:orion__calls(batch, n) carries up to PAIR_BATCH calls, each
+ * laid out as ErtsOrionPairCall (erl_orion_pair.h; checked in userspace/probes/capture.cc). */
+#define PAIR_BATCH 64 /* ERTS_ORION_PAIR_BATCH */
+struct pair_call {
+  __u32 owner_slot;
+  __u32 how_tails;
+  __u64 wall_ns;
+  __u64 cpu_ns;
+};
+struct pair_batch {
+  struct pair_call call[PAIR_BATCH];
 };
 
 #define PAIR_HOW_RETURN 0    /* ERTS_ORION_PAIR_RETURN */

@@ -52,6 +52,14 @@
  *   `sync_request` after changing the enable table and waits for `sync_done` to reach it
  *   before it attaches anything.
  *
+ * Batches (patch 0010). While `erlang:orion__calls` is attached, the emulator fires it
+ *   instead of orion__call: each scheduler thread keeps the calls that ended
+ *   (ErtsOrionPairCall) and fires one probe per ERTS_ORION_PAIR_BATCH calls, or when its oldest
+ *   one is ERTS_ORION_PAIR_BATCH_NS old. orion__call's semaphore still says whether a capture
+ *   is attached at all. Before reading its final results Orion bumps `flush_request` and
+ *   wakes the emulator; every scheduler fires what it holds, and the emulator writes
+ *   `flush_done`.
+ *
  * Layout changes bump ERTS_ORION_PAIR_VERSION; Orion checks magic, version and size.
  */
 #ifndef ERL_ORION_PAIR_H__
@@ -60,7 +68,7 @@
 #include <stdint.h>
 
 #define ERTS_ORION_PAIR_MAGIC 0x5250524fU /* "ORPR" */
-#define ERTS_ORION_PAIR_VERSION 3
+#define ERTS_ORION_PAIR_VERSION 4
 #define ERTS_ORION_PAIR_OWNERS 4
 #define ERTS_ORION_PAIR_PATTERNS 16
 #define ERTS_ORION_PAIR_ATOM_LEN 256 /* bytes of a pattern's atom name (max 255 + NUL) */
@@ -68,6 +76,12 @@
 #define ERTS_ORION_PAIR_KEYS 512     /* functions looked up per owner (a power of two) */
 #define ERTS_ORION_PAIR_MFA_LEN 160  /* bytes of a slot's name */
 #define ERTS_ORION_PAIR_FRAMES 32    /* calls in flight per Erlang process */
+
+/* patch 0010: calls per orion__calls probe, and the age at which a scheduler's batch is
+ * fired even if not full (checked when a paired call returns and when the scheduler
+ * switches processes) */
+#define ERTS_ORION_PAIR_BATCH 64
+#define ERTS_ORION_PAIR_BATCH_NS 20000000ULL
 
 /* the int Orion writes into wake_fd: install the records' breakpoints now */
 #define ERTS_ORION_PAIR_WAKE (-0x4f52)
@@ -101,6 +115,14 @@ typedef struct {
     char module[ERTS_ORION_PAIR_ATOM_LEN];
     char function[ERTS_ORION_PAIR_ATOM_LEN];
 } ErtsOrionPairPattern;
+
+/* patch 0010: one ended call in an orion__calls batch (what orion__call's arguments say) */
+typedef struct {
+    uint32_t owner_slot; /* (owner << 16) | slot */
+    uint32_t how_tails;  /* how it ended, | tail calls << 2 */
+    uint64_t wall_ns;
+    uint64_t cpu_ns;
+} ErtsOrionPairCall;
 
 typedef struct {
     uint64_t module;   /* the atom terms; 0: empty */
@@ -140,6 +162,9 @@ typedef struct {
     uint32_t return_sites; /* emulator: 1 if they fire now */
     uint32_t sync_request; /* Orion: bumped (under its lock file) before a wake */
     uint32_t sync_done;    /* emulator: the sync_request its last sync read */
+    /* Patch 0010, batches (see below). */
+    uint32_t flush_request; /* Orion: bumped (under its lock file) before a wake */
+    uint32_t flush_done;    /* emulator: the flush_request every scheduler has flushed for */
     ErtsOrionPairOwner owner[ERTS_ORION_PAIR_OWNERS];
 } ErtsOrionPair;
 

@@ -14,8 +14,9 @@
 //   probe_floor --pid PID pair-empty PATTERN...
 //                                     the BEAM pairs the calls of PATTERNs itself (patch 0007,
 //                                     a record of its pairing table, as `orion capture` takes)
-//                                     and the empty program is attached to orion__call: the
-//                                     floor of pairing in the BEAM, one trap per targeted call
+//                                     and the empty program is attached to orion__call (and
+//                                     orion__calls, patch 0010): the floor of pairing in the
+//                                     BEAM, one trap per 64 targeted calls with batches
 //
 // Prints "ready" on stdout once the state is in place, and undoes it on exit.
 #include <signal.h>
@@ -144,6 +145,8 @@ int HoldPairing(const orion::beam::BeamProcess& beam,
   if (!claim.ok()) return Fail(claim.status());
   if (!attach) {
     if (auto s = claim->Activate(); !s.ok()) return Fail(s);
+    // With batches (patch 0010) the emulator fires orion__calls once per 64 calls.
+    if (beam.batch_probe) return HoldSemaphores(beam, {"orion__call", "orion__calls"});
     return HoldSemaphores(beam, {"orion__call"});
   }
   empty_probe_bpf* skel = empty_probe_bpf__open_and_load();
@@ -151,7 +154,9 @@ int HoldPairing(const orion::beam::BeamProcess& beam,
   int rc = 0;
   {
     orion::probes::UsdtLinks links;
-    for (const char* probe : {"orion__function", "orion__call"}) {
+    std::vector<const char*> probes = {"orion__function", "orion__call"};
+    if (beam.batch_probe) probes.push_back("orion__calls");  // as a capture attaches
+    for (const char* probe : probes) {
       if (auto s = links.Attach(skel->progs.empty_probe, beam.pid, beam.attach_path, probe, 0);
           !s.ok()) {
         rc = Fail(s);

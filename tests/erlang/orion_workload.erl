@@ -11,7 +11,7 @@
          sleeper/1, call_sleeper/2,
          busy/1, call_busy/2,
          each_known/1, call_each_known/2,
-         parallel/3,
+         parallel/3, known_then_spin/2,
          doomed/1, call_doomed/1,
          stack_probe/0, raise_probe/0, call_stack_probes/0,
          load_elixir_style_module/0]).
@@ -145,6 +145,27 @@ parallel(P, N, Fun) ->
     Pids = [spawn_link(fun() -> Fun(N), Parent ! {done, self()} end) || _ <- lists:seq(1, P)],
     [receive {done, Pid} -> ok end || Pid <- Pids],
     ok.
+
+%% Keeps every scheduler busy for Ms ms, one process per scheduler, the first of which
+%% first makes N calls of known/1: no scheduler runs out of work (and so none waits, the
+%% moment patch 0010 also fires its batch) until the spinners end. Returns at once.
+known_then_spin(N, Ms) ->
+    Deadline = erlang:monotonic_time(millisecond) + Ms,
+    Schedulers = erlang:system_info(schedulers_online),
+    [spawn(fun() ->
+               case I of
+                   1 -> call_known(N);
+                   _ -> ok
+               end,
+               spin_until(Deadline)
+           end) || I <- lists:seq(1, Schedulers)],
+    ok.
+
+spin_until(Deadline) ->
+    case erlang:monotonic_time(millisecond) < Deadline of
+        true -> spin_until(Deadline);
+        false -> ok
+    end.
 
 %% Loads a module named 'Elixir.Orion.Demo' (what Elixir's Orion.Demo compiles to) with
 %% double/1, compiled from abstract forms: Elixir-style patterns are tested without Elixir.

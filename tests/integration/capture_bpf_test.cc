@@ -2,18 +2,20 @@
 // Every assertion is a property of the calls the workload made: exact counts, quantiles
 // within the sketch's relative accuracy of an oracle measured on the same calls, and nothing
 // left attached afterwards. Each test runs twice: with the BEAM pairing calls itself (patch
-// 0007, one orion__call probe per call) and with BPF pairing them from the function probes
+// 0007, its ended calls fired in batches by patch 0010) and with BPF pairing them from the function probes
 // (--pairing bpf): the two must agree on every property.
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
 #include <unistd.h>
 
 #include <algorithm>
+#include <chrono>
 #include <csignal>
 #include <cmath>
 #include <memory>
 #include <sstream>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "tests/integration/support/beam_node.h"
@@ -24,6 +26,8 @@
 #include "tests/integration/support/subprocess.h"
 #include "userspace/beam/beam_process.h"
 #include "userspace/beam/pair_table.h"
+#include "userspace/probes/capture.h"
+#include "userspace/probes/mfa_pattern.h"
 
 namespace orion {
 namespace {
@@ -377,16 +381,20 @@ TEST_P(CaptureTest, UntargetedModulesFireNoProbesWhileACaptureRuns) {
   ASSERT_TRUE(capture.Start(node_, {"orion_workload:known/1"}));
   if (g_pairing == "beam") {
     // Pairing in the BEAM reaches known/1 through its breakpoint (patch 0008): no function
-    // probe is attached, so no call formats anything, and the pairing probe fires once per
-    // targeted call, never for another.
+    // probe is attached, so no call formats anything, and the calls that end are fired in
+    // batches of 64 (patch 0010), never one probe per call; the capture's flush delivers the
+    // last batch.
     auto beam = beam::InspectBeam(node_.os_pid());
     ASSERT_TRUE(beam.ok());
     EXPECT_EQ(testing::SemaphoreOf(*beam, "local__function__entry"), 0);
     EXPECT_EQ(testing::SemaphoreOf(*beam, "function__return"), 0);
     EXPECT_EQ(EnableTableLine(node_).rfind("enable table: off", 0), 0u) << EnableTableLine(node_);
-    EXPECT_EQ(ProbeHitsDuring(node_, workload, "orion__call"), 1000u);
+    EXPECT_EQ(ProbeHitsDuring(node_, workload, "orion__call"), 0u);
+    const uint64_t batches = ProbeHitsDuring(node_, workload, "orion__calls");
+    EXPECT_GE(batches, 1000u / 64);     // full batches of this run's calls
+    EXPECT_LE(batches, 1000u / 64 + 4);  // and partial ones: an age flush, a scheduler switch
     json doc = capture.Stop();
-    EXPECT_EQ(CountOf(doc, "orion_workload:known/1"), 1000u) << doc.dump();
+    EXPECT_EQ(CountOf(doc, "orion_workload:known/1"), 2000u) << doc.dump();  // two runs
     return;
   }
   EXPECT_EQ(EnableTableLine(node_).rfind("enable table: filtering for 1 capture", 0), 0u)
@@ -400,6 +408,50 @@ TEST_P(CaptureTest, UntargetedModulesFireNoProbesWhileACaptureRuns) {
   json doc = capture.Stop();
   EXPECT_EQ(CountOf(doc, "orion_workload:known/1"), 1000u) << doc.dump();
   EXPECT_EQ(EnableTableLine(node_).rfind("enable table: off", 0), 0u) << EnableTableLine(node_);
+}
+
+// A running capture sees calls while the node stays busy, not only when it stops: pairing in
+// the BEAM, a scheduler keeps its ended calls in a batch (patch 0010) and fires it once the
+// oldest is 20 ms old, checked when it switches processes, even if no targeted call ends
+// after them and it never runs out of work (the spinners keep every scheduler busy for 3 s).
+// The capture runs in this process (probes::Capture, as orion's commands use it) so that it
+// can be read in the middle.
+TEST_P(CaptureTest, CallsAreDeliveredWithinABoundWhileEverySchedulerStaysBusy) {
+  auto beam = beam::InspectBeam(node_.os_pid());
+  ASSERT_TRUE(beam.ok()) << beam.status().ToString();
+  auto pattern = probes::ParseMfaPattern("orion_workload:known/1");
+  ASSERT_TRUE(pattern.ok());
+  probes::CaptureOptions options{.patterns = {*pattern}, .pairing = g_pairing == "beam"};
+  auto capture = probes::Capture::Start({*beam}, options);
+  ASSERT_TRUE(capture.ok()) << capture.status().ToString();
+  if (g_pairing == "beam") {
+    ASSERT_EQ((*capture)->PairedBeams(), 1u);
+    EXPECT_GT(testing::SemaphoreOf(*beam, "orion__calls"), 0);  // batches on
+  }
+  const auto start = std::chrono::steady_clock::now();
+  ASSERT_EQ(node_.Eval("orion_workload:known_then_spin(10, 3000)."), "ok");
+  uint64_t seen = 0;
+  for (;;) {
+    auto snap = (*capture)->Read();
+    ASSERT_TRUE(snap.ok()) << snap.status().ToString();
+    seen = 0;
+    for (const auto& f : snap->functions) {
+      if (f.mfa == "orion_workload:known/1") seen = f.wall.count();
+    }
+    if (seen == 10 || std::chrono::steady_clock::now() - start > std::chrono::milliseconds(1500)) {
+      break;
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  const auto waited = std::chrono::duration_cast<std::chrono::milliseconds>(
+      std::chrono::steady_clock::now() - start);
+  // Well before the spinners end (3 s): 20 ms, a time slice, and this machine's jitter.
+  EXPECT_EQ(seen, 10u) << "after " << waited.count() << " ms";
+  (*capture)->Detach();
+  auto final_snap = (*capture)->Read();
+  ASSERT_TRUE(final_snap.ok());
+  ASSERT_EQ(final_snap->functions.size(), 1u);
+  EXPECT_EQ(final_snap->functions[0].wall.count(), 10u);
 }
 
 TEST_P(CaptureTest, CapturesOfDifferentModulesShareTheEnableTable) {

@@ -119,6 +119,7 @@ StatusOr<BeamProcess> InspectAnyBeam(pid_t pid) {
   beam.function_probes = CountSites(notes, kProvider, "function__return") > 0;
   beam.exception_probe = CountSites(notes, kProvider, "exception__catch") > 0;
   beam.pair_probe = CountSites(notes, kProvider, "orion__call") > 0;
+  beam.batch_probe = CountSites(notes, kProvider, "orion__calls") > 0;
   beam.flavor = beam.function_probes ? Flavor::kEmu : Flavor::kJit;
   return beam;
 }

@@ -24,6 +24,7 @@ struct BeamProcess {
   bool function_probes = false;  // function__return sites exist: the emu flavor
   bool exception_probe = false;  // Orion's patch 0002 (exception__catch) is in
   bool pair_probe = false;       // Orion's patch 0007 (orion__call: calls paired in the BEAM)
+  bool batch_probe = false;      // Orion's patch 0010 (orion__calls: ended calls in batches)
   std::string node_name;         // "app@host" from -sname/-name, "" if not distributed
   std::vector<std::string> argv;
 };

@@ -94,45 +94,60 @@ Status PairTable::Wake() const {
   return status;
 }
 
-StatusOr<bool> PairTable::SyncReturnSites(std::chrono::milliseconds timeout) const {
-  const std::string context = "syncing pid " + std::to_string(pid_) + "'s return sites";
+// Asks the emulator for something it does on its schedulers (erl_orion_pair.h: return sites,
+// flushes): numbers the request under a lock file, so that the emulator's `done` reaching it
+// means it started after every change made before the request; wakes the emulator; waits up
+// to `timeout` (not at all when 0) for `done`. Returns whether it was reached.
+StatusOr<bool> PairTable::Request(size_t request_field, size_t done_field, const char* lock_name,
+                                  std::chrono::milliseconds timeout,
+                                  const std::string& context) const {
   uint32_t request = 0;
   {
-    // Requests are numbered under a lock, so that a sync the emulator reports done read the
-    // enable table after every change made before its request.
-    BeamFileLock lock(pid_, "return-sites");
-    RETURN_IF_ERROR(ReadRemote(pid_, address_ + offsetof(ErtsOrionPair, sync_request),
-                               &request, sizeof(request))
+    BeamFileLock lock(pid_, lock_name);
+    RETURN_IF_ERROR(ReadRemote(pid_, address_ + request_field, &request, sizeof(request))
                         .WithContext(context));
     request = request + 1 == 0 ? 1 : request + 1;
-    RETURN_IF_ERROR(WriteRemote(pid_, address_ + offsetof(ErtsOrionPair, sync_request),
-                                &request, sizeof(request))
+    RETURN_IF_ERROR(WriteRemote(pid_, address_ + request_field, &request, sizeof(request))
                         .WithContext(context));
   }
   RETURN_IF_ERROR(Wake().WithContext(context));
   const auto deadline = std::chrono::steady_clock::now() + timeout;
   auto pause = std::chrono::microseconds(50);
   for (;;) {
-    struct {
-      uint32_t return_sites;
-      uint32_t sync_request;
-      uint32_t sync_done;
-    } state;
-    static_assert(offsetof(ErtsOrionPair, sync_done) ==
-                  offsetof(ErtsOrionPair, return_sites) + 8);
-    RETURN_IF_ERROR(ReadRemote(pid_, address_ + offsetof(ErtsOrionPair, return_sites), &state,
-                               sizeof(state))
-                        .WithContext(context));
-    if (static_cast<int32_t>(state.sync_done - request) >= 0) return state.return_sites != 0;
-    if (std::chrono::steady_clock::now() >= deadline) {
-      if (timeout.count() == 0) return state.return_sites != 0;
-      return DeadlineExceeded("pid ", pid_, "'s emulator did not sync its return sites within ",
-                              timeout.count(), " ms (its schedulers are blocked, or code ",
-                              "loading holds the code write permission)");
-    }
+    uint32_t done = 0;
+    RETURN_IF_ERROR(
+        ReadRemote(pid_, address_ + done_field, &done, sizeof(done)).WithContext(context));
+    if (static_cast<int32_t>(done - request) >= 0) return true;
+    if (std::chrono::steady_clock::now() >= deadline) return false;
     std::this_thread::sleep_for(pause);
     pause = std::min(pause * 2, std::chrono::microseconds(5000));
   }
+}
+
+StatusOr<bool> PairTable::SyncReturnSites(std::chrono::milliseconds timeout) const {
+  const std::string context = "syncing pid " + std::to_string(pid_) + "'s return sites";
+  ASSIGN_OR_RETURN(bool done,
+                   Request(offsetof(ErtsOrionPair, sync_request),
+                           offsetof(ErtsOrionPair, sync_done), "return-sites", timeout, context));
+  if (!done && timeout.count() > 0) {
+    return DeadlineExceeded("pid ", pid_, "'s emulator did not sync its return sites within ",
+                            timeout.count(), " ms (its schedulers are blocked, or code ",
+                            "loading holds the code write permission)");
+  }
+  return ReturnSites();
+}
+
+Status PairTable::Flush(std::chrono::milliseconds timeout) const {
+  const std::string context = "flushing pid " + std::to_string(pid_) + "'s batches of calls";
+  ASSIGN_OR_RETURN(bool done,
+                   Request(offsetof(ErtsOrionPair, flush_request),
+                           offsetof(ErtsOrionPair, flush_done), "flush", timeout, context));
+  if (!done) {
+    return DeadlineExceeded("pid ", pid_, "'s schedulers did not flush their batches of calls ",
+                            "within ", timeout.count(), " ms: the calls that ended in the ",
+                            "last ", ERTS_ORION_PAIR_BATCH_NS / 1000000, " ms may be missing");
+  }
+  return OkStatus();
 }
 
 StatusOr<bool> PairTable::ReturnSites() const {

@@ -1,10 +1,11 @@
-// The pairing table of Orion's BEAM patches 0007 and 0008
+// The pairing table of Orion's BEAM patches 0007-0010
 // (beam_dtrace_build/include/erl_orion_pair.h, the one layout both sides compile): a
 // capture's record in it makes the emu flavor pair each call of the capture's functions with
 // its return and fire one `erlang:orion__call` probe per call, with integer arguments (which
-// function, how it ended, wall and on-CPU ns), instead of two string-carrying probes per call
-// that BPF has to pair (docs/probes.md, "Pairing in the BEAM"; docs/performance.md has the
-// cost of each).
+// function, how it ended, wall and on-CPU ns), or, while `erlang:orion__calls` is attached
+// (patch 0010), one probe per batch of 64 such calls; instead of two string-carrying probes
+// per call that BPF has to pair (docs/probes.md, "Pairing in the BEAM"; docs/performance.md
+// has the cost of each). Flush() delivers what the schedulers' batches hold.
 //
 // Orion writes a record's patterns and then its generation (`request`), and wakes the
 // emulator through its wake pipe; the emulator puts an ERTS breakpoint in every function the
@@ -18,7 +19,8 @@
 //   ASSIGN_OR_RETURN(auto claim, table.Reserve(patterns, 128));
 //   ... attach to erlang:orion__function, filter on claim.owner() ...
 //   RETURN_IF_ERROR(claim.Activate());         // breakpoints in: the emulator pairs from now
-//   ... attach to erlang:orion__call ...
+//   ... attach to erlang:orion__calls, then erlang:orion__call ...
+//   RETURN_IF_ERROR(claim.Flush());            // before detaching: the last batches
 //   ASSIGN_OR_RETURN(PairFunctions f, claim.Read());         // slot -> "mod:fun/1"
 //   claim.Release();  // or the destructor
 #pragma once
@@ -95,12 +97,18 @@ class PairTable {
   // Whether they fire now, as the emulator last wrote it.
   StatusOr<bool> ReturnSites() const;
 
+  // Patch 0010: has every scheduler fire the calls its batch holds (orion__calls), and waits
+  // for it: what a capture does before it reads its final results.
+  Status Flush(std::chrono::milliseconds timeout) const;
+
   pid_t pid() const { return pid_; }
 
  private:
   friend class PairClaim;
   // Has the emulator (re)install every record's breakpoints (erl_orion_pair.h).
   Status Wake() const;
+  StatusOr<bool> Request(size_t request_field, size_t done_field, const char* lock_name,
+                         std::chrono::milliseconds timeout, const std::string& context) const;
 
   pid_t pid_ = 0;
   uint64_t address_ = 0;
@@ -116,6 +124,9 @@ class PairClaim {
   PairClaim(PairClaim&& other) noexcept { *this = std::move(other); }
   PairClaim& operator=(PairClaim&& other) noexcept;
   ~PairClaim() { (void)Release(); }
+
+  // PairTable::Flush for this claim's BEAM.
+  Status Flush() const { return table_.Flush(std::chrono::seconds(5)); }
 
   // The names and counters of this claim's generation. FailedPrecondition if the emulator
   // has not started it yet (no call of a wanted module since the claim) or it was taken over.

@@ -57,16 +57,16 @@ constexpr char kUsage[] =
     "  -i, --interval S       refresh the live view every S seconds (default 1)\n"
     "  -j, --json             print one JSON document at the end (no live view)\n"
     "      --max-functions N  functions with a histogram, for wide patterns (default 128)\n"
-    "      --max-rate N       stop (and report what was captured) when the BEAM's probes fire\n"
-    "                         more than N times a second over one second: each hit costs the\n"
-    "                         node about 0.5-1.5 us (default 2000000; 0: no limit); one hit\n"
-    "                         per targeted call pairing in the BEAM, two pairing in BPF\n"
-    "      --pairing W        beam (default): BEAMs with Orion's patches 0007-0008 pair each\n"
+    "      --max-rate N       stop (and report what was captured) when the BEAM delivers more\n"
+    "                         than N events a second over one second (default 2000000; 0: no\n"
+    "                         limit): pairing in the BEAM an event is a targeted call (about\n"
+    "                         0.15-0.5 us of the node's time each), pairing in BPF a probe hit\n"
+    "                         (two per targeted call, 0.5-1.5 us each)\n"
+    "      --pairing W        beam (default): BEAMs with Orion's patches 0007-0010 pair each\n"
     "                         call with its return at a breakpoint in the targeted function\n"
-    "                         and fire one probe per targeted call (about a third of the\n"
-    "                         cost, and other code runs untouched; docs/probes.md); bpf:\n"
-    "                         pair in BPF from the function probes everywhere, as on other\n"
-    "                         USDT builds\n"
+    "                         and fire one probe per 64 ended calls (a tenth of the cost, and\n"
+    "                         other code runs untouched; docs/probes.md); bpf: pair in BPF\n"
+    "                         from the function probes everywhere, as on other USDT builds\n"
     "\n"
     "Through the daemons (orion daemon, docs/operations.md):\n"
     "      --daemon NODE      ask this daemon (orion@host) to capture on its host's BEAMs\n"
@@ -429,8 +429,9 @@ int RunCaptureCommand(int argc, char** argv) {
     spdlog::warn("the BEAM exited during the capture; the results above are what was captured until then");
   }
   if (over_rate) {
-    spdlog::warn("stopped early: the BEAM's probes fired {:.0f} times a second, over --max-rate {} "
-                 "(each hit costs the node about 0.5-1.5 us); the results above are what was "
+    spdlog::warn("stopped early: the BEAM delivered {:.0f} events a second, over --max-rate {} "
+                 "(targeted calls or probe hits: 0.15-1.5 us of the node's time each, "
+                 "docs/capture.md); the results above are what was "
                  "captured until then. Narrow the patterns, or raise --max-rate (0: no limit)",
                  *over_rate, options.max_rate);
   }

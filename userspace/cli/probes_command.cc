@@ -190,6 +190,7 @@ int RunProbesCommand(int argc, char** argv) {
   std::erase_if(wanted, [&](const std::string& p) {
     return (p == "exception__catch" && !beam->exception_probe) ||
            (p == "orion__call" && !beam->pair_probe) ||
+           (p == "orion__calls" && !beam->batch_probe) ||
            (p == "function__return" && !beam->function_probes);
   });
   auto counter = probes::ProbeCounter::Start(*beam, wanted, mfa);

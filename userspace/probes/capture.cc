@@ -6,6 +6,7 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <cstddef>
 #include <cstring>
 #include <map>
 #include <optional>
@@ -18,6 +19,13 @@
 #include "userspace/probes/percpu.h"
 
 namespace orion::probes {
+
+// One layout for a batched call on both sides (bpf/capture.h, erl_orion_pair.h).
+static_assert(PAIR_BATCH == ERTS_ORION_PAIR_BATCH);
+static_assert(sizeof(pair_call) == sizeof(ErtsOrionPairCall));
+static_assert(offsetof(pair_call, how_tails) == offsetof(ErtsOrionPairCall, how_tails));
+static_assert(offsetof(pair_call, wall_ns) == offsetof(ErtsOrionPairCall, wall_ns));
+static_assert(offsetof(pair_call, cpu_ns) == offsetof(ErtsOrionPairCall, cpu_ns));
 namespace {
 
 constexpr uint32_t kMaxFunctionsLimit = 4096;
@@ -76,6 +84,14 @@ Capture::~Capture() {
 }
 
 void Capture::Detach() {
+  // The calls the BEAMs' schedulers still hold in their batches, while the programs are
+  // attached: the capture ends here.
+  for (const auto& p : paired_) {
+    if (!p.batches || !p.claim.held()) continue;
+    if (Status s = p.claim.Flush(); !s.ok() && s.code() != StatusCode::kNotFound) {
+      spdlog::warn("{}", s.ToString());
+    }
+  }
   links_.DetachAll();
   // The names of what was paired stay readable once the records are given back.
   RefreshPaired();
@@ -145,9 +161,15 @@ Status Capture::StartPairing(const beam::BeamProcess& beam, beam::PairClaim clai
                                 "orion__function", 0));
   RETURN_IF_ERROR(claim.Activate());
   spdlog::debug("pid {}: breakpoints in {} function(s)", beam.pid, claim.breakpoints());
+  // Batches (patch 0010) before orion__call, whose semaphore turns pairing on: from the first
+  // paired call on, the emulator fires one probe per batch of ended calls.
+  if (beam.batch_probe) {
+    RETURN_IF_ERROR(links_.Attach(skel_->progs.orion_pair_calls, beam.pid, beam.attach_path,
+                                  "orion__calls", 0));
+  }
   RETURN_IF_ERROR(links_.Attach(skel_->progs.orion_pair_call, beam.pid, beam.attach_path,
                                 "orion__call", 0));
-  paired_.push_back({std::move(claim), base, {}});
+  paired_.push_back({std::move(claim), base, {}, beam.batch_probe});
   return OkStatus();
 }
 
@@ -333,7 +355,7 @@ StatusOr<CaptureSnapshot> Capture::Read() const {
   bpf_program* progs[] = {skel_->progs.orion_entry,     skel_->progs.orion_return,
                           skel_->progs.orion_catch,     skel_->progs.orion_proc_exit,
                           skel_->progs.orion_sched_in,  skel_->progs.orion_sched_out,
-                          skel_->progs.orion_pair_call};
+                          skel_->progs.orion_pair_call, skel_->progs.orion_pair_calls};
   for (bpf_program* prog : progs) {
     bpf_prog_info info = {};
     uint32_t len = sizeof(info);

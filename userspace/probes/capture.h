@@ -100,6 +100,7 @@ class Capture {
     beam::PairClaim claim;
     uint32_t base = 0;
     mutable beam::PairFunctions functions;
+    bool batches = false;  // orion__calls attached (patch 0010): flush before detaching
   };
   std::vector<Paired> paired_;
 };

@@ -24,7 +24,7 @@ std::vector<std::string> ProbeCounter::DefaultProbes() {
   return {"global__function__entry", "local__function__entry", "function__return",
           "exception__catch",        "process__scheduled",     "process__exit",
           "message__send",           "message__queued",        "gc_minor__start",
-          "gc_major__start",         "orion__call"};
+          "gc_major__start",         "orion__call",            "orion__calls"};
 }
 
 StatusOr<std::unique_ptr<ProbeCounter>> ProbeCounter::Start(const beam::BeamProcess& beam,

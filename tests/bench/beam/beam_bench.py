@@ -18,8 +18,9 @@ states rotates every repetition), medians reported:
   pair_semaphore  the emulator pairs the hot functions' calls itself (patch 0007) with
                 orion__call's semaphore raised by hand, nothing attached (probe_floor
                 pair-semaphore): what pairing costs the emulator
-  pair_empty    the same with an empty BPF program on orion__call (probe_floor pair-empty):
-                the floor of pairing in the BEAM, one trap per targeted call
+  pair_empty    the same with an empty BPF program on orion__call and orion__calls
+                (probe_floor pair-empty): the floor of pairing in the BEAM, one trap per
+                batch of 64 targeted calls (patch 0010)
   hot           `orion capture` of each workload's hot function (the BEAM pairs the calls)
   hot_bpf       the same with --pairing bpf: BPF pairs the calls from the function probes
   xprof         the Erlang-tracing baseline (orion_bench_xprof) on the same hot function
@@ -327,9 +328,10 @@ def tables(samples, counts, expected, loads):
          "stack, histograms), extra", ns["hot_bpf"] - ns["empty"], ns["hot_bpf"]),
         ("BEAM pairing: the emulator pairs and times the call (semaphore raised, nothing "
          "attached)", ns["pair_semaphore"], ns["pair_semaphore"]),
-        ("BEAM pairing: the uprobe trap, an empty BPF program (1 hit)",
+        ("BEAM pairing: the uprobe traps, an empty BPF program (1 hit per 64 calls)",
          ns["pair_empty"] - ns["pair_semaphore"], ns["pair_empty"]),
-        ("BEAM pairing: orion's program (record lookup, two histograms), extra",
+        ("BEAM pairing: orion's program (read the batch; per call a record lookup, two "
+         "histograms), extra",
          ns["hot"] - ns["pair_empty"], ns["hot"]),
     ]
     for label, part, total in parts:
