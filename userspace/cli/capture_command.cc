@@ -415,7 +415,7 @@ int RunCaptureCommand(int argc, char** argv) {
     std::printf("%s\n", doc.dump(2).c_str());
   } else {
     if (live) std::printf("\x1b[H\x1b[2J");
-    std::printf("orion capture: %.1f s, %llu probe hits, %llu targeted calls%s\n\n", elapsed,
+    std::printf("orion capture: %.1f s, %llu events, %llu targeted calls%s\n\n", elapsed,
                 static_cast<unsigned long long>(snap->events),
                 static_cast<unsigned long long>(snap->matched),
                 snap->paired_beams == options.pids.size() ? " (paired in the BEAM)"

@@ -131,7 +131,7 @@ StatusOr<HostCaptureResult> RunHostCapture(const HostCaptureSpec& spec,
     ASSIGN_OR_RETURN(const uint64_t events, hits());
     if (const auto rate = guard.Over(now, events)) {
       result.stopped_at_rate = static_cast<uint64_t>(*rate);
-      spdlog::warn("capture stopped early: the probes fired {:.0f} times a second, over max_rate {}",
+      spdlog::warn("capture stopped early: the BEAMs delivered {:.0f} events a second, over max_rate {}",
                    *rate, spec.max_rate);
       break;
     }

@@ -41,7 +41,7 @@ struct CaptureOptions {
 struct CaptureSnapshot {
   std::vector<FunctionStats> functions;  // sorted by MFA
   LostCounters lost;
-  uint64_t events = 0;   // probe hits the programs saw
+  uint64_t events = 0;   // probe hits the programs saw (an orion__calls hit: its calls)
   uint64_t matched = 0;  // entries of targeted functions
   uint32_t paired_beams = 0;  // BEAMs that pair calls themselves (patch 0007)
 };

@@ -1,4 +1,5 @@
-// The overload guard of a capture (`--max-rate`, the protocol's max_rate): probe hits per second,
+// The overload guard of a capture (`--max-rate`, the protocol's max_rate): events per second
+// (probe hits; pairing in the BEAM, the ended calls its batches carry),
 // measured over windows of at least a second, against a ceiling. Shared by `orion capture`
 // (probes and tracer mode) and the daemon's host captures.
 //
