@@ -148,6 +148,13 @@ run as root with \`$COMMAND_LINE\`."
     echo
     "$ROOT/tests/bench/beam/idle_ab.sh" 8 || echo "(idle_ab.sh failed)"
     echo
+    if command -v valgrind >/dev/null; then
+      echo "The same in instructions executed, which the machine's noise and code placement do not"
+      echo "move (\`tests/bench/beam/idle_instructions.sh 30\`, callgrind, fresh nodes with +S 1):"
+      echo
+      "$ROOT/tests/bench/beam/idle_instructions.sh" 30 || echo "(idle_instructions.sh failed)"
+      echo
+    fi
   fi
   local ab_args=()
   [[ -x /usr/bin/erl ]] && ab_args=(--tracer-erl /usr/bin/erl)

@@ -24,6 +24,7 @@ readonly PACKAGES=(
   systemtap-sdt-dev bpfcc-tools python3-bpfcc bpftrace python3
   dpkg-dev libncurses-dev
   iproute2 procps psmisc
+  valgrind  # benchmarks: the patches' idle cost in instructions (tests/bench/beam/idle_instructions.sh)
 )
 
 missing_packages() {

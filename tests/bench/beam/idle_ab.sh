@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The idle cost of Orion's BEAM patches, A/B: fib(27) on a fresh node of the patched USDT OTP
 # and of the same OTP built without the patches (beam_dtrace_build/build.sh --no-patches),
-# nothing attached, alternating nodes PAIRS times. Each sample is the fastest of 15 runs in one
+# nothing attached, alternating nodes PAIRS times (in the order A B B A ...). Each sample is the fastest of 15 runs in one
 # node (the machine's noise only ever adds time); the table compares the fastest samples and
 # the medians of the samples.
 #
@@ -28,9 +28,16 @@ sample() {
     'T = [element(1, timer:tc(orion_bench, fib, [27])) || _ <- lists:seq(1, 15)], io:format("~p~n", [lists:min(T)]), halt().'
 }
 declare -a p_samples s_samples
+# Which node of a pair starts first alternates (base, patched, patched, base, ...), so that
+# whatever the first of two runs pays or gains weighs on both sides alike.
 for ((i = 0; i < PAIRS; i++)); do
-  s_samples+=("$(sample "$stock")")
-  p_samples+=("$(sample "$patched")")
+  if (( i % 2 == 0 )); then
+    s_samples+=("$(sample "$stock")")
+    p_samples+=("$(sample "$patched")")
+  else
+    p_samples+=("$(sample "$patched")")
+    s_samples+=("$(sample "$stock")")
+  fi
 done
 python3 - "${p_samples[*]}" "${s_samples[*]}" "$base_label" <<'PY'
 import statistics, sys

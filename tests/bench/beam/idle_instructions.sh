@@ -1,0 +1,57 @@
+#!/usr/bin/env bash
+# The idle cost of Orion's BEAM patches, counted in instructions: what the emulator executes
+# for fib(27) with nothing attached, on the patched USDT OTP and on the same OTP built without
+# the patches (beam_dtrace_build/build.sh --no-patches), under valgrind's callgrind.
+#
+# idle_ab.sh times the same question, and on a shared VM a wall-clock ratio moves by several
+# per cent between runs, and between builds whose code merely sits at other addresses. An
+# instruction count does not move with the machine: it says whether the patches make the
+# emulator do more work, which is what they could cost idle. Each build runs the workload
+# N times and 0 times in fresh nodes (+S 1); the difference is the workload's instructions
+# (boot varies by about 1 M instructions between runs, so N is large enough to make that
+# noise small against the difference).
+#
+#   sudo tests/bench/beam/idle_instructions.sh [N]    # default 30 (about a minute)
+#
+# ORION_IDLE_AB_BASE=PREFIX compares against another OTP prefix, as idle_ab.sh does.
+set -euo pipefail
+readonly ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../../.." && pwd)"
+readonly N="${1:-30}"
+patched="$("$ROOT/beam_dtrace_build/build.sh" --print-prefix)"
+base="${ORION_IDLE_AB_BASE:-$("$ROOT/beam_dtrace_build/build.sh" --no-patches --print-prefix)}"
+base_label="USDT OTP without Orion's patches"
+[[ -n "${ORION_IDLE_AB_BASE:-}" ]] && base_label="the base, $ORION_IDLE_AB_BASE"
+for p in "$patched" "$base"; do
+  [[ -x "$p/bin/erl" ]] || { echo "idle_instructions: no $p/bin/erl: run beam_dtrace_build/build.sh and beam_dtrace_build/build.sh --no-patches" >&2; exit 1; }
+done
+command -v valgrind >/dev/null ||
+  { echo "idle_instructions: valgrind is not installed (apt-get install valgrind)" >&2; exit 1; }
+work="$(mktemp -d)"
+trap 'rm -rf "$work"' EXIT
+erlc -o "$work" "$ROOT/tests/bench/beam/orion_bench.erl"
+
+# Instructions the node's busiest process (beam.emu) executed running fib(27) $2 times.
+instructions() {
+  local prefix="$1" runs="$2" out="$work/cg.$RANDOM"
+  mkdir "$out"
+  valgrind --tool=callgrind --trace-children=yes --callgrind-out-file="$out/cg.%p" \
+    "$prefix/bin/erl" -emu_flavor emu +S 1 -noshell -pa "$work" -eval \
+    "[orion_bench:fib(27) || _ <- lists:seq(1, $runs)], halt()." >/dev/null 2>&1
+  grep -h '^summary:' "$out"/cg.* | awk '{print $2}' | sort -n | tail -1
+}
+
+echo "idle_instructions: callgrind, fib(27) x $N and x 0 on each build" >&2
+b0="$(instructions "$base" 0)"; bn="$(instructions "$base" "$N")"
+p0="$(instructions "$patched" 0)"; pn="$(instructions "$patched" "$N")"
+python3 - "$b0" "$bn" "$p0" "$pn" "$N" "$base_label" <<'PY'
+import sys
+b0, bn, p0, pn, n = (int(x) for x in sys.argv[1:6])
+base = sys.argv[6]
+calls = 635621 * n  # fib(27) makes 635,621 calls of fib/1
+b, p = bn - b0, pn - p0
+print(f"| fib(27) x {n}, nothing attached | instructions | per fib/1 call |")
+print("|---|---:|---:|")
+print(f"| {base} | {b:,} | {b / calls:.2f} |")
+print(f"| USDT OTP with Orion's patches | {p:,} | {p / calls:.2f} |")
+print(f"| patched / base | {p / b:.4f} | {(p - b) / calls:+.2f} |")
+PY
