@@ -95,10 +95,12 @@ struct {
   __type(value, struct proc_state);
 } proc_init SEC(".maps");
 
-static __always_inline void bump(__u32 counter) {
+static __always_inline void bump_by(__u32 counter, __u64 n) {
   __u64 *v = bpf_map_lookup_elem(&counters, &counter);
-  if (v) *v += 1; /* per-CPU, and uprobe programs run with preemption disabled */
+  if (v) *v += n; /* per-CPU, and uprobe programs run with preemption disabled */
 }
+
+static __always_inline void bump(__u32 counter) { bump_by(counter, 1); }
 
 /* Hashes of the parts of an MFA string (capture.h, "Identification"). */
 struct mfa_hashes {
@@ -464,8 +466,7 @@ int orion_pair_calls(struct pt_regs *ctx) {
     bump(CAPTURE_READ_ERRORS);
     return 0;
   }
-  __u64 *events = bpf_map_lookup_elem(&counters, &(__u32){CAPTURE_EVENTS});
-  if (events) *events += n;
+  bump_by(CAPTURE_EVENTS, n);
   for (__u32 i = 0; i < PAIR_BATCH; i++) {
     if (i >= n) break;
     const struct pair_call *c = &b->call[i];
