@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
 # The idle cost of Orion's BEAM patches, A/B: fib(27) on a fresh node of the patched USDT OTP
 # and of the same OTP built without the patches (beam_dtrace_build/build.sh --no-patches),
-# nothing attached, alternating nodes PAIRS times (in the order A B B A ...). Each sample is the fastest of 15 runs in one
-# node (the machine's noise only ever adds time); the table compares the fastest samples and
-# the medians of the samples.
+# nothing attached, alternating nodes PAIRS times (in the order A B B A ...). Each sample is
+# the fastest of 15 runs in one node (the machine's noise only ever adds time); the table
+# compares the fastest samples and the medians of the samples.
 #
 #   sudo tests/bench/beam/idle_ab.sh [PAIRS]      # default 8
 #
@@ -13,30 +13,19 @@
 set -euo pipefail
 readonly ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../../.." && pwd)"
 readonly PAIRS="${1:-8}"
-patched="$("$ROOT/beam_dtrace_build/build.sh" --print-prefix)"
-stock="${ORION_IDLE_AB_BASE:-$("$ROOT/beam_dtrace_build/build.sh" --no-patches --print-prefix)}"
-base_label="USDT OTP without Orion's patches"
-[[ -n "${ORION_IDLE_AB_BASE:-}" ]] && base_label="the base, $ORION_IDLE_AB_BASE"
-for p in "$patched" "$stock"; do
-  [[ -x "$p/bin/erl" ]] || { echo "idle_ab: no $p/bin/erl: run beam_dtrace_build/build.sh and beam_dtrace_build/build.sh --no-patches" >&2; exit 1; }
-done
-ebin="$(mktemp -d)"
-trap 'rm -rf "$ebin"' EXIT
-erlc -o "$ebin" "$ROOT/tests/bench/beam/orion_bench.erl"
-sample() {
-  "$1/bin/erl" -emu_flavor emu -noshell -pa "$ebin" -eval \
-    'T = [element(1, timer:tc(orion_bench, fib, [27])) || _ <- lists:seq(1, 15)], io:format("~p~n", [lists:min(T)]), halt().'
-}
+source "$ROOT/tests/bench/beam/idle_lib.sh"
+idle_prefixes
+idle_ebin
 declare -a p_samples s_samples
 # Which node of a pair starts first alternates (base, patched, patched, base, ...), so that
 # whatever the first of two runs pays or gains weighs on both sides alike.
 for ((i = 0; i < PAIRS; i++)); do
   if (( i % 2 == 0 )); then
-    s_samples+=("$(sample "$stock")")
-    p_samples+=("$(sample "$patched")")
+    s_samples+=("$(idle_sample "$base")")
+    p_samples+=("$(idle_sample "$patched")")
   else
-    p_samples+=("$(sample "$patched")")
-    s_samples+=("$(sample "$stock")")
+    p_samples+=("$(idle_sample "$patched")")
+    s_samples+=("$(idle_sample "$base")")
   fi
 done
 python3 - "${p_samples[*]}" "${s_samples[*]}" "$base_label" <<'PY'

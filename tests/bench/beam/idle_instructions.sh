@@ -17,25 +17,18 @@
 set -euo pipefail
 readonly ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../../.." && pwd)"
 readonly N="${1:-30}"
-patched="$("$ROOT/beam_dtrace_build/build.sh" --print-prefix)"
-base="${ORION_IDLE_AB_BASE:-$("$ROOT/beam_dtrace_build/build.sh" --no-patches --print-prefix)}"
-base_label="USDT OTP without Orion's patches"
-[[ -n "${ORION_IDLE_AB_BASE:-}" ]] && base_label="the base, $ORION_IDLE_AB_BASE"
-for p in "$patched" "$base"; do
-  [[ -x "$p/bin/erl" ]] || { echo "idle_instructions: no $p/bin/erl: run beam_dtrace_build/build.sh and beam_dtrace_build/build.sh --no-patches" >&2; exit 1; }
-done
+source "$ROOT/tests/bench/beam/idle_lib.sh"
+idle_prefixes
 command -v valgrind >/dev/null ||
   { echo "idle_instructions: valgrind is not installed (apt-get install valgrind)" >&2; exit 1; }
-work="$(mktemp -d)"
-trap 'rm -rf "$work"' EXIT
-erlc -o "$work" "$ROOT/tests/bench/beam/orion_bench.erl"
+idle_ebin
 
 # Instructions the node's busiest process (beam.emu) executed running fib(27) $2 times.
 instructions() {
-  local prefix="$1" runs="$2" out="$work/cg.$RANDOM"
+  local prefix="$1" runs="$2" out="$ebin/cg.$RANDOM"
   mkdir "$out"
   valgrind --tool=callgrind --trace-children=yes --callgrind-out-file="$out/cg.%p" \
-    "$prefix/bin/erl" -emu_flavor emu +S 1 -noshell -pa "$work" -eval \
+    "$prefix/bin/erl" -emu_flavor emu +S 1 -noshell -pa "$ebin" -eval \
     "[orion_bench:fib(27) || _ <- lists:seq(1, $runs)], halt()." >/dev/null 2>&1
   grep -h '^summary:' "$out"/cg.* | awk '{print $2}' | sort -n | tail -1
 }

@@ -15,23 +15,16 @@
 set -euo pipefail
 readonly ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../../.." && pwd)"
 (( $# >= 2 )) || { echo "usage: $0 PREFIX PREFIX [PREFIX...]" >&2; exit 2; }
-for p in "$@"; do
-  [[ -x "$p/bin/erl" ]] || { echo "idle_rotation: no $p/bin/erl" >&2; exit 1; }
-done
-ebin="$(mktemp -d)"
-trap 'rm -rf "$ebin"' EXIT
-erlc -o "$ebin" "$ROOT/tests/bench/beam/orion_bench.erl"
-sample() {
-  "$1/bin/erl" -emu_flavor emu -noshell -pa "$ebin" -eval \
-    'T = [element(1, timer:tc(orion_bench, fib, [27])) || _ <- lists:seq(1, 15)], io:format("~p~n", [lists:min(T)]), halt().'
-}
+source "$ROOT/tests/bench/beam/idle_lib.sh"
+idle_require_erl "$@"
+idle_ebin
 prefixes=("$@")
 n=${#prefixes[@]}
 declare -a samples
 for ((r = 0; r < ${ROUNDS:-40}; r++)); do
   for ((k = 0; k < n; k++)); do
     j=$(( (k + r) % n ))
-    samples[$j]+=" $(sample "${prefixes[$j]}")"
+    samples[$j]+=" $(idle_sample "${prefixes[$j]}")"
   done
 done
 for ((j = 0; j < n; j++)); do echo "${prefixes[$j]}${samples[$j]}"; done | python3 -c '

@@ -1,0 +1,32 @@
+# Shared by the idle benchmarks (idle_ab.sh, idle_instructions.sh, idle_rotation.sh); sourced,
+# with ROOT set to the repository. fib(27) on fresh nodes of USDT OTP prefixes.
+
+# Sets `patched` (beam_dtrace_build/build.sh's prefix), `base` (ORION_IDLE_AB_BASE, or the
+# build without Orion's patches) and `base_label`; fails if either has no erl.
+idle_prefixes() {
+  patched="$("$ROOT/beam_dtrace_build/build.sh" --print-prefix)"
+  base="${ORION_IDLE_AB_BASE:-$("$ROOT/beam_dtrace_build/build.sh" --no-patches --print-prefix)}"
+  base_label="USDT OTP without Orion's patches"
+  [[ -n "${ORION_IDLE_AB_BASE:-}" ]] && base_label="the base, $ORION_IDLE_AB_BASE"
+  idle_require_erl "$patched" "$base"
+}
+
+idle_require_erl() {
+  local p
+  for p in "$@"; do
+    [[ -x "$p/bin/erl" ]] || { echo "$(basename "$0"): no $p/bin/erl: run beam_dtrace_build/build.sh (and --no-patches for the base)" >&2; exit 1; }
+  done
+}
+
+# Sets `ebin`, a temporary directory (removed on exit) holding orion_bench.beam.
+idle_ebin() {
+  ebin="$(mktemp -d)"
+  trap 'rm -rf "$ebin"' EXIT
+  erlc -o "$ebin" "$ROOT/tests/bench/beam/orion_bench.erl"
+}
+
+# One sample: the fastest of 15 fib(27) runs, in µs, in a fresh emu node of prefix $1.
+idle_sample() {
+  "$1/bin/erl" -emu_flavor emu -noshell -pa "$ebin" -eval \
+    'T = [element(1, timer:tc(orion_bench, fib, [27])) || _ <- lists:seq(1, 15)], io:format("~p~n", [lists:min(T)]), halt().'
+}
