@@ -29,9 +29,9 @@
 #include "tests/integration/support/probe_state.h"
 #include "tests/integration/support/test_cluster.h"
 #include "userspace/beam/beam_process.h"
-#include "userspace/dist/c_node.h"
-#include "userspace/dist/gen_call.h"
-#include "userspace/dist/term.h"
+#include "userspace/erlang/c_node.h"
+#include "userspace/erlang/gen_call.h"
+#include "userspace/erlang/term.h"
 
 namespace orion {
 namespace {
@@ -410,8 +410,8 @@ TEST_F(DaemonClusterTest, HostileInputGetsTheDocumentedAnswerAndMemoryStaysBound
       << "a cookie file others can read is refused";
 
   // Raw bytes that are not a term, and a term that is not a gen_server call: dropped.
-  auto self = dist::CNode::Create(*dist::ParseNodeName("hostile@10.77.0.254", true),
-                                  TestCluster::kCookie);
+  auto self = erlang::CNode::Create(*erlang::ParseNodeName("hostile@10.77.0.254", true),
+                                    TestCluster::kCookie);
   ASSERT_TRUE(self.ok());
   {
     auto conn = (*self)->Connect(node, 3000);
@@ -419,13 +419,14 @@ TEST_F(DaemonClusterTest, HostileInputGetsTheDocumentedAnswerAndMemoryStaysBound
     const std::vector<uint8_t> garbage = {131, 104, 3, 100, 0, 200, 1, 2, 3};
     EXPECT_TRUE((*conn)->SendToRegistered(**self, "orion", garbage, 1000).ok());
     const std::vector<uint8_t> not_a_call =
-        dist::EncodeTerm(dist::Term::Tuple({dist::Term::Atom("hello")}));
+        erlang::EncodeTerm(erlang::Term::Tuple({erlang::Term::Atom("hello")}));
     EXPECT_TRUE((*conn)->SendToRegistered(**self, "orion", not_a_call, 1000).ok());
   }
-  auto pong = dist::GenServerCall(**self, node, "orion", dist::Term::Tuple({dist::Term::Atom("ping")}),
-                                  std::chrono::steady_clock::now() + std::chrono::seconds(5));
+  auto pong = erlang::GenServerCall(**self, node, "orion",
+                                    erlang::Term::Tuple({erlang::Term::Atom("ping")}),
+                                    std::chrono::steady_clock::now() + std::chrono::seconds(5));
   ASSERT_TRUE(pong.ok()) << pong.status().message();
-  EXPECT_EQ(dist::FormatTerm(*pong), "{ok,pong}");
+  EXPECT_EQ(erlang::FormatTerm(*pong), "{ok,pong}");
 
   const uint64_t rss_before = RssKiB(daemon);
   out = cluster_.ShellEval(

@@ -26,7 +26,7 @@
 #include "tests/integration/support/probe_state.h"
 #include "tests/integration/support/subprocess.h"
 #include "userspace/beam/beam_process.h"
-#include "userspace/dist/node_client.h"
+#include "userspace/erlang/node_client.h"
 
 namespace orion {
 namespace {
@@ -477,7 +477,7 @@ class TopNodeClientTest : public ::testing::Test {
 };
 
 TEST_F(TopNodeClientTest, RpcAndProcessInfo) {
-  auto client = dist::NodeClient::Connect(node_.node_name(), cookie_, std::chrono::seconds(5));
+  auto client = erlang::NodeClient::Connect(node_.node_name(), cookie_, std::chrono::seconds(5));
   ASSERT_TRUE(client.ok()) << client.status().ToString();
   EXPECT_EQ((*client)->own_name().rfind("orion_", 0), 0u);
 
@@ -535,7 +535,7 @@ TEST_F(TopNodeClientTest, RpcAndProcessInfo) {
 }
 
 TEST_F(TopNodeClientTest, SlowCallTimesOutAndClosesTheConnection) {
-  auto client = dist::NodeClient::Connect(node_.node_name(), cookie_, std::chrono::seconds(5));
+  auto client = erlang::NodeClient::Connect(node_.node_name(), cookie_, std::chrono::seconds(5));
   ASSERT_TRUE(client.ok()) << client.status().ToString();
   const auto start = std::chrono::steady_clock::now();
   auto reply = (*client)->Rpc("timer", "sleep", Args([](ei_x_buff* x) {
@@ -558,15 +558,15 @@ TEST_F(TopNodeClientTest, SlowCallTimesOutAndClosesTheConnection) {
 
 TEST_F(TopNodeClientTest, WrongCookieAndUnknownNode) {
   auto wrong =
-      dist::NodeClient::Connect(node_.node_name(), "not_the_cookie", std::chrono::seconds(5));
+      erlang::NodeClient::Connect(node_.node_name(), "not_the_cookie", std::chrono::seconds(5));
   EXPECT_EQ(wrong.status().code(), StatusCode::kUnavailable) << wrong.status().ToString();
   EXPECT_NE(wrong.status().message().find("cookie"), std::string::npos);
   const std::string host = node_.node_name().substr(node_.node_name().find('@'));
   auto unknown =
-      dist::NodeClient::Connect("orion_no_such_node" + host, cookie_, std::chrono::seconds(5));
+      erlang::NodeClient::Connect("orion_no_such_node" + host, cookie_, std::chrono::seconds(5));
   EXPECT_EQ(unknown.status().code(), StatusCode::kNotFound) << unknown.status().ToString();
   EXPECT_EQ(
-      dist::NodeClient::Connect("no_host_part", cookie_, std::chrono::seconds(1)).status().code(),
+      erlang::NodeClient::Connect("no_host_part", cookie_, std::chrono::seconds(1)).status().code(),
       StatusCode::kInvalidArgument);
 }
 

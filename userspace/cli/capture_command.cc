@@ -21,9 +21,9 @@
 #include "userspace/cli/remote_capture.h"
 #include "userspace/cli/signals.h"
 #include "userspace/cli/tracer_capture_command.h"
+#include "userspace/erlang/cookie.h"
 #include "userspace/probes/bpf_environment.h"
 #include "userspace/probes/capture.h"
-#include "userspace/dist/cookie.h"
 #include "userspace/probes/mfa_pattern.h"
 #include "userspace/probes/rate_guard.h"
 
@@ -114,7 +114,7 @@ struct Options {
   bool cluster = false;
   bool per_node = false;
   std::string node;
-  std::string cookie_file = dist::kDefaultCookieFile;
+  std::string cookie_file = erlang::kDefaultCookieFile;
   bool cookie_file_given = false;
   std::string mode = "probes";  // or "tracer" (docs/tracer.md)
   bool mode_given = false;

@@ -15,7 +15,7 @@
 #include "userspace/cli/signals.h"
 #include "userspace/daemon/config.h"
 #include "userspace/daemon/daemon.h"
-#include "userspace/dist/cookie.h"
+#include "userspace/erlang/cookie.h"
 #include "userspace/probes/bpf_environment.h"
 
 namespace orion {
@@ -135,7 +135,7 @@ int RunDaemonCommand(int argc, char** argv) {
                                                        "other processes' memory: run it as root"));
   }
   if (Status env = probes::CheckBpfEnvironment(); !env.ok()) return cli::ReportError("daemon", env);
-  auto cookie = dist::ReadCookieFile(config.cookie_file, /*require_root_owned=*/true);
+  auto cookie = erlang::ReadCookieFile(config.cookie_file, /*require_root_owned=*/true);
   if (!cookie.ok()) return cli::ReportError("daemon", cookie.status());
 
   auto daemon = daemon::Daemon::Start(config, *cookie, ORION_VERSION);

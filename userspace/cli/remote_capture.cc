@@ -11,17 +11,17 @@
 #include "userspace/cli/cli_support.h"
 #include "userspace/cli/latency_report.h"
 #include "userspace/cli/signals.h"
-#include "userspace/dist/c_node.h"
-#include "userspace/dist/cookie.h"
-#include "userspace/dist/gen_call.h"
-#include "userspace/dist/protocol.h"
+#include "userspace/erlang/c_node.h"
+#include "userspace/erlang/cookie.h"
+#include "userspace/erlang/gen_call.h"
+#include "userspace/protocol/protocol.h"
 
 namespace orion::cli {
 namespace {
 
-nlohmann::json NodesJson(const dist::CaptureResult& result) {
+nlohmann::json NodesJson(const protocol::CaptureResult& result) {
   nlohmann::json nodes = nlohmann::json::array();
-  for (const dist::NodeStatus& n : result.nodes) {
+  for (const protocol::NodeStatus& n : result.nodes) {
     nlohmann::json j;
     j["node"] = n.node;
     if (n.status.ok()) {
@@ -35,7 +35,7 @@ nlohmann::json NodesJson(const dist::CaptureResult& result) {
       }
     } else {
       j["status"] = "error";
-      j["error"] = std::string(dist::ErrorKindName(dist::ErrorKindOf(n.status))) + ": " +
+      j["error"] = std::string(protocol::ErrorKindName(protocol::ErrorKindOf(n.status))) + ": " +
                    n.status.message();
     }
     nodes.push_back(j);
@@ -46,26 +46,26 @@ nlohmann::json NodesJson(const dist::CaptureResult& result) {
 }  // namespace
 
 int RunRemoteCapture(const RemoteCaptureOptions& options) {
-  auto cookie = dist::ReadCookieFile(options.cookie_file, /*require_root_owned=*/false);
+  auto cookie = erlang::ReadCookieFile(options.cookie_file, /*require_root_owned=*/false);
   if (!cookie.ok()) return ReportError("capture", cookie.status());
   // Our own (unpublished) node name; long names when the daemon's host is qualified.
   const bool longnames = options.daemon.find('.') != std::string::npos;
-  auto name = dist::ParseNodeName("orion_cli_" + std::to_string(::getpid()), longnames);
+  auto name = erlang::ParseNodeName("orion_cli_" + std::to_string(::getpid()), longnames);
   if (!name.ok()) return ReportError("capture", name.status());
-  auto self = dist::CNode::Create(*name, *cookie);
+  auto self = erlang::CNode::Create(*name, *cookie);
   if (!self.ok()) return ReportError("capture", self.status());
 
-  dist::CaptureRequest request;
+  protocol::CaptureRequest request;
   request.patterns = options.patterns;
   request.duration_ms = static_cast<uint64_t>(options.duration_s * 1000);
   if (!options.node.empty()) request.node = options.node;
-  request.scope = options.cluster ? dist::Scope::kCluster : dist::Scope::kLocal;
+  request.scope = options.cluster ? protocol::Scope::kCluster : protocol::Scope::kLocal;
   request.max_functions = options.max_functions;
   request.per_node = options.per_node;
   request.max_rate = options.max_rate;
-  request.mode = options.mode == "tracer"   ? dist::CaptureMode::kTracer
-                 : options.mode == "probes" ? dist::CaptureMode::kProbes
-                                            : dist::CaptureMode::kAuto;
+  request.mode = options.mode == "tracer"   ? protocol::CaptureMode::kTracer
+                 : options.mode == "probes" ? protocol::CaptureMode::kProbes
+                                            : protocol::CaptureMode::kAuto;
   if (!options.match_spec.empty()) request.match_spec = options.match_spec;
 
   InstallStopSignals();
@@ -74,12 +74,13 @@ int RunRemoteCapture(const RemoteCaptureOptions& options) {
   const auto start = std::chrono::steady_clock::now();
   const auto deadline = start + std::chrono::milliseconds(request.duration_ms) +
                         std::chrono::milliseconds(static_cast<int>(kRemoteGraceSeconds * 1000));
-  dist::DecodeLimits limits;
+  erlang::DecodeLimits limits;
   limits.max_bytes = 64u << 20;
   limits.max_binary_bytes = 64u << 20;
   limits.max_terms = 1u << 22;  // about 50 terms per function and node
-  auto reply = dist::GenServerCall(**self, options.daemon, "orion", dist::EncodeRequest(request),
-                             deadline, limits, &StopFlag());
+  auto reply =
+      erlang::GenServerCall(**self, options.daemon, "orion", protocol::EncodeRequest(request),
+                            deadline, limits, &StopFlag());
   if (!reply.ok()) {
     if (StopRequested()) {
       std::fprintf(stderr, "orion capture: interrupted; the daemon finishes its capture alone\n");
@@ -87,13 +88,13 @@ int RunRemoteCapture(const RemoteCaptureOptions& options) {
     }
     return ReportError("capture", reply.status());
   }
-  auto result = dist::DecodeCaptureReply(*reply);
+  auto result = protocol::DecodeCaptureReply(*reply);
   if (!result.ok()) return ReportError("capture", result.status().WithContext(options.daemon));
   const double elapsed =
       std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
 
   size_t ok_nodes = 0;
-  for (const dist::NodeStatus& n : result->nodes) ok_nodes += n.status.ok() ? 1 : 0;
+  for (const protocol::NodeStatus& n : result->nodes) ok_nodes += n.status.ok() ? 1 : 0;
   if (options.json) {
     nlohmann::json doc;
     doc["mode"] = "daemon";
@@ -115,7 +116,7 @@ int RunRemoteCapture(const RemoteCaptureOptions& options) {
                 options.daemon.c_str(), elapsed, ok_nodes, result->nodes.size());
     std::printf("%s%s\n", RenderTable(snapshot, nullptr, options.duration_s).c_str(),
                 RenderLost(snapshot.lost).c_str());
-    for (const dist::NodeStatus& n : result->nodes) {
+    for (const protocol::NodeStatus& n : result->nodes) {
       std::string state = n.status.ok() ? "ok" : "error: " + n.status.message();
       if (n.stopped_at_rate) {
         state += " (stopped early: " + std::to_string(*n.stopped_at_rate) +
@@ -123,7 +124,7 @@ int RunRemoteCapture(const RemoteCaptureOptions& options) {
       }
       std::printf("  %-32s %s\n", n.node.c_str(), state.c_str());
     }
-    for (const dist::NodeStatus& n : result->nodes) {
+    for (const protocol::NodeStatus& n : result->nodes) {
       if (!n.functions) continue;
       probes::CaptureSnapshot part;
       part.functions = *n.functions;

@@ -30,8 +30,8 @@
 #include "userspace/cli/cli_support.h"
 #include "userspace/cli/latency_report.h"
 #include "userspace/cli/signals.h"
-#include "userspace/dist/cookie.h"
-#include "userspace/dist/node_client.h"
+#include "userspace/erlang/cookie.h"
+#include "userspace/erlang/node_client.h"
 #include "userspace/probes/bpf_environment.h"
 #include "userspace/probes/top.h"
 
@@ -224,7 +224,7 @@ std::optional<int> ParseOptions(int argc, char** argv, Options* options) {
 
 class NameCache {
  public:
-  NameCache(std::unique_ptr<dist::NodeClient> client, std::string cookie)
+  NameCache(std::unique_ptr<erlang::NodeClient> client, std::string cookie)
       : client_(std::move(client)), node_(client_->node_name()), cookie_(std::move(cookie)) {}
 
   // Looks up the processes not seen yet, within `budget` for all of them.
@@ -248,7 +248,7 @@ class NameCache {
     }
   }
 
-  const dist::ProcessInfo* Find(const std::string& pid) const {
+  const erlang::ProcessInfo* Find(const std::string& pid) const {
     auto it = cache_.find(pid);
     return it == cache_.end() ? nullptr : &it->second;
   }
@@ -258,7 +258,7 @@ class NameCache {
     if (client_ && client_->connected()) return true;
     if (Clock::now() < next_reconnect_) return false;
     next_reconnect_ = Clock::now() + std::chrono::seconds(10);
-    auto client = dist::NodeClient::Connect(node_, cookie_, std::chrono::seconds(2));
+    auto client = erlang::NodeClient::Connect(node_, cookie_, std::chrono::seconds(2));
     if (!client.ok()) {
       spdlog::warn("reconnecting to {}: {}", node_, client.status().message());
       return false;
@@ -267,11 +267,11 @@ class NameCache {
     return true;
   }
 
-  std::unique_ptr<dist::NodeClient> client_;
+  std::unique_ptr<erlang::NodeClient> client_;
   std::string node_;
   std::string cookie_;
   Clock::time_point next_reconnect_{};
-  std::unordered_map<std::string, dist::ProcessInfo> cache_;
+  std::unordered_map<std::string, erlang::ProcessInfo> cache_;
 };
 
 // The name column: registered name, else the initial call (node or spawn probe), else "".
@@ -710,9 +710,9 @@ int RunTopCommand(int argc, char** argv) {
       const char* home = std::getenv("HOME");
       cookie_file = std::string(home ? home : "") + "/.erlang.cookie";
     }
-    auto cookie = dist::ReadCookieFile(cookie_file, /*require_root_owned=*/false);
+    auto cookie = erlang::ReadCookieFile(cookie_file, /*require_root_owned=*/false);
     if (!cookie.ok()) return cli::ReportError("top", cookie.status());
-    auto client = dist::NodeClient::Connect(node, *cookie, std::chrono::seconds(3));
+    auto client = erlang::NodeClient::Connect(node, *cookie, std::chrono::seconds(3));
     if (!client.ok()) return cli::ReportError("top", client.status());
     spdlog::debug("names from {} as hidden node {}", node, (*client)->own_name());
     names = std::make_unique<NameCache>(std::move(*client), *cookie);

@@ -19,7 +19,7 @@
 #include "userspace/cli/cli_support.h"
 #include "userspace/cli/latency_report.h"
 #include "userspace/cli/signals.h"
-#include "userspace/dist/cookie.h"
+#include "userspace/erlang/cookie.h"
 #include "userspace/probes/bpf_environment.h"
 #include "userspace/probes/rate_guard.h"
 #include "userspace/probes/tracer_capture.h"
@@ -134,7 +134,7 @@ int RunTracerCapture(const TracerCaptureRequest& request) {
   }
   StatusOr<std::string> cookie = request.cookie;
   if (request.cookie.empty()) {
-    cookie = dist::ReadCookieFile(request.cookie_file, /*require_root_owned=*/false);
+    cookie = erlang::ReadCookieFile(request.cookie_file, /*require_root_owned=*/false);
     if (!cookie.ok()) return ReportError("capture", cookie.status());
   }
 

@@ -9,17 +9,17 @@
 
 #include "userspace/daemon/host_capture.h"
 #include "userspace/daemon/host_top.h"
-#include "userspace/dist/gen_call.h"
-#include "userspace/dist/node_client.h"
+#include "userspace/erlang/gen_call.h"
+#include "userspace/erlang/node_client.h"
 #include "userspace/probes/mfa_pattern.h"
 
 namespace orion::daemon {
 namespace {
 
-using dist::CaptureRequest;
-using dist::CaptureResult;
-using dist::NodeStatus;
-using dist::Term;
+using erlang::Term;
+using protocol::CaptureRequest;
+using protocol::CaptureResult;
+using protocol::NodeStatus;
 
 // The registered name every daemon answers to: gen_server:call({orion, Node}, ...).
 constexpr const char* kRegisteredName = "orion";
@@ -35,9 +35,9 @@ std::string HostOf(const std::string& node) {
 
 StatusOr<std::unique_ptr<Daemon>> Daemon::Start(DaemonConfig config, std::string cookie,
                                                 std::string version) {
-  ASSIGN_OR_RETURN(dist::NodeName name, dist::ParseNodeName(config.name, config.longnames));
+  ASSIGN_OR_RETURN(erlang::NodeName name, erlang::ParseNodeName(config.name, config.longnames));
   std::unique_ptr<Daemon> daemon(new Daemon());
-  ASSIGN_OR_RETURN(daemon->node_, dist::CNode::Create(name, cookie));
+  ASSIGN_OR_RETURN(daemon->node_, erlang::CNode::Create(name, cookie));
   RETURN_IF_ERROR(daemon->node_->ListenAndPublish());
   daemon->config_ = std::move(config);
   daemon->cookie_ = std::move(cookie);
@@ -63,8 +63,8 @@ void Daemon::Run(std::atomic<bool>& stop) {
   ServerOptions options;
   options.max_connections = config_.max_connections;
   Server server(*node_, options,
-                [this](const dist::Message& m, const ReplyChannel& r) { OnMessage(m, r); });
-  spdlog::info("{} serving (protocol {}, port {})", node_->name(), dist::kProtocolVersion,
+                [this](const erlang::Message& m, const ReplyChannel& r) { OnMessage(m, r); });
+  spdlog::info("{} serving (protocol {}, port {})", node_->name(), protocol::kProtocolVersion,
                node_->listen_port());
   server.Run(stop);
   if (discovery.joinable()) discovery.join();
@@ -72,51 +72,52 @@ void Daemon::Run(std::atomic<bool>& stop) {
   captures_done_.wait(hold, [this] { return captures_running_ == 0; });
 }
 
-void Daemon::OnMessage(const dist::Message& message, const ReplyChannel& reply) {
+void Daemon::OnMessage(const erlang::Message& message, const ReplyChannel& reply) {
   if (!message.to_registered || message.to_name != kRegisteredName) {
     spdlog::debug("dropped a message not sent to '{}'", kRegisteredName);
     return;
   }
-  dist::ProtocolLimits limits;
+  protocol::ProtocolLimits limits;
   limits.max_duration_ms = std::min<uint64_t>(limits.max_duration_ms, config_.max_duration_ms);
-  auto incoming = dist::ParseIncomingCall(message.payload, limits);
+  auto incoming = protocol::ParseIncomingCall(message.payload, limits);
   if (!incoming.ok()) {
     spdlog::warn("dropped a message that is not a gen_server call: {}",
                  incoming.status().message());
     return;
   }
-  auto to = dist::ToErlangPid(incoming->call.from);
+  auto to = erlang::ToErlangPid(incoming->call.from);
   if (!to.ok()) return;
   const auto answer = [&](const Term& term) {
-    reply.Send(*to, dist::EncodeGenReply(incoming->call.tag, term));
+    reply.Send(*to, protocol::EncodeGenReply(incoming->call.tag, term));
   };
   if (!incoming->request.ok()) {
     spdlog::info("bad request: {}", incoming->request.status().message());
-    answer(dist::EncodeErrorStatus(incoming->request.status()));
+    answer(protocol::EncodeErrorStatus(incoming->request.status()));
     return;
   }
-  const dist::Request& request = *incoming->request;
-  if (std::holds_alternative<dist::PingRequest>(request)) {
-    answer(dist::EncodePingReply());
-  } else if (std::holds_alternative<dist::VersionRequest>(request)) {
-    answer(dist::EncodeVersionReply(version_));
-  } else if (std::holds_alternative<dist::TargetsRequest>(request)) {
-    answer(dist::EncodeTargetsReply(Targets()));
-  } else if (const auto* capture = std::get_if<dist::CaptureRequest>(&request)) {
+  const protocol::Request& request = *incoming->request;
+  if (std::holds_alternative<protocol::PingRequest>(request)) {
+    answer(protocol::EncodePingReply());
+  } else if (std::holds_alternative<protocol::VersionRequest>(request)) {
+    answer(protocol::EncodeVersionReply(version_));
+  } else if (std::holds_alternative<protocol::TargetsRequest>(request)) {
+    answer(protocol::EncodeTargetsReply(Targets()));
+  } else if (const auto* capture = std::get_if<protocol::CaptureRequest>(&request)) {
     StartCapture(*capture, incoming->call, reply);
-  } else if (const auto* top = std::get_if<dist::TopRequest>(&request)) {
+  } else if (const auto* top = std::get_if<protocol::TopRequest>(&request)) {
     StartTop(*top, incoming->call, reply);
   }
 }
 
-void Daemon::StartCapture(CaptureRequest request, dist::GenCall call, ReplyChannel reply) {
-  auto to = dist::ToErlangPid(call.from);
+void Daemon::StartCapture(CaptureRequest request, protocol::GenCall call, ReplyChannel reply) {
+  auto to = erlang::ToErlangPid(call.from);
   if (!to.ok()) return;
   // Bad patterns are the caller's mistake, answered before anything starts (and before the
   // request reaches the peers).
   for (const std::string& pattern : request.patterns) {
     if (auto parsed = probes::ParseMfaPattern(pattern); !parsed.ok()) {
-      reply.Send(*to, dist::EncodeGenReply(call.tag, dist::EncodeErrorStatus(parsed.status())));
+      reply.Send(*to,
+                 protocol::EncodeGenReply(call.tag, protocol::EncodeErrorStatus(parsed.status())));
       return;
     }
   }
@@ -124,7 +125,7 @@ void Daemon::StartCapture(CaptureRequest request, dist::GenCall call, ReplyChann
   std::thread([this, request = std::move(request), tag = call.tag, to = *to, reply] {
     const auto started = std::chrono::steady_clock::now();
     std::vector<std::future<CaptureResult>> parts;
-    if (request.scope == dist::Scope::kCluster) {
+    if (request.scope == protocol::Scope::kCluster) {
       for (const std::string& peer : Peers()) {
         parts.push_back(std::async(std::launch::async,
                                    [this, peer, &request] { return AskPeer(peer, request); }));
@@ -133,31 +134,31 @@ void Daemon::StartCapture(CaptureRequest request, dist::GenCall call, ReplyChann
     std::vector<CaptureResult> results;
     results.push_back(CaptureHere(request));
     for (auto& part : parts) results.push_back(part.get());
-    auto merged = dist::MergeCaptureResults(std::move(results));
-    Term answer = merged.ok() ? dist::EncodeCaptureReply(*merged)
-                              : dist::EncodeErrorStatus(merged.status());
+    auto merged = protocol::MergeCaptureResults(std::move(results));
+    Term answer = merged.ok() ? protocol::EncodeCaptureReply(*merged)
+                              : protocol::EncodeErrorStatus(merged.status());
     const auto took = std::chrono::duration_cast<std::chrono::milliseconds>(
         std::chrono::steady_clock::now() - started);
     spdlog::info("capture of {} pattern(s) for {} ms ({}) answered after {} ms",
                  request.patterns.size(), request.duration_ms,
-                 request.scope == dist::Scope::kCluster ? "cluster" : "local", took.count());
-    reply.Send(to, dist::EncodeGenReply(tag, answer));
+                 request.scope == protocol::Scope::kCluster ? "cluster" : "local", took.count());
+    reply.Send(to, protocol::EncodeGenReply(tag, answer));
     MeasurementDone();
   }).detach();
 }
 
-bool Daemon::AdmitMeasurement(const dist::GenCall& call, const erlang_pid& to,
+bool Daemon::AdmitMeasurement(const protocol::GenCall& call, const erlang_pid& to,
                               const ReplyChannel& reply) {
   std::lock_guard<std::mutex> hold(mu_);
   if (captures_running_ < config_.max_captures) {
     ++captures_running_;
     return true;
   }
-  reply.Send(to, dist::EncodeGenReply(
-                     call.tag, dist::EncodeError(dist::ErrorKind::kBusy,
-                                                 std::to_string(captures_running_) +
-                                                     " captures are running (max_captures); "
-                                                     "try again when one ends")));
+  reply.Send(to, protocol::EncodeGenReply(
+                     call.tag, protocol::EncodeError(protocol::ErrorKind::kBusy,
+                                                     std::to_string(captures_running_) +
+                                                         " captures are running (max_captures); "
+                                                         "try again when one ends")));
   return false;
 }
 
@@ -167,31 +168,31 @@ void Daemon::MeasurementDone() {
   captures_done_.notify_all();
 }
 
-void Daemon::StartTop(dist::TopRequest request, dist::GenCall call, ReplyChannel reply) {
-  auto to = dist::ToErlangPid(call.from);
+void Daemon::StartTop(protocol::TopRequest request, protocol::GenCall call, ReplyChannel reply) {
+  auto to = erlang::ToErlangPid(call.from);
   if (!to.ok() || !AdmitMeasurement(call, *to, reply)) return;
   std::thread([this, request = std::move(request), tag = call.tag, to = *to, reply] {
-    std::vector<std::future<dist::TopReplyParts>> parts;
-    if (request.scope == dist::Scope::kCluster) {
+    std::vector<std::future<protocol::TopReplyParts>> parts;
+    if (request.scope == protocol::Scope::kCluster) {
       for (const std::string& peer : Peers()) {
         parts.push_back(std::async(std::launch::async,
                                    [this, peer, &request] { return AskPeerTop(peer, request); }));
       }
     }
-    dist::TopReplyParts all = TopHere(request);
+    protocol::TopReplyParts all = TopHere(request);
     for (auto& part : parts) {
-      dist::TopReplyParts p = part.get();
+      protocol::TopReplyParts p = part.get();
       for (Term& beam : p.beams) all.beams.push_back(std::move(beam));
       for (NodeStatus& node : p.nodes) all.nodes.push_back(std::move(node));
     }
-    reply.Send(to, dist::EncodeGenReply(
-                       tag, dist::EncodeTopReply(std::move(all.beams), all.nodes,
-                                                 request.duration_ms)));
+    reply.Send(
+        to, protocol::EncodeGenReply(tag, protocol::EncodeTopReply(std::move(all.beams), all.nodes,
+                                                                   request.duration_ms)));
     MeasurementDone();
   }).detach();
 }
 
-dist::TopReplyParts Daemon::TopHere(const dist::TopRequest& request) {
+protocol::TopReplyParts Daemon::TopHere(const protocol::TopRequest& request) {
   HostTopSpec spec;
   spec.duration_ms = static_cast<uint32_t>(request.duration_ms);
   spec.node = request.node.value_or("");
@@ -200,33 +201,36 @@ dist::TopReplyParts Daemon::TopHere(const dist::TopRequest& request) {
   spec.only_netns = config_.only_netns;
   spec.host = node_->name();
   spec.cookie = cookie_;
-  dist::TopReplyParts out;
+  protocol::TopReplyParts out;
   auto beams = RunHostTop(spec, *stop_);
   if (!beams.ok()) {
     out.nodes.push_back(NodeStatus{node_->name(), beams.status(), std::nullopt});
     return out;
   }
-  for (const dist::TopBeamEntry& beam : *beams) out.beams.push_back(dist::EncodeTopBeam(beam));
+  for (const protocol::TopBeamEntry& beam : *beams)
+    out.beams.push_back(protocol::EncodeTopBeam(beam));
   out.nodes.push_back(NodeStatus{node_->name(), OkStatus(), std::nullopt});
   return out;
 }
 
-dist::TopReplyParts Daemon::AskPeerTop(const std::string& peer, const dist::TopRequest& request) {
-  dist::TopRequest local = request;
-  local.scope = dist::Scope::kLocal;
+protocol::TopReplyParts Daemon::AskPeerTop(const std::string& peer,
+                                           const protocol::TopRequest& request) {
+  protocol::TopRequest local = request;
+  local.scope = protocol::Scope::kLocal;
   const auto deadline = std::chrono::steady_clock::now() +
                         std::chrono::milliseconds(request.duration_ms + config_.grace_ms);
-  dist::DecodeLimits limits;
+  erlang::DecodeLimits limits;
   limits.max_bytes = kMaxPeerReplyBytes;
   limits.max_binary_bytes = kMaxPeerReplyBytes;
   limits.max_terms = 1u << 20;
-  auto answer = dist::GenServerCall(*node_, peer, kRegisteredName, dist::EncodeRequest(local),
-                                    deadline, limits, stop_);
-  StatusOr<dist::TopReplyParts> parts =
-      answer.ok() ? dist::ReadTopReply(*answer) : StatusOr<dist::TopReplyParts>(answer.status());
+  auto answer = erlang::GenServerCall(*node_, peer, kRegisteredName, protocol::EncodeRequest(local),
+                                      deadline, limits, stop_);
+  StatusOr<protocol::TopReplyParts> parts =
+      answer.ok() ? protocol::ReadTopReply(*answer)
+                  : StatusOr<protocol::TopReplyParts>(answer.status());
   if (!parts.ok()) {
     spdlog::warn("peer {}: {}", peer, parts.status().message());
-    dist::TopReplyParts failed;
+    protocol::TopReplyParts failed;
     failed.nodes.push_back(NodeStatus{peer, parts.status(), std::nullopt});
     return failed;
   }
@@ -264,17 +268,17 @@ CaptureResult Daemon::CaptureHere(const CaptureRequest& request) {
 
 CaptureResult Daemon::AskPeer(const std::string& peer, const CaptureRequest& request) {
   CaptureRequest local = request;
-  local.scope = dist::Scope::kLocal;
+  local.scope = protocol::Scope::kLocal;
   const auto deadline = std::chrono::steady_clock::now() +
                         std::chrono::milliseconds(request.duration_ms + config_.grace_ms);
-  dist::DecodeLimits limits;
+  erlang::DecodeLimits limits;
   limits.max_bytes = kMaxPeerReplyBytes;
   limits.max_binary_bytes = kMaxPeerReplyBytes;
   limits.max_terms = 1u << 20;  // about 50 terms per function
-  auto answer = dist::GenServerCall(*node_, peer, kRegisteredName, dist::EncodeRequest(local),
-                              deadline, limits, stop_);
-  StatusOr<CaptureResult> result =
-      answer.ok() ? dist::DecodeCaptureReply(*answer) : StatusOr<CaptureResult>(answer.status());
+  auto answer = erlang::GenServerCall(*node_, peer, kRegisteredName, protocol::EncodeRequest(local),
+                                      deadline, limits, stop_);
+  StatusOr<CaptureResult> result = answer.ok() ? protocol::DecodeCaptureReply(*answer)
+                                               : StatusOr<CaptureResult>(answer.status());
   if (!result.ok()) {
     spdlog::warn("peer {}: {}", peer, result.status().message());
     CaptureResult failed;
@@ -285,14 +289,15 @@ CaptureResult Daemon::AskPeer(const std::string& peer, const CaptureRequest& req
   return *std::move(result);
 }
 
-dist::TargetsResult Daemon::Targets() {
-  dist::TargetsResult out;
+protocol::TargetsResult Daemon::Targets() {
+  protocol::TargetsResult out;
   out.node = node_->name();
   for (const beam::BeamProcess& b : HostBeams("", config_.only_netns, /*usdt_only=*/false)) {
-    dist::BeamTarget t;
+    protocol::BeamTarget t;
     t.os_pid = b.pid;
     if (!b.node_name.empty()) t.node = b.node_name;
-    t.flavor = b.flavor == beam::Flavor::kEmu ? dist::BeamFlavor::kEmu : dist::BeamFlavor::kJit;
+    t.flavor =
+        b.flavor == beam::Flavor::kEmu ? protocol::BeamFlavor::kEmu : protocol::BeamFlavor::kJit;
     t.function_probes = b.function_probes;
     out.beams.push_back(std::move(t));
   }
@@ -308,7 +313,8 @@ std::vector<std::string> Daemon::Peers() {
   }
   peers.erase(node_->name());
   std::vector<std::string> out(peers.begin(), peers.end());
-  if (out.size() > dist::ProtocolLimits{}.max_peers) out.resize(dist::ProtocolLimits{}.max_peers);
+  if (out.size() > protocol::ProtocolLimits{}.max_peers)
+    out.resize(protocol::ProtocolLimits{}.max_peers);
   return out;
 }
 
@@ -319,7 +325,7 @@ void Daemon::DiscoverPeers() {
   std::set<std::string> found;
   for (const beam::BeamProcess& b : HostBeams("", config_.only_netns, /*usdt_only=*/false)) {
     if (b.node_name.empty()) continue;
-    auto client = dist::NodeClient::Connect(b.node_name, cookie_, std::chrono::seconds(2));
+    auto client = erlang::NodeClient::Connect(b.node_name, cookie_, std::chrono::seconds(2));
     if (!client.ok()) {
       spdlog::debug("discovery: {}: {}", b.node_name, client.status().message());
       continue;
@@ -328,10 +334,10 @@ void Daemon::DiscoverPeers() {
                                 std::chrono::seconds(2));
     if (!reply.ok()) continue;
     const auto* data = reinterpret_cast<const uint8_t*>(reply->data());
-    auto nodes = dist::DecodeTermBody({data, reply->size()}, dist::DecodeLimits{});
-    if (!nodes.ok() || nodes->kind() != dist::TermKind::kList) continue;
+    auto nodes = erlang::DecodeTermBody({data, reply->size()}, erlang::DecodeLimits{});
+    if (!nodes.ok() || nodes->kind() != erlang::TermKind::kList) continue;
     for (const Term& n : nodes->elements()) {
-      if (n.kind() != dist::TermKind::kAtom) continue;
+      if (n.kind() != erlang::TermKind::kAtom) continue;
       const std::string host = HostOf(std::string(n.text()));
       if (!host.empty()) found.insert(alive + "@" + host);
     }
@@ -340,9 +346,10 @@ void Daemon::DiscoverPeers() {
   for (const std::string& peer : found) {
     if (discovered_peers_.insert(peer).second) spdlog::info("discovered peer {}", peer);
   }
-  if (discovered_peers_.size() > dist::ProtocolLimits{}.max_peers) {
-    discovered_peers_.erase(std::next(discovered_peers_.begin(), dist::ProtocolLimits{}.max_peers),
-                            discovered_peers_.end());
+  if (discovered_peers_.size() > protocol::ProtocolLimits{}.max_peers) {
+    discovered_peers_.erase(
+        std::next(discovered_peers_.begin(), protocol::ProtocolLimits{}.max_peers),
+        discovered_peers_.end());
   }
 }
 

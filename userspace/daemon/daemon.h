@@ -20,8 +20,8 @@
 #include "base/status.h"
 #include "userspace/daemon/config.h"
 #include "userspace/daemon/server.h"
-#include "userspace/dist/c_node.h"
-#include "userspace/dist/protocol.h"
+#include "userspace/erlang/c_node.h"
+#include "userspace/protocol/protocol.h"
 
 namespace orion::daemon {
 
@@ -39,24 +39,25 @@ class Daemon {
 
  private:
   Daemon() = default;
-  void OnMessage(const dist::Message& message, const ReplyChannel& reply);
-  void StartCapture(dist::CaptureRequest request, dist::GenCall call, ReplyChannel reply);
-  void StartTop(dist::TopRequest request, dist::GenCall call, ReplyChannel reply);
+  void OnMessage(const erlang::Message& message, const ReplyChannel& reply);
+  void StartCapture(protocol::CaptureRequest request, protocol::GenCall call, ReplyChannel reply);
+  void StartTop(protocol::TopRequest request, protocol::GenCall call, ReplyChannel reply);
   // Counts a capture or top as running; false (and a busy answer sent) at max_captures.
-  bool AdmitMeasurement(const dist::GenCall& call, const erlang_pid& to, const ReplyChannel& reply);
+  bool AdmitMeasurement(const protocol::GenCall& call, const erlang_pid& to,
+                        const ReplyChannel& reply);
   void MeasurementDone();
-  dist::TopReplyParts TopHere(const dist::TopRequest& request);
-  dist::TopReplyParts AskPeerTop(const std::string& peer, const dist::TopRequest& request);
-  dist::CaptureResult CaptureHere(const dist::CaptureRequest& request);
-  dist::CaptureResult AskPeer(const std::string& peer, const dist::CaptureRequest& request);
-  dist::TargetsResult Targets();
+  protocol::TopReplyParts TopHere(const protocol::TopRequest& request);
+  protocol::TopReplyParts AskPeerTop(const std::string& peer, const protocol::TopRequest& request);
+  protocol::CaptureResult CaptureHere(const protocol::CaptureRequest& request);
+  protocol::CaptureResult AskPeer(const std::string& peer, const protocol::CaptureRequest& request);
+  protocol::TargetsResult Targets();
   std::vector<std::string> Peers();
   void DiscoverPeers();
 
   DaemonConfig config_;
   std::string cookie_;
   std::string version_;
-  std::unique_ptr<dist::CNode> node_;
+  std::unique_ptr<erlang::CNode> node_;
   std::atomic<bool>* stop_ = nullptr;
 
   std::mutex mu_;

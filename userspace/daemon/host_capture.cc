@@ -44,11 +44,11 @@ StatusOr<HostCaptureResult> RunHostCapture(const HostCaptureSpec& spec,
     ASSIGN_OR_RETURN(probes::MfaPattern pattern, probes::ParseMfaPattern(text));
     options.patterns.push_back(pattern);
   }
-  if (spec.mode == dist::CaptureMode::kProbes && !spec.match_spec.empty()) {
+  if (spec.mode == protocol::CaptureMode::kProbes && !spec.match_spec.empty()) {
     return InvalidArgument("a match spec needs tracer mode (function probes cannot test arguments)");
   }
   HostCaptureResult result;
-  const bool usdt_only = spec.mode == dist::CaptureMode::kProbes;
+  const bool usdt_only = spec.mode == protocol::CaptureMode::kProbes;
   std::vector<beam::BeamProcess> candidates = HostBeams(spec.node, spec.only_netns, usdt_only);
   if (candidates.empty()) {
     const std::string what = usdt_only ? "USDT-enabled BEAM" : "BEAM";
@@ -61,9 +61,9 @@ StatusOr<HostCaptureResult> RunHostCapture(const HostCaptureSpec& spec,
   Status last_refusal;
   for (beam::BeamProcess& b : candidates) {
     const bool probes_ok = beam::WhyNoFunctionProbes(b).empty();
-    const bool want_tracer = spec.mode == dist::CaptureMode::kTracer ||
-                             (spec.mode == dist::CaptureMode::kAuto &&
-                              (!probes_ok || !spec.match_spec.empty()));
+    const bool want_tracer =
+        spec.mode == protocol::CaptureMode::kTracer ||
+        (spec.mode == protocol::CaptureMode::kAuto && (!probes_ok || !spec.match_spec.empty()));
     if (!want_tracer && probes_ok) {
       result.beams.push_back(std::move(b));
     } else if (want_tracer && !b.node_name.empty()) {
@@ -137,7 +137,7 @@ StatusOr<HostCaptureResult> RunHostCapture(const HostCaptureSpec& spec,
     }
   }
   // Every source's functions, merged by MFA as the daemons merge hosts.
-  std::vector<dist::CaptureResult> parts;
+  std::vector<protocol::CaptureResult> parts;
   if (capture) {
     capture->Detach();
     ASSIGN_OR_RETURN(probes::CaptureSnapshot snapshot, capture->Read());
@@ -152,7 +152,7 @@ StatusOr<HostCaptureResult> RunHostCapture(const HostCaptureSpec& spec,
     parts.push_back({.functions = std::move(snapshot.capture.functions),
                      .lost = snapshot.capture.lost});
   }
-  ASSIGN_OR_RETURN(dist::CaptureResult merged, dist::MergeCaptureResults(std::move(parts)));
+  ASSIGN_OR_RETURN(protocol::CaptureResult merged, protocol::MergeCaptureResults(std::move(parts)));
   result.functions = std::move(merged.functions);
   result.lost = merged.lost;
   for (const beam::BeamProcess& b : result.beams) {

@@ -16,8 +16,8 @@
 
 #include "base/status.h"
 #include "userspace/beam/beam_process.h"
-#include "userspace/dist/protocol.h"
 #include "userspace/probes/capture_types.h"
+#include "userspace/protocol/protocol.h"
 
 namespace orion::daemon {
 
@@ -28,7 +28,7 @@ struct HostCaptureSpec {
   uint32_t max_functions = 128;
   bool only_netns = false;            // only BEAMs in this process's network namespace
   uint64_t max_rate = 2'000'000;      // probe hits per second that stop the capture; 0: none
-  dist::CaptureMode mode = dist::CaptureMode::kAuto;
+  protocol::CaptureMode mode = protocol::CaptureMode::kAuto;
   std::string match_spec;             // tracer mode's; "" = every call
   std::string cookie;                 // for tracer mode's connection to each node
 };

@@ -7,18 +7,22 @@
 #include <spdlog/spdlog.h>
 
 #include "userspace/daemon/host_capture.h"
-#include "userspace/dist/node_client.h"
+#include "userspace/erlang/node_client.h"
 #include "userspace/probes/top.h"
 
 namespace orion::daemon {
 namespace {
 
-uint64_t SortKey(const probes::ProcessStats& p, dist::TopSort sort) {
+uint64_t SortKey(const probes::ProcessStats& p, protocol::TopSort sort) {
   switch (sort) {
-    case dist::TopSort::kCpu: return p.total.cpu_ns;
-    case dist::TopSort::kQueue: return p.queue_len_max;
-    case dist::TopSort::kGc: return p.total.gc_ns;
-    case dist::TopSort::kSends: return p.total.msgs_out;
+    case protocol::TopSort::kCpu:
+      return p.total.cpu_ns;
+    case protocol::TopSort::kQueue:
+      return p.queue_len_max;
+    case protocol::TopSort::kGc:
+      return p.total.gc_ns;
+    case protocol::TopSort::kSends:
+      return p.total.msgs_out;
   }
   return 0;
 }
@@ -27,13 +31,14 @@ std::string_view SchedulerKindText(probes::SchedulerKind kind) {
   return probes::SchedulerKindName(kind);
 }
 
-dist::TopBeamEntry Summarize(const beam::BeamProcess& beam, probes::TopSnapshot& snap,
-                             const HostTopSpec& spec, dist::NodeClient* names) {
-  dist::TopBeamEntry entry;
+protocol::TopBeamEntry Summarize(const beam::BeamProcess& beam, probes::TopSnapshot& snap,
+                                 const HostTopSpec& spec, erlang::NodeClient* names) {
+  protocol::TopBeamEntry entry;
   entry.host = spec.host;
   entry.os_pid = beam.pid;
   if (!beam.node_name.empty()) entry.node = beam.node_name;
-  entry.flavor = beam.flavor == beam::Flavor::kEmu ? dist::BeamFlavor::kEmu : dist::BeamFlavor::kJit;
+  entry.flavor =
+      beam.flavor == beam::Flavor::kEmu ? protocol::BeamFlavor::kEmu : protocol::BeamFlavor::kJit;
 
   auto& procs = snap.processes;
   std::sort(procs.begin(), procs.end(), [&](const auto& a, const auto& b) {
@@ -41,7 +46,7 @@ dist::TopBeamEntry Summarize(const beam::BeamProcess& beam, probes::TopSnapshot&
   });
   if (procs.size() > spec.limit) procs.resize(spec.limit);
   for (const probes::ProcessStats& p : procs) {
-    dist::TopProcessEntry e;
+    protocol::TopProcessEntry e;
     e.pid = p.pid;
     if (names != nullptr && names->connected()) {
       auto info = names->GetProcessInfo(p.pid, std::chrono::milliseconds(500));
@@ -76,8 +81,8 @@ dist::TopBeamEntry Summarize(const beam::BeamProcess& beam, probes::TopSnapshot&
 
 }  // namespace
 
-StatusOr<std::vector<dist::TopBeamEntry>> RunHostTop(const HostTopSpec& spec,
-                                                     const std::atomic<bool>& stop) {
+StatusOr<std::vector<protocol::TopBeamEntry>> RunHostTop(const HostTopSpec& spec,
+                                                         const std::atomic<bool>& stop) {
   const std::vector<beam::BeamProcess> beams = HostBeams(spec.node, spec.only_netns);
   if (beams.empty()) {
     return NotFound(spec.node.empty() ? std::string("no USDT-enabled BEAM runs on this host")
@@ -100,7 +105,7 @@ StatusOr<std::vector<dist::TopBeamEntry>> RunHostTop(const HostTopSpec& spec,
   while (!stop.load() && std::chrono::steady_clock::now() < deadline) {
     std::this_thread::sleep_for(std::chrono::milliseconds(50));
   }
-  std::vector<dist::TopBeamEntry> out;
+  std::vector<protocol::TopBeamEntry> out;
   for (auto& [beam, top] : running) {
     top->Detach();
     auto snap = top->Read();
@@ -108,9 +113,10 @@ StatusOr<std::vector<dist::TopBeamEntry>> RunHostTop(const HostTopSpec& spec,
       spdlog::warn("top: BEAM {}: {}", beam->pid, snap.status().message());
       continue;
     }
-    std::unique_ptr<dist::NodeClient> names;
+    std::unique_ptr<erlang::NodeClient> names;
     if (!beam->node_name.empty()) {
-      auto client = dist::NodeClient::Connect(beam->node_name, spec.cookie, std::chrono::seconds(2));
+      auto client =
+          erlang::NodeClient::Connect(beam->node_name, spec.cookie, std::chrono::seconds(2));
       if (client.ok()) names = std::move(*client);
     }
     out.push_back(Summarize(*beam, *snap, spec, names.get()));

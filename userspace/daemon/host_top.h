@@ -7,14 +7,14 @@
 #include <vector>
 
 #include "base/status.h"
-#include "userspace/dist/protocol.h"
+#include "userspace/protocol/protocol.h"
 
 namespace orion::daemon {
 
 struct HostTopSpec {
   uint32_t duration_ms = 5000;
   std::string node;  // "" = every USDT BEAM of the host
-  dist::TopSort sort = dist::TopSort::kCpu;
+  protocol::TopSort sort = protocol::TopSort::kCpu;
   uint32_t limit = 20;
   bool only_netns = false;
   std::string host;    // this daemon's node name, written into each entry
@@ -23,7 +23,7 @@ struct HostTopSpec {
 
 // One entry per BEAM (jit or emu: the runtime probes fire in both). NotFound when no BEAM
 // matches; a BEAM that cannot be measured is skipped with a warning in the log.
-StatusOr<std::vector<dist::TopBeamEntry>> RunHostTop(const HostTopSpec& spec,
-                                                     const std::atomic<bool>& stop);
+StatusOr<std::vector<protocol::TopBeamEntry>> RunHostTop(const HostTopSpec& spec,
+                                                         const std::atomic<bool>& stop);
 
 }  // namespace orion::daemon

@@ -15,7 +15,7 @@ namespace orion::daemon {
 
 // Shared between a connection's thread and the ReplyChannels handed out for it.
 struct ConnectionState {
-  std::unique_ptr<dist::Connection> conn;
+  std::unique_ptr<erlang::Connection> conn;
   int wake_fd = -1;
   std::mutex mu;
   std::deque<std::pair<erlang_pid, std::vector<uint8_t>>> outbox;
@@ -80,7 +80,7 @@ void Server::Run(const std::atomic<bool>& stop) {
 }
 
 void Server::Serve(std::shared_ptr<ConnectionState> state, const std::atomic<bool>& stop) {
-  dist::Connection& conn = *state->conn;
+  erlang::Connection& conn = *state->conn;
   const std::string peer = conn.peer();
   while (!stop.load()) {
     pollfd fds[2] = {{conn.fd(), POLLIN, 0}, {state->wake_fd, POLLIN, 0}};

@@ -4,7 +4,7 @@
 // other threads (a capture that runs for seconds) go through an outbox the connection thread
 // drains, woken by an eventfd.
 //
-//   Server server(node, {.max_connections = 64}, [&](const dist::Message& m, ReplyChannel r) {
+//   Server server(node, {.max_connections = 64}, [&](const erlang::Message& m, ReplyChannel r) {
 //     r.Send(pid, bytes_for(m));    // now, or later from any thread; dropped if the peer left
 //   });
 //   server.Run(stop);               // until `stop` is set
@@ -17,7 +17,7 @@
 #include <vector>
 
 #include "base/status.h"
-#include "userspace/dist/c_node.h"
+#include "userspace/erlang/c_node.h"
 
 namespace orion::daemon {
 
@@ -38,14 +38,14 @@ class ReplyChannel {
 
 struct ServerOptions {
   uint32_t max_connections = 64;
-  size_t max_message_bytes = dist::kMaxMessageBytes;
+  size_t max_message_bytes = erlang::kMaxMessageBytes;
 };
 
-using MessageHandler = std::function<void(const dist::Message&, const ReplyChannel&)>;
+using MessageHandler = std::function<void(const erlang::Message&, const ReplyChannel&)>;
 
 class Server {
  public:
-  Server(dist::CNode& node, ServerOptions options, MessageHandler handler)
+  Server(erlang::CNode& node, ServerOptions options, MessageHandler handler)
       : node_(node), options_(options), handler_(std::move(handler)) {}
   ~Server();
 
@@ -57,7 +57,7 @@ class Server {
  private:
   void Serve(std::shared_ptr<ConnectionState> state, const std::atomic<bool>& stop);
 
-  dist::CNode& node_;
+  erlang::CNode& node_;
   ServerOptions options_;
   MessageHandler handler_;
   std::atomic<uint32_t> active_{0};

@@ -1,7 +1,7 @@
 // What a capture measures, as plain values: the per-function results and the loss counters.
 //
 // Kept apart from capture.h (which drags in libbpf and the BPF skeleton) so that code which only
-// carries results, such as the daemon's protocol (userspace/dist/protocol.h), needs neither.
+// carries results, such as the daemon's protocol (userspace/protocol/protocol.h), needs neither.
 #pragma once
 
 #include <cstdint>

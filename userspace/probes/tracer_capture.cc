@@ -26,8 +26,8 @@ extern const std::size_t kNifSize;
 namespace orion::probes {
 namespace {
 
-using dist::Term;
-using dist::TermKind;
+using erlang::Term;
+using erlang::TermKind;
 
 // Where the NIF library is copied before the node loads it: a root-owned directory, so that
 // nobody but root can change the code the node runs.
@@ -96,7 +96,7 @@ std::string ErrorText(const Term& reply) {
        reply.elements()[1].kind() == TermKind::kString)) {
     return Text(reply.elements()[1]);
   }
-  return dist::FormatTerm(reply);
+  return erlang::FormatTerm(reply);
 }
 
 bool IsOk(const Term& reply) {
@@ -134,7 +134,7 @@ StatusOr<std::unique_ptr<TracerCapture>> TracerCapture::Start(const TracerCaptur
   std::unique_ptr<TracerCapture> capture(new TracerCapture());
   capture->options_ = options;
   ASSIGN_OR_RETURN(capture->node_,
-                   dist::NodeClient::Connect(options.node, options.cookie, options.rpc_timeout));
+                   erlang::NodeClient::Connect(options.node, options.cookie, options.rpc_timeout));
 
   // The node's OS process must be on this host: orion reads the NIF's counts from its memory.
   ASSIGN_OR_RETURN(Term os_pid, capture->Call("os", "getpid", {}));
@@ -165,7 +165,7 @@ StatusOr<std::unique_ptr<TracerCapture>> TracerCapture::Start(const TracerCaptur
                      capture->Call("erlang", "whereis", {Term::Atom("orion_tracer_session")}));
     if (!session.is_atom("undefined")) {
       return FailedPrecondition("another Orion tracer capture is running on ", options.node,
-                                " (its watchdog is ", dist::FormatTerm(session), ")");
+                                " (its watchdog is ", erlang::FormatTerm(session), ")");
     }
     ASSIGN_OR_RETURN(std::string nif_path, InstallNif(nif_bytes));
     RETURN_IF_ERROR(capture->LoadModule(beam_bytes, nif_path));
@@ -188,20 +188,20 @@ const std::string& TracerCapture::own_node() const {
 StatusOr<Term> TracerCapture::Call(std::string_view module, std::string_view function,
                                    std::vector<Term> args) {
   if (!node_ || !node_->connected()) return Unavailable("not connected to ", options_.node);
-  const std::vector<uint8_t> encoded = dist::EncodeTermBody(Term::List(std::move(args)));
+  const std::vector<uint8_t> encoded = erlang::EncodeTermBody(Term::List(std::move(args)));
   ASSIGN_OR_RETURN(
       std::string reply,
       node_->Rpc(module, function,
                  std::string_view(reinterpret_cast<const char*>(encoded.data()), encoded.size()),
                  options_.rpc_timeout));
-  ASSIGN_OR_RETURN(Term term, dist::DecodeTermBody(
+  ASSIGN_OR_RETURN(Term term, erlang::DecodeTermBody(
                                   std::span<const uint8_t>(
                                       reinterpret_cast<const uint8_t*>(reply.data()), reply.size()),
-                                  dist::DecodeLimits{}));
+                                  erlang::DecodeLimits{}));
   if (term.kind() == TermKind::kTuple && !term.elements().empty() &&
       term.elements()[0].is_atom("badrpc")) {
     return Internal(module, ":", function, " failed on ", options_.node, ": ",
-                    dist::FormatTerm(term));
+                    erlang::FormatTerm(term));
   }
   return term;
 }
@@ -213,13 +213,13 @@ Status TracerCapture::LoadModule(const std::string& beam, const std::string& nif
                          Term::Binary(beam)}));
   if (loaded.kind() != TermKind::kTuple || loaded.elements().size() != 2 ||
       !loaded.elements()[0].is_atom("module")) {
-    return Internal("loading orion_tracer on ", options_.node, ": ", dist::FormatTerm(loaded));
+    return Internal("loading orion_tracer on ", options_.node, ": ", erlang::FormatTerm(loaded));
   }
   module_loaded_ = true;
   const std::string stem = nif_path.substr(0, nif_path.size() - 3);  // load_nif adds ".so"
   ASSIGN_OR_RETURN(Term nif, Call("orion_tracer", "load_nif", {Term::Binary(stem)}));
   if (!IsOk(nif)) {
-    return Internal("loading ", nif_path, " into ", options_.node, ": ", dist::FormatTerm(nif));
+    return Internal("loading ", nif_path, " into ", options_.node, ": ", erlang::FormatTerm(nif));
   }
   // The proof that the node is the process we will attach to: it maps our library now (a node
   // of another host could have an OS pid that is a BEAM here too).
@@ -238,7 +238,7 @@ Status TracerCapture::LocateArea() {
   const auto value = address.to_uint64();
   if (!value || *value == 0) {
     return Internal("orion_tracer:area() on ", options_.node, " answered ",
-                    dist::FormatTerm(address));
+                    erlang::FormatTerm(address));
   }
   orion_tracer_area header;
   RETURN_IF_ERROR(beam::ReadRemote(beam_pid_, *value, &header, sizeof(header)));
@@ -279,7 +279,7 @@ Status TracerCapture::StartTracing() {
     targets_[static_cast<uint32_t>(*id)] = Text(t.elements()[1]);
   }
   spdlog::debug("tracer capture on {} (OS pid {}): {} functions, watchdog {}", options_.node,
-                beam_pid_, targets_.size(), dist::FormatTerm(*watchdog_));
+                beam_pid_, targets_.size(), erlang::FormatTerm(*watchdog_));
   return OkStatus();
 }
 
@@ -326,7 +326,7 @@ Status TracerCapture::Unload() {
     ASSIGN_OR_RETURN(Term done, Call("code", step, {Term::Atom("orion_tracer")}));
     if (!done.is_atom("true") && std::string_view(step) != "delete") {
       return Internal("code:", step, "(orion_tracer) on ", options_.node, " answered ",
-                      dist::FormatTerm(done), " (a process still runs its code?)");
+                      erlang::FormatTerm(done), " (a process still runs its code?)");
     }
   }
   return OkStatus();

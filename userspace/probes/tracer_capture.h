@@ -29,8 +29,8 @@
 #include <vector>
 
 #include "base/status.h"
-#include "userspace/dist/node_client.h"
-#include "userspace/dist/term.h"
+#include "userspace/erlang/node_client.h"
+#include "userspace/erlang/term.h"
 #include "userspace/probes/capture.h"  // CaptureSnapshot, FunctionStats
 #include "userspace/probes/mfa_pattern.h"
 
@@ -86,8 +86,8 @@ class TracerCapture {
 
  private:
   TracerCapture() = default;
-  StatusOr<dist::Term> Call(std::string_view module, std::string_view function,
-                            std::vector<dist::Term> args);
+  StatusOr<erlang::Term> Call(std::string_view module, std::string_view function,
+                              std::vector<erlang::Term> args);
   Status LoadModule(const std::string& beam, const std::string& nif_path);  // beam: the bytes
   Status LocateArea();
   // The NIF's counts as they are now (process_vm_readv of the node's memory).
@@ -96,14 +96,14 @@ class TracerCapture {
   Status Unload();
 
   TracerCaptureOptions options_;
-  std::unique_ptr<dist::NodeClient> node_;
+  std::unique_ptr<erlang::NodeClient> node_;
   pid_t beam_pid_ = -1;
   uint64_t area_ = 0;                        // the NIF's orion_tracer_area in the node
   mutable std::optional<TracerSnapshot> last_;  // the last counts read, while tracing
   std::optional<TracerSnapshot> final_;         // the counts once Stop cleared the tracing
   std::map<uint32_t, std::string> targets_;  // id -> "m:f/a" as the BEAM prints it
-  std::optional<dist::Term> watchdog_;       // the watchdog's pid, while tracing
-  dist::Term target_terms_;                  // [{Id, Text, {M, F, A}}], for stop/2
+  std::optional<erlang::Term> watchdog_;     // the watchdog's pid, while tracing
+  erlang::Term target_terms_;                // [{Id, Text, {M, F, A}}], for stop/2
   bool module_loaded_ = false;
 };
 

@@ -1,4 +1,4 @@
-#include "userspace/dist/cookie.h"
+#include "userspace/erlang/cookie.h"
 
 #include <gtest/gtest.h>
 #include <sys/stat.h>
@@ -7,9 +7,9 @@
 #include <cstdlib>
 #include <fstream>
 
-#include "userspace/dist/c_node.h"
+#include "userspace/erlang/c_node.h"
 
-namespace orion::dist {
+namespace orion::erlang {
 namespace {
 
 class CookieTest : public ::testing::Test {
@@ -82,4 +82,4 @@ TEST(NodeNameTest, ShortAndLongNames) {
 }
 
 }  // namespace
-}  // namespace orion::dist
+}  // namespace orion::erlang

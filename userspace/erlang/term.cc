@@ -1,4 +1,4 @@
-#include "userspace/dist/term.h"
+#include "userspace/erlang/term.h"
 
 #include <algorithm>
 #include <cctype>
@@ -8,7 +8,7 @@
 #include <limits>
 #include <variant>
 
-namespace orion::dist {
+namespace orion::erlang {
 namespace {
 
 // Tags of the external term format (erts/emulator/beam/external.h).
@@ -1190,4 +1190,4 @@ std::string FormatTerm(const Term& term, size_t max_length) {
   return Printer(max_length).Finish(term);
 }
 
-}  // namespace orion::dist
+}  // namespace orion::erlang

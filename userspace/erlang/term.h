@@ -40,7 +40,7 @@
 
 #include "base/status.h"
 
-namespace orion::dist {
+namespace orion::erlang {
 
 // The order is that of Term's internal variant.
 enum class TermKind : uint8_t {
@@ -173,4 +173,4 @@ std::vector<uint8_t> EncodeTermBody(const Term& term);
 // than max_length characters is cut and ends with "...".
 std::string FormatTerm(const Term& term, size_t max_length = 512);
 
-}  // namespace orion::dist
+}  // namespace orion::erlang

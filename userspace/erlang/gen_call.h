@@ -13,19 +13,20 @@
 #include <string>
 
 #include "base/status.h"
-#include "userspace/dist/c_node.h"
-#include "userspace/dist/term.h"
+#include "userspace/erlang/c_node.h"
+#include "userspace/erlang/term.h"
 
-namespace orion::dist {
+namespace orion::erlang {
 
-StatusOr<Term> GenServerCall(CNode& self, const std::string& node, const std::string& registered_name,
-                       const Term& request, std::chrono::steady_clock::time_point deadline,
-                       const DecodeLimits& limits = DecodeLimits{},
-                       const std::atomic<bool>* cancel = nullptr);
+StatusOr<Term> GenServerCall(CNode& self, const std::string& node,
+                             const std::string& registered_name, const Term& request,
+                             std::chrono::steady_clock::time_point deadline,
+                             const DecodeLimits& limits = DecodeLimits{},
+                             const std::atomic<bool>* cancel = nullptr);
 
 // ei's pid/ref as Terms and back.
 Term PidTerm(const erlang_pid& pid);
 Term RefTerm(const erlang_ref& ref);
 StatusOr<erlang_pid> ToErlangPid(const ErlangPid& pid);
 
-}  // namespace orion::dist
+}  // namespace orion::erlang

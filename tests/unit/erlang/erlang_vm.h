@@ -8,7 +8,7 @@
 #include <string_view>
 #include <vector>
 
-namespace orion::dist::testing {
+namespace orion::erlang::testing {
 
 // Evaluates Erlang expressions ("A = 1, io:format(...)", no final halt()) in a fresh VM and returns
 // its standard output.  A crash or a non-zero exit fails the calling test.
@@ -22,4 +22,4 @@ std::vector<std::vector<uint8_t>> TermToBinary(const std::vector<std::string>& e
 std::string Hex(std::span<const uint8_t> bytes);
 std::vector<uint8_t> FromHex(std::string_view hex);
 
-}  // namespace orion::dist::testing
+}  // namespace orion::erlang::testing

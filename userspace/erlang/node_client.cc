@@ -1,4 +1,4 @@
-#include "userspace/dist/node_client.h"
+#include "userspace/erlang/node_client.h"
 
 #include <arpa/inet.h>
 #include <ei.h>
@@ -11,7 +11,7 @@
 #include <cstring>
 #include <mutex>
 
-namespace orion::dist {
+namespace orion::erlang {
 namespace {
 
 using Clock = std::chrono::steady_clock;
@@ -274,4 +274,4 @@ StatusOr<ProcessInfo> NodeClient::GetProcessInfo(std::string_view pid,
   return info;
 }
 
-}  // namespace orion::dist
+}  // namespace orion::erlang

@@ -10,7 +10,7 @@
 
 #include "base/status.h"
 
-namespace orion::dist {
+namespace orion::erlang {
 
 inline constexpr const char* kDefaultCookieFile = "/etc/orion/cookie";
 
@@ -19,4 +19,4 @@ inline constexpr const char* kDefaultCookieFile = "/etc/orion/cookie";
 // `require_root_owned` is false only for the CLI reading a user's own file (owner = caller).
 StatusOr<std::string> ReadCookieFile(const std::string& path, bool require_root_owned = true);
 
-}  // namespace orion::dist
+}  // namespace orion::erlang

@@ -1,4 +1,4 @@
-#include "userspace/dist/cookie.h"
+#include "userspace/erlang/cookie.h"
 
 #include <fcntl.h>
 #include <sys/stat.h>
@@ -7,7 +7,7 @@
 #include <cerrno>
 #include <cstring>
 
-namespace orion::dist {
+namespace orion::erlang {
 
 StatusOr<std::string> ReadCookieFile(const std::string& path, bool require_root_owned) {
   const int fd = ::open(path.c_str(), O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
@@ -57,4 +57,4 @@ StatusOr<std::string> ReadCookieFile(const std::string& path, bool require_root_
   return cookie;
 }
 
-}  // namespace orion::dist
+}  // namespace orion::erlang

@@ -29,23 +29,29 @@
 #include <vector>
 
 #include "base/status.h"
-#include "userspace/dist/term.h"
+#include "userspace/erlang/term.h"
 #include "userspace/probes/capture_types.h"
 
-namespace orion::dist {
+namespace orion::protocol {
+
+// Requests and replies are Erlang terms (userspace/erlang/term.h).
+using erlang::DecodeLimits;
+using erlang::ErlangPid;
+using erlang::Term;
+using erlang::TermKind;
 
 inline constexpr int kProtocolVersion = 1;
 
 // Bounds on what a request or a peer's reply may ask for or carry (docs/protocol.md, "Limits").
 struct ProtocolLimits {
-  DecodeLimits decode;                 // for the bytes of a message
-  size_t max_patterns = 32;            // patterns in one capture
-  size_t max_pattern_length = 255;     // bytes of a pattern, and of an MFA in a reply
-  size_t max_match_spec_length = 4096; // bytes of a capture's match spec (tracer mode)
-  uint64_t max_duration_ms = 600'000;  // 10 minutes (the least is 1 ms)
-  uint32_t max_functions = 4096;       // a capture's max_functions, and the calls of a reply
-  size_t max_peers = 64;               // a reply lists at most max_peers + 1 nodes
-  size_t max_error_length = 1024;      // bytes kept of a peer's error message
+  DecodeLimits decode;                  // for the bytes of a message
+  size_t max_patterns = 32;             // patterns in one capture
+  size_t max_pattern_length = 255;      // bytes of a pattern, and of an MFA in a reply
+  size_t max_match_spec_length = 4096;  // bytes of a capture's match spec (tracer mode)
+  uint64_t max_duration_ms = 600'000;   // 10 minutes (the least is 1 ms)
+  uint32_t max_functions = 4096;        // a capture's max_functions, and the calls of a reply
+  size_t max_peers = 64;                // a reply lists at most max_peers + 1 nodes
+  size_t max_error_length = 1024;       // bytes kept of a peer's error message
   // Bins (highest - lowest + 1, 8 bytes each) over all the sketches of a peer's reply: what its
   // sketches may make the daemon allocate.  Each sketch is also bounded by the kernel's 2816 bins.
   uint64_t max_reply_bins = uint64_t{1} << 23;
@@ -197,8 +203,8 @@ StatusOr<CaptureResult> DecodeCaptureReply(const Term& reply, const ProtocolLimi
 struct TopProcessEntry {
   std::string pid;                  // "<0.123.0>"
   std::optional<std::string> name;  // registered name or initial call, when known
-  uint64_t cpu_ns = 0, sched_count = 0, queue_len = 0, queue_len_max = 0, msgs_in = 0,
-           msgs_out = 0, gc_count = 0;
+  uint64_t cpu_ns = 0, sched_count = 0, queue_len = 0, queue_len_max = 0, msgs_in = 0, msgs_out = 0,
+           gc_count = 0;
   std::optional<uint64_t> gc_p99_ns;
 };
 struct TopPortEntry {
@@ -212,7 +218,7 @@ struct TopSchedulerEntry {
   uint64_t busy_ns = 0, idle_ns = 0, offcpu_ns = 0;
 };
 struct TopBeamEntry {
-  std::string host;                 // the daemon that measured it: 'orion@h1'
+  std::string host;  // the daemon that measured it: 'orion@h1'
   pid_t os_pid = 0;
   std::optional<std::string> node;  // 'app@h1'
   BeamFlavor flavor = BeamFlavor::kJit;
@@ -238,4 +244,4 @@ StatusOr<TopReplyParts> ReadTopReply(const Term& reply, const ProtocolLimits& li
 // counters summed, nodes concatenated, the longest duration.
 StatusOr<CaptureResult> MergeCaptureResults(std::vector<CaptureResult> results);
 
-}  // namespace orion::dist
+}  // namespace orion::protocol

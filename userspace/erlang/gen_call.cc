@@ -1,9 +1,9 @@
-#include "userspace/dist/gen_call.h"
+#include "userspace/erlang/gen_call.h"
 
 #include <algorithm>
 #include <cstring>
 
-namespace orion::dist {
+namespace orion::erlang {
 namespace {
 
 int RemainingMs(std::chrono::steady_clock::time_point deadline) {
@@ -64,4 +64,4 @@ StatusOr<Term> GenServerCall(CNode& self, const std::string& node,
   }
 }
 
-}  // namespace orion::dist
+}  // namespace orion::erlang

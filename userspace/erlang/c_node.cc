@@ -1,4 +1,4 @@
-#include "userspace/dist/c_node.h"
+#include "userspace/erlang/c_node.h"
 
 #include <arpa/inet.h>
 #include <netdb.h>
@@ -11,7 +11,7 @@
 #include <cstring>
 #include <ctime>
 
-namespace orion::dist {
+namespace orion::erlang {
 namespace {
 
 std::once_flag ei_once;
@@ -207,4 +207,4 @@ erlang_ref CNode::MakeRef() {
   return ref;
 }
 
-}  // namespace orion::dist
+}  // namespace orion::erlang

@@ -24,7 +24,7 @@
 
 #include "base/status.h"
 
-namespace orion::dist {
+namespace orion::erlang {
 
 // Largest distribution message a connection accepts (the length prefix is checked before ei
 // reads the body, so a hostile length cannot make us allocate).
@@ -44,7 +44,7 @@ StatusOr<NodeName> ParseNodeName(const std::string& name, bool longnames);
 struct Message {
   bool to_registered = false;  // ERL_REG_SEND: `to_name` is the registered name
   std::string to_name;
-  erlang_pid from{};           // the sender (ERL_REG_SEND only)
+  erlang_pid from{};             // the sender (ERL_REG_SEND only)
   std::vector<uint8_t> payload;  // the term, with the 131 version byte
 };
 
@@ -108,4 +108,4 @@ class CNode {
   std::mutex mu_;  // ei_make_ref and friends mutate ec_
 };
 
-}  // namespace orion::dist
+}  // namespace orion::erlang

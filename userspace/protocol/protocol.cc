@@ -1,4 +1,4 @@
-#include "userspace/dist/protocol.h"
+#include "userspace/protocol/protocol.h"
 
 #include <algorithm>
 #include <cmath>
@@ -8,7 +8,7 @@
 #include "sketch/bucket_index.h"
 #include "sketch/encoding/ddsketch_encoding.h"
 
-namespace orion::dist {
+namespace orion::protocol {
 namespace {
 
 constexpr std::string_view kRequestExample =
@@ -70,9 +70,9 @@ uint64_t Nanoseconds(double value) {
 // ---------------------------------------------------------------------------------------------
 // Reading fields.
 
-constexpr std::string_view kCaptureKeys[] = {"patterns", "duration_ms", "node",
-                                             "scope", "max_functions", "per_node",
-                                             "max_rate", "mode", "match_spec"};
+constexpr std::string_view kCaptureKeys[] = {"patterns", "duration_ms",   "node",
+                                             "scope",    "max_functions", "per_node",
+                                             "max_rate", "mode",          "match_spec"};
 constexpr std::string_view kTopKeys[] = {"duration_ms", "node", "scope", "sort", "limit"};
 
 // A request's options: a map whose keys are all atoms of `known`.
@@ -237,8 +237,8 @@ StatusOr<Request> ParseCapture(const Term& map, const ProtocolLimits& limits) {
     capture.per_node = per_node->is_atom("true");
   }
   if (const Term* max_rate = map.map_find("max_rate")) {
-    ASSIGN_OR_RETURN(capture.max_rate, ReadInRange(*max_rate, "capture: max_rate", 0,
-                                                   1'000'000'000'000ull));
+    ASSIGN_OR_RETURN(capture.max_rate,
+                     ReadInRange(*max_rate, "capture: max_rate", 0, 1'000'000'000'000ull));
   }
   if (const Term* mode = map.map_find("mode")) {
     if (mode->is_atom("auto")) {
@@ -257,13 +257,14 @@ StatusOr<Request> ParseCapture(const Term& map, const ProtocolLimits& limits) {
     // evaluated; bodies refused). Here only its size and kind are checked.
     if (spec->kind() != TermKind::kBinary || spec->text().empty() ||
         spec->text().size() > limits.max_match_spec_length) {
-      return InvalidArgument("capture: match_spec must be a binary of 1 to ",
-                             limits.max_match_spec_length,
-                             " bytes in Erlang term syntax, such as <<\"[{['_', nadia], [], []}]\">>");
+      return InvalidArgument(
+          "capture: match_spec must be a binary of 1 to ", limits.max_match_spec_length,
+          " bytes in Erlang term syntax, such as <<\"[{['_', nadia], [], []}]\">>");
     }
     if (capture.mode == CaptureMode::kProbes) {
-      return InvalidArgument("capture: a match_spec needs mode tracer or auto (function probes "
-                             "cannot test arguments)");
+      return InvalidArgument(
+          "capture: a match_spec needs mode tracer or auto (function probes "
+          "cannot test arguments)");
     }
     capture.match_spec = std::string(spec->text());
   }
@@ -790,19 +791,26 @@ StatusOr<CaptureResult> MergeCaptureResults(std::vector<CaptureResult> results) 
 
 std::string_view CaptureModeName(CaptureMode mode) {
   switch (mode) {
-    case CaptureMode::kAuto: return "auto";
-    case CaptureMode::kProbes: return "probes";
-    case CaptureMode::kTracer: return "tracer";
+    case CaptureMode::kAuto:
+      return "auto";
+    case CaptureMode::kProbes:
+      return "probes";
+    case CaptureMode::kTracer:
+      return "tracer";
   }
   return "auto";
 }
 
 std::string_view TopSortName(TopSort sort) {
   switch (sort) {
-    case TopSort::kCpu: return "cpu";
-    case TopSort::kQueue: return "queue";
-    case TopSort::kGc: return "gc";
-    case TopSort::kSends: return "sends";
+    case TopSort::kCpu:
+      return "cpu";
+    case TopSort::kQueue:
+      return "queue";
+    case TopSort::kGc:
+      return "gc";
+    case TopSort::kSends:
+      return "sends";
   }
   return "cpu";
 }
@@ -880,4 +888,4 @@ StatusOr<TopReplyParts> ReadTopReply(const Term& reply, const ProtocolLimits& li
   return out;
 }
 
-}  // namespace orion::dist
+}  // namespace orion::protocol

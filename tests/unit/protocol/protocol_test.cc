@@ -1,4 +1,4 @@
-#include "userspace/dist/protocol.h"
+#include "userspace/protocol/protocol.h"
 
 #include <gtest/gtest.h>
 
@@ -10,15 +10,15 @@
 #include <vector>
 
 #include "sketch/encoding/ddsketch_encoding.h"
-#include "tests/unit/dist/erlang_vm.h"
+#include "tests/unit/erlang/erlang_vm.h"
 
-namespace orion::dist {
+namespace orion::protocol {
 namespace {
 
-using testing::FromHex;
-using testing::Hex;
-using testing::RunErlang;
-using testing::TermToBinary;
+using erlang::testing::FromHex;
+using erlang::testing::Hex;
+using erlang::testing::RunErlang;
+using erlang::testing::TermToBinary;
 
 Term A(std::string_view name) {
   return Term::Atom(name);
@@ -411,9 +411,9 @@ TEST(ProtocolTest, TopRepliesCarryEveryBeamAndNode) {
             StatusCode::kResourceExhausted);
   EXPECT_FALSE(ReadTopReply(EncodeTopReply({Term::Atom("x")}, {}, 5)).ok());
   // A bad sort is a bad request that names it.
-  const auto bad = ParseRequest(DecodeOrDie(EncodeTerm(Term::Tuple(
-      {Term::Atom("top"), Term::Map({{Term::Atom("duration_ms"), Term::Integer(5)},
-                                     {Term::Atom("sort"), Term::Atom("memory")}})}))));
+  const auto bad = ParseRequest(DecodeOrDie(EncodeTerm(
+      Term::Tuple({Term::Atom("top"), Term::Map({{Term::Atom("duration_ms"), Term::Integer(5)},
+                                                 {Term::Atom("sort"), Term::Atom("memory")}})}))));
   ASSERT_FALSE(bad.ok());
   EXPECT_NE(bad.status().message().find("sort must be cpu, queue, gc or sends"), std::string::npos);
 }
@@ -614,4 +614,4 @@ TEST(ProtocolTest, MergeEqualsTheCaptureOfTheUnion) {
 }
 
 }  // namespace
-}  // namespace orion::dist
+}  // namespace orion::protocol

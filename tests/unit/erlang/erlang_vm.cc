@@ -1,4 +1,4 @@
-#include "tests/unit/dist/erlang_vm.h"
+#include "tests/unit/erlang/erlang_vm.h"
 
 #include <gtest/gtest.h>
 #include <sys/wait.h>
@@ -7,11 +7,11 @@
 #include <cstdlib>
 #include <sstream>
 
-namespace orion::dist::testing {
+namespace orion::erlang::testing {
 
 // The expressions go through a file: a command line argument is limited to 128 KiB.
 std::string RunErlang(const std::string& expressions) {
-  char path[] = "/tmp/orion_dist_test_XXXXXX";
+  char path[] = "/tmp/orion_erlang_test_XXXXXX";
   const int fd = mkstemp(path);
   if (fd < 0 || write(fd, expressions.data(), expressions.size()) !=
                     static_cast<ssize_t>(expressions.size())) {
@@ -87,4 +87,4 @@ std::vector<uint8_t> FromHex(std::string_view hex) {
   return out;
 }
 
-}  // namespace orion::dist::testing
+}  // namespace orion::erlang::testing

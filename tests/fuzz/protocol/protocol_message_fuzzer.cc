@@ -12,12 +12,13 @@
 #include <cstdlib>
 #include <span>
 
-#include "userspace/dist/protocol.h"
-#include "userspace/dist/term.h"
+#include "userspace/erlang/term.h"
+#include "userspace/protocol/protocol.h"
 
 namespace {
 
-using namespace orion::dist;
+using namespace orion::protocol;
+using namespace orion::erlang;
 
 void Check(bool condition) {
   if (!condition) std::abort();

@@ -1,4 +1,4 @@
-#include "userspace/dist/term.h"
+#include "userspace/erlang/term.h"
 
 #include <gtest/gtest.h>
 
@@ -8,9 +8,9 @@
 #include <string>
 #include <vector>
 
-#include "tests/unit/dist/erlang_vm.h"
+#include "tests/unit/erlang/erlang_vm.h"
 
-namespace orion::dist {
+namespace orion::erlang {
 namespace {
 
 using testing::Hex;
@@ -412,4 +412,4 @@ TEST(TermTest, FormatsInErlangSyntax) {
 }
 
 }  // namespace
-}  // namespace orion::dist
+}  // namespace orion::erlang

@@ -24,7 +24,7 @@
 
 #include "base/status.h"
 
-namespace orion::dist {
+namespace orion::erlang {
 
 // What erlang:process_info(Pid, [registered_name, initial_call]) says about a process.
 struct ProcessInfo {
@@ -81,4 +81,4 @@ class NodeClient {
   bool creation_known_ = false;
 };
 
-}  // namespace orion::dist
+}  // namespace orion::erlang
