@@ -31,6 +31,17 @@ void Writer::SInt32Field(int field, int32_t value) {
   Varint(ZigZagEncode(value));
 }
 
+void Writer::SInt64Field(int field, int64_t value) {
+  Tag(field, WireType::kVarint);
+  Varint(ZigZagEncode64(value));
+}
+
+void Writer::BytesField(int field, std::string_view bytes) {
+  Tag(field, WireType::kLengthDelimited);
+  Varint(bytes.size());
+  bytes_.insert(bytes_.end(), bytes.begin(), bytes.end());
+}
+
 void Writer::MessageField(int field, const Writer& message) {
   Tag(field, WireType::kLengthDelimited);
   Varint(message.bytes_.size());

@@ -1,11 +1,12 @@
-// The protobuf wire format, hand-rolled for the few field kinds ddsketch.proto uses: small,
-// bounded and easy to fuzz.  Reader never reads past its span and reports every error with the
-// byte offset where it was found.
+// The protobuf wire format, hand-rolled for the few field kinds ddsketch.proto and Prometheus's
+// metrics.proto (userspace/metrics/) use: small, bounded and easy to fuzz.  Reader never reads
+// past its span and reports every error with the byte offset where it was found.
 #pragma once
 
 #include <cstddef>
 #include <cstdint>
 #include <span>
+#include <string_view>
 #include <utility>
 #include <vector>
 
@@ -30,6 +31,8 @@ class Writer {
   void DoubleField(int field, double value);
   void UnsignedField(int field, uint64_t value);
   void SInt32Field(int field, int32_t value);
+  void SInt64Field(int field, int64_t value);
+  void BytesField(int field, std::string_view bytes);  // also string fields
   void MessageField(int field, const Writer& message);
   void PackedDoublesField(int field, std::span<const double> values);
 
@@ -86,6 +89,10 @@ inline uint32_t ZigZagEncode(int32_t v) {
 }
 inline int32_t ZigZagDecode(uint32_t v) {
   return int32_t((v >> 1) ^ (~(v & 1) + 1));
+}
+// ZigZag for sint64.
+inline uint64_t ZigZagEncode64(int64_t v) {
+  return (uint64_t(v) << 1) ^ uint64_t(v >> 63);
 }
 
 }  // namespace orion::sketch::proto
