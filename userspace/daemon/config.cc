@@ -1,119 +1,150 @@
 #include "userspace/daemon/config.h"
 
 #include <cerrno>
-#include <charconv>
 #include <fstream>
+#include <limits>
 #include <sstream>
+
+#define TOML_EXCEPTIONS 0
+#include <toml++/toml.h>
 
 namespace orion::daemon {
 namespace {
 
-std::string Trim(const std::string& s) {
-  const size_t b = s.find_first_not_of(" \t\r");
-  if (b == std::string::npos) return "";
-  const size_t e = s.find_last_not_of(" \t\r");
-  return s.substr(b, e - b + 1);
+constexpr size_t kMaxFileBytes = 64 * 1024;
+
+// "orion.toml:3: " for a node of the document.
+std::string Where(const std::string& origin, const toml::node& node) {
+  const auto line = node.source().begin.line;
+  return line > 0 ? origin + ":" + std::to_string(line) + ": " : origin + ": ";
 }
 
-// Drops a trailing `# comment` that is not inside a string.
-std::string StripComment(const std::string& line) {
-  bool in_string = false;
-  for (size_t i = 0; i < line.size(); ++i) {
-    if (line[i] == '"' && (i == 0 || line[i - 1] != '\\')) in_string = !in_string;
-    if (line[i] == '#' && !in_string) return line.substr(0, i);
-  }
-  return line;
+StatusOr<std::string> ReadString(const toml::node& node) {
+  if (const auto* s = node.as_string()) return s->get();
+  return InvalidArgument("expected a \"quoted string\"");
 }
 
-StatusOr<std::string> ParseString(const std::string& v) {
-  if (v.size() < 2 || v.front() != '"' || v.back() != '"') {
-    return InvalidArgument("expected a \"quoted string\", got ", v);
-  }
-  const std::string inner = v.substr(1, v.size() - 2);
-  if (inner.find('"') != std::string::npos || inner.find('\\') != std::string::npos) {
-    return InvalidArgument("quotes and escapes are not supported in strings: ", v);
-  }
-  return inner;
+StatusOr<bool> ReadBool(const toml::node& node) {
+  if (const auto* b = node.as_boolean()) return b->get();
+  return InvalidArgument("expected true or false");
 }
 
-StatusOr<bool> ParseBool(const std::string& v) {
-  if (v == "true") return true;
-  if (v == "false") return false;
-  return InvalidArgument("expected true or false, got ", v);
+StatusOr<uint32_t> ReadUint(const toml::node& node) {
+  const auto* i = node.as_integer();
+  if (i == nullptr || i->get() < 0 || i->get() > std::numeric_limits<uint32_t>::max()) {
+    return InvalidArgument("expected a non-negative integer");
+  }
+  return static_cast<uint32_t>(i->get());
 }
 
-StatusOr<uint32_t> ParseUint(const std::string& v) {
-  uint32_t out = 0;
-  const auto [ptr, ec] = std::from_chars(v.data(), v.data() + v.size(), out);
-  if (ec != std::errc() || ptr != v.data() + v.size()) {
-    return InvalidArgument("expected a non-negative integer, got ", v);
-  }
-  return out;
-}
-
-StatusOr<std::vector<std::string>> ParseStringArray(const std::string& v) {
-  if (v.size() < 2 || v.front() != '[' || v.back() != ']') {
-    return InvalidArgument("expected an array of strings [\"a\", \"b\"], got ", v);
-  }
+StatusOr<std::vector<std::string>> ReadStringArray(const toml::node& node) {
+  const auto* array = node.as_array();
+  if (array == nullptr) return InvalidArgument("expected an array of strings [\"a\", \"b\"]");
   std::vector<std::string> out;
-  std::stringstream items(v.substr(1, v.size() - 2));
-  std::string item;
-  while (std::getline(items, item, ',')) {
-    item = Trim(item);
-    if (item.empty()) continue;
-    ASSIGN_OR_RETURN(std::string s, ParseString(item));
-    out.push_back(s);
+  for (const toml::node& item : *array) {
+    const auto* s = item.as_string();
+    if (s == nullptr) return InvalidArgument("expected an array of strings [\"a\", \"b\"]");
+    out.push_back(s->get());
   }
   return out;
 }
 
-Status SetKey(const std::string& key, const std::string& value, DaemonConfig* c) {
-  if (key == "name") {
-    ASSIGN_OR_RETURN(c->name, ParseString(value));
-  } else if (key == "longnames") {
-    ASSIGN_OR_RETURN(c->longnames, ParseBool(value));
-  } else if (key == "cookie_file") {
-    ASSIGN_OR_RETURN(c->cookie_file, ParseString(value));
-  } else if (key == "peers") {
-    ASSIGN_OR_RETURN(c->peers, ParseStringArray(value));
-  } else if (key == "discover") {
-    ASSIGN_OR_RETURN(c->discover, ParseBool(value));
-  } else if (key == "only_netns") {
-    ASSIGN_OR_RETURN(c->only_netns, ParseBool(value));
-  } else if (key == "max_captures") {
-    ASSIGN_OR_RETURN(c->max_captures, ParseUint(value));
-  } else if (key == "max_connections") {
-    ASSIGN_OR_RETURN(c->max_connections, ParseUint(value));
-  } else if (key == "max_duration_ms") {
-    ASSIGN_OR_RETURN(c->max_duration_ms, ParseUint(value));
-  } else if (key == "grace_ms") {
-    ASSIGN_OR_RETURN(c->grace_ms, ParseUint(value));
-  } else if (key == "cookie") {
-    return InvalidArgument("a cookie does not belong in the config file: put it in the ",
-                           "cookie file (cookie_file, mode 0600, owned by root)");
-  } else {
-    return InvalidArgument("unknown setting '", key, "'");
+Status ReadWatch(const toml::table& table, const std::string& origin, WatchSpec* watch) {
+  for (const auto& [key, node] : table) {
+    Status status;
+    if (key == "patterns") {
+      auto patterns = ReadStringArray(node);
+      status = patterns.status();
+      if (patterns.ok()) watch->patterns = *std::move(patterns);
+    } else if (key == "node") {
+      auto s = ReadString(node);
+      status = s.status();
+      if (s.ok()) watch->node = *s;
+    } else if (key == "mode") {
+      auto s = ReadString(node);
+      status = s.status();
+      if (s.ok() && *s != "auto" && *s != "probes" && *s != "tracer") {
+        status =
+            InvalidArgument("mode must be \"auto\", \"probes\" or \"tracer\", not \"", *s, "\"");
+      }
+      if (status.ok()) watch->mode = *s;
+    } else if (key == "match_spec") {
+      auto s = ReadString(node);
+      status = s.status();
+      if (s.ok()) watch->match_spec = *s;
+    } else {
+      status = InvalidArgument("unknown key '", key.str(), "' in [[watch]] (patterns, node, mode, ",
+                               "match_spec)");
+    }
+    if (!status.ok()) return InvalidArgument(Where(origin, node), status.message());
+  }
+  if (watch->patterns.empty()) {
+    return InvalidArgument(Where(origin, table), "a [[watch]] needs patterns = [\"m:f/a\", ...]");
   }
   return OkStatus();
+}
+
+Status SetKey(std::string_view key, const toml::node& value, const std::string& origin,
+              DaemonConfig* c) {
+  if (key == "watch") {
+    const auto* array = value.as_array();
+    if (array == nullptr || !array->is_array_of_tables()) {
+      return InvalidArgument("watch must be [[watch]] tables");
+    }
+    for (const toml::node& item : *array) {
+      WatchSpec watch;
+      RETURN_IF_ERROR(ReadWatch(*item.as_table(), origin, &watch));
+      c->watches.push_back(std::move(watch));
+    }
+    return OkStatus();
+  }
+  const auto assign = [&](auto& field, auto read) -> Status {
+    auto got = read(value);
+    if (!got.ok()) return got.status();
+    field = *std::move(got);
+    return OkStatus();
+  };
+  if (key == "name") return assign(c->name, ReadString);
+  if (key == "longnames") return assign(c->longnames, ReadBool);
+  if (key == "cookie_file") return assign(c->cookie_file, ReadString);
+  if (key == "peers") return assign(c->peers, ReadStringArray);
+  if (key == "discover") return assign(c->discover, ReadBool);
+  if (key == "only_netns") return assign(c->only_netns, ReadBool);
+  if (key == "max_captures") return assign(c->max_captures, ReadUint);
+  if (key == "max_connections") return assign(c->max_connections, ReadUint);
+  if (key == "max_duration_ms") return assign(c->max_duration_ms, ReadUint);
+  if (key == "grace_ms") return assign(c->grace_ms, ReadUint);
+  if (key == "max_watches") return assign(c->max_watches, ReadUint);
+  if (key == "metrics_listen") return assign(c->metrics_listen, ReadString);
+  if (key == "metrics_token_file") return assign(c->metrics_token_file, ReadString);
+  if (key == "cookie") {
+    return InvalidArgument("a cookie does not belong in the config file: put it in the ",
+                           "cookie file (cookie_file, mode 0600, owned by root)");
+  }
+  return InvalidArgument("unknown setting '", key, "'");
 }
 
 }  // namespace
 
 Status ParseConfigText(const std::string& text, const std::string& origin, DaemonConfig* config) {
-  std::istringstream in(text);
-  std::string raw;
-  for (int line_no = 1; std::getline(in, raw); ++line_no) {
-    const std::string line = Trim(StripComment(raw));
-    if (line.empty()) continue;
-    const size_t eq = line.find('=');
-    if (eq == std::string::npos) {
-      return InvalidArgument(origin, ":", line_no, ": expected key = value");
+  toml::parse_result parsed = toml::parse(text, origin);
+  if (!parsed) {
+    const toml::parse_error& error = parsed.error();
+    return InvalidArgument(origin, ":", error.source().begin.line, ": ", error.description());
+  }
+  for (const auto& [key, node] : parsed.table()) {
+    const Status status = SetKey(key.str(), node, origin, config);
+    if (!status.ok()) {
+      // Watch errors carry their own line; the others get the key's.
+      return key == "watch" ? status : InvalidArgument(Where(origin, node), status.message());
     }
-    const Status status = SetKey(Trim(line.substr(0, eq)), Trim(line.substr(eq + 1)), config);
-    if (!status.ok()) return InvalidArgument(origin, ":", line_no, ": ", status.message());
   }
   if (config->max_captures == 0 || config->max_connections == 0) {
     return InvalidArgument(origin, ": max_captures and max_connections must be at least 1");
+  }
+  if (config->watches.size() > config->max_watches) {
+    return InvalidArgument(origin, ": ", config->watches.size(), " [[watch]] tables, more than ",
+                           "max_watches (", config->max_watches, ")");
   }
   return OkStatus();
 }
@@ -126,7 +157,7 @@ Status LoadConfigFile(const std::string& path, bool missing_ok, DaemonConfig* co
   }
   std::stringstream text;
   text << file.rdbuf();
-  if (text.str().size() > 64 * 1024) return InvalidArgument(path, ": larger than 64 KiB");
+  if (text.str().size() > kMaxFileBytes) return InvalidArgument(path, ": larger than 64 KiB");
   return ParseConfigText(text.str(), path, config);
 }
 

@@ -1,4 +1,16 @@
 // The daemon's settings: defaults, then /etc/orion/orion.toml (or --config), then flags.
+//
+// The file is TOML (https://toml.io), read with toml++: top-level keys for the settings, and a
+// [[watch]] table for each standing capture the daemon keeps (docs/export.md):
+//
+//   peers = ["orion@db2", "orion@db3"]
+//   metrics_listen = "127.0.0.1:9464"
+//
+//   [[watch]]
+//   patterns = ["Bar.Repo.get/1", "lists:sort/1"]
+//   node = "app@web1"          # optional: only that node
+//   mode = "auto"              # optional: auto | probes | tracer
+//   match_spec = "[{['_'], [], []}]"   # optional: tracer mode's
 #pragma once
 
 #include <cstdint>
@@ -8,6 +20,14 @@
 #include "base/status.h"
 
 namespace orion::daemon {
+
+// A standing capture, from a [[watch]] table or the protocol.
+struct WatchSpec {
+  std::vector<std::string> patterns;  // as the user wrote them: "lists:sort/1", "MyApp.Repo"
+  std::string node;                   // "" = every BEAM of the host
+  std::string mode = "auto";          // auto | probes | tracer
+  std::string match_spec;             // "" = every call
+};
 
 struct DaemonConfig {
   std::string name = "orion";        // alive name, or alive@host
@@ -21,14 +41,17 @@ struct DaemonConfig {
   uint32_t max_duration_ms = 600000; // longest capture accepted
   uint32_t grace_ms = 10000;         // how long after the duration a peer may take to answer
                                      // (it also loads, attaches and reads its capture)
+  std::vector<WatchSpec> watches;    // standing captures, exported on /metrics
+  uint32_t max_watches = 16;         // from the file and the protocol together
+  std::string metrics_listen;        // "127.0.0.1:9464"; "" = no /metrics listener
+  std::string metrics_token_file;    // bearer token a scrape must send; "" = none (loopback only)
 };
 
 inline constexpr const char* kDefaultConfigFile = "/etc/orion/orion.toml";
 
-// Reads the TOML subset the daemon uses: `key = value` lines with strings, integers,
-// booleans and arrays of strings; `#` comments. Unknown keys are errors, and so is a `cookie`
-// key (a cookie belongs in the 0600 cookie file only). `missing_ok`: a missing file at the
-// default path is not an error.
+// Reads the file. Unknown keys are errors (they name the line), and so is a `cookie` key (a
+// cookie belongs in the 0600 cookie file only). `missing_ok`: a missing file at the default path
+// is not an error.
 Status LoadConfigFile(const std::string& path, bool missing_ok, DaemonConfig* config);
 
 // Parses TOML text (for tests); `origin` names the source in errors.

@@ -35,14 +35,21 @@ grace_ms = 5000
 
 TEST(DaemonConfigTest, ErrorsNameTheLineAndTheProblem) {
   const std::pair<const char*, const char*> cases[] = {
-      {"name = orion", "test:1: expected a \"quoted string\""},
+      {"name = orion", "test:1: "},  // not TOML: toml++ says why
+      {"name = 1", "test:1: expected a \"quoted string\""},
       {"\n\nbogus = 1", "test:3: unknown setting 'bogus'"},
       {"cookie = \"secret\"", "a cookie does not belong in the config file"},
-      {"longnames = yes", "expected true or false"},
+      {"longnames = 1", "test:1: expected true or false"},
+      {"longnames = yes", "test:1: Error while parsing value"},
       {"max_captures = -1", "expected a non-negative integer"},
       {"max_captures = 0", "must be at least 1"},
       {"peers = \"orion@a\"", "expected an array of strings"},
-      {"just words", "expected key = value"},
+      {"just words", "test:1: "},
+      {"[[watch]]\nnode = \"a@h\"", "test:1: a [[watch]] needs patterns"},
+      {"[[watch]]\npatterns = [\"m:f/1\"]\nmode = \"fast\"", "test:3: mode must be"},
+      {"[[watch]]\npatterns = [\"m:f/1\"]\nnodes = \"a\"", "test:3: unknown key 'nodes'"},
+      {"max_watches = 1\n[[watch]]\npatterns = [\"a\"]\n[[watch]]\npatterns = [\"b\"]",
+       "more than max_watches (1)"},
   };
   for (const auto& [text, want] : cases) {
     DaemonConfig c;
@@ -50,6 +57,33 @@ TEST(DaemonConfigTest, ErrorsNameTheLineAndTheProblem) {
     EXPECT_EQ(s.code(), StatusCode::kInvalidArgument) << text;
     EXPECT_NE(s.message().find(want), std::string::npos) << text << " -> " << s.message();
   }
+}
+
+TEST(DaemonConfigTest, ReadsWatches) {
+  DaemonConfig c;
+  const Status s = ParseConfigText(R"(metrics_listen = "127.0.0.1:9464"
+metrics_token_file = "/etc/orion/metrics.token"
+
+[[watch]]
+patterns = ["Bar.Repo.get/1", "lists:sort/1"]
+
+[[watch]]
+patterns = ["ets:lookup/2"]
+node = "app@web1"
+mode = "tracer"
+match_spec = "[{[data, '_'], [], []}]"
+)",
+                                   "test", &c);
+  ASSERT_TRUE(s.ok()) << s.message();
+  EXPECT_EQ(c.metrics_listen, "127.0.0.1:9464");
+  EXPECT_EQ(c.metrics_token_file, "/etc/orion/metrics.token");
+  ASSERT_EQ(c.watches.size(), 2u);
+  EXPECT_EQ(c.watches[0].patterns, (std::vector<std::string>{"Bar.Repo.get/1", "lists:sort/1"}));
+  EXPECT_EQ(c.watches[0].mode, "auto");
+  EXPECT_EQ(c.watches[0].node, "");
+  EXPECT_EQ(c.watches[1].node, "app@web1");
+  EXPECT_EQ(c.watches[1].mode, "tracer");
+  EXPECT_EQ(c.watches[1].match_spec, "[{[data, '_'], [], []}]");
 }
 
 TEST(DaemonConfigTest, MissingDefaultFileIsFineButAMissingGivenFileIsNot) {
