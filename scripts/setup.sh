@@ -24,6 +24,7 @@ readonly PACKAGES=(
   systemtap-sdt-dev bpfcc-tools python3-bpfcc bpftrace python3
   dpkg-dev libncurses-dev
   iproute2 procps psmisc
+  libtomlplusplus-dev  # orion daemon's config file (userspace/daemon/config.cc)
   valgrind  # benchmarks: the patches' idle cost in instructions (tests/bench/beam/idle_instructions.sh)
 )
 
@@ -68,5 +69,8 @@ mkdir -p "$BUILD_DIR"
 cmake -S "$ROOT" -B "$BUILD_DIR" -DORION_OTP_PREFIX="$otp_prefix" > "$BUILD_DIR/configure.log" 2>&1 ||
   { cat "$BUILD_DIR/configure.log" >&2; die "cmake configure failed"; }
 cmake --build "$BUILD_DIR" -j"$(nproc)"
+
+log "the orion .deb (scripts/package.sh)"
+ORION_BUILD_DIR="$BUILD_DIR" "$ROOT/scripts/package.sh"
 echo
 echo "orion: $BUILD_DIR/userspace/orion"
