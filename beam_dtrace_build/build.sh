@@ -1,64 +1,98 @@
 #!/usr/bin/env bash
 # Builds Erlang/OTP with USDT probes (--with-dynamic-trace=systemtap), both emulator
-# flavors (jit and emu), with Orion's probe patches, into a cached prefix outside the repo.
+# flavors (jit and emu), with or without Orion's probe patches, into a cached prefix outside
+# the repo. One prefix per release (--otp 25|27|29), variant (patched or --no-patches) and
+# recipe; --print-prefix names it.
 #
 # The prefix's bin/erl is a USDT-enabled erl:
 #   $(beam_dtrace_build/build.sh --print-prefix)/bin/erl -emu_flavor emu   # function probes fire
 #   $(beam_dtrace_build/build.sh --print-prefix)/bin/erl -emu_flavor jit   # runtime probes only
 #
-# Only the emulators are built (about 4 minutes on 2 cores); the Erlang libraries, boot
-# files and helper programs come from the installed erlang-base of the same version.
-# An official OTP source tarball of another version gets a full build and install.
+# OTP 25 (the default) is Debian 12's own release: only the emulators are built (about 4
+# minutes on 2 cores); the Erlang libraries, boot files and helper programs come from the
+# installed erlang-base of the same version. OTP 27 and 29 have no Debian 12 binaries: their
+# source comes from Debian's trixie/forky/sid archive through an apt configuration of this
+# script's own (under $CACHE_DIR/apt; the machine's apt sources and lists are not touched),
+# and they get a full build of the applications a node, erl_interface and the tests need.
+# An official OTP source tarball (--tarball) of another version than the installed one gets the
+# same full build.
 set -euo pipefail
 
-readonly RECIPE_VERSION=1   # bump when the way the prefix is assembled changes
+readonly RECIPE_VERSION=1       # bump when the way the prefix is assembled changes
+readonly FULL_BUILD_RECIPE=1    # bump when the full build's configuration changes
 readonly HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
-readonly PATCH_DIR="$HERE/patches"
+readonly CACHE_DIR="${ORION_CACHE_DIR:-/var/cache/orion}"
+# The releases this script builds. 25 is the default: Debian 12's own (the demo's, the probe
+# patches' and the tests' release), built in minutes because only its emulators are compiled.
+readonly SUPPORTED_RELEASES=(25 27 29)
+readonly DEFAULT_RELEASE=25
 # Headers the patches include, shared with Orion (one layout for both sides): copied into
 # erts/emulator/beam/ with the patches.
 readonly PATCH_INCLUDE_DIR="$HERE/include"
-readonly CACHE_DIR="${ORION_CACHE_DIR:-/var/cache/orion}"
 readonly REQUIRED_EMU_PROBES=(global__function__entry local__function__entry function__return
                               process__scheduled message__queued)
 readonly PATCHED_EMU_PROBES=(exception__catch orion__call orion__calls)
+# A full build compiles only these applications (configure --without-APP for every other one):
+# what a node runs (kernel, stdlib, sasl: the mandatory ones with compiler and erl_interface),
+# what the tests and tracer mode call (runtime_tools), and what building them needs (parsetools
+# for yecc, tools). erl_interface gives erl_call and libei.
+readonly FULL_BUILD_APPS=(kernel stdlib sasl compiler erl_interface runtime_tools tools parsetools)
+# Debian's source suites for the releases Debian 12 has no binaries for (newest suites last;
+# each revision is tried, newest first, until one downloads).
+readonly DEBIAN_SOURCE_SUITES=("debian trixie" "debian trixie-updates" "debian-security trixie-security"
+                               "debian forky" "debian sid" "debian experimental")
 
 usage() {
-  cat <<EOF
+  cat <<USAGE
 Usage: $(basename "$0") [OPTIONS]
 
 Build OTP with USDT probes (jit and emu flavors) into a cached prefix.
 
 Options:
+  --otp RELEASE     OTP release: ${SUPPORTED_RELEASES[*]} (default $DEFAULT_RELEASE). 25 is Debian 12's
+                    installed erlang-base: only its emulators are built (about 4 min on
+                    2 cores). 27 and 29 come from Debian's source of that release (trixie,
+                    forky or sid; the newest revision the archive serves) and get a full
+                    build of the applications a node needs (about 20 min on 2 cores).
   --print-prefix    print the prefix for these options and exit (builds nothing)
   --tarball PATH    build from an official OTP source tarball instead of Debian's
-                    source package of the installed erlang-base
-  --no-patches      build stock OTP (no Orion patches): the baseline for benchmarks
+                    source (its release is read from the tarball's OTP_VERSION)
+  --no-patches      build stock OTP (no Orion patches): the baseline for benchmarks,
+                    and the build tracer mode is tested on for 27 and 29
   --force           rebuild even if the prefix is complete
   --jobs N          parallel make jobs (default: number of cores)
   -h, --help        this help
+
+Orion's emulator patches exist for OTP 25 only so far (beam_dtrace_build/patches/); for 27
+and 29 they will live in beam_dtrace_build/patches/otp-RELEASE/. Until then --otp 27|29 needs
+--no-patches.
 
 Environment:
   ORION_OTP_PREFIX  use this prefix instead of the default under $CACHE_DIR
   ORION_CACHE_DIR   cache root (default /var/cache/orion)
 
 Examples:
-  $(basename "$0")                      # build (or reuse) the patched USDT OTP
-  $(basename "$0") --print-prefix       # where it is
-  $(basename "$0") --no-patches         # stock USDT OTP, for overhead baselines
-  $(basename "$0") --tarball otp_src_25.2.3.tar.gz
-EOF
+  $(basename "$0")                          # build (or reuse) the patched USDT OTP 25
+  $(basename "$0") --print-prefix           # where it is
+  $(basename "$0") --no-patches             # stock USDT OTP 25, for overhead baselines
+  $(basename "$0") --otp 29 --no-patches    # stock USDT OTP 29 (jit and emu)
+  $(basename "$0") --otp 29 --no-patches --print-prefix
+  $(basename "$0") --tarball otp_src_27.3.4.1.tar.gz --no-patches
+USAGE
 }
 
-log() { printf '[beam_dtrace_build] %s\n' "$*" >&2; }
+log() { printf '[beam_dtrace_build %s] %s\n' "$(date -u +%T)" "$*" >&2; }
 die() { printf '[beam_dtrace_build] error: %s\n' "$*" >&2; exit 1; }
 
 tarball=""
+release=""
 patches=1
 force=0
 print_prefix=0
 jobs="$(nproc)"
 while [[ $# -gt 0 ]]; do
   case "$1" in
+    --otp) [[ $# -ge 2 ]] || die "--otp needs a release (${SUPPORTED_RELEASES[*]})"; release="$2"; shift ;;
     --print-prefix) print_prefix=1 ;;
     --tarball) [[ $# -ge 2 ]] || die "--tarball needs a path"; tarball="$(realpath "$2")"; shift ;;
     --no-patches) patches=0 ;;
@@ -75,16 +109,54 @@ installed_otp_version() {
   local f
   for f in /usr/lib/erlang/releases/*/OTP_VERSION; do [[ -f "$f" ]] && cat "$f" && return; done
 }
+tarball_otp_version() {
+  [[ -f "$tarball" ]] || die "no such tarball: $tarball"
+  tar -xOf "$tarball" --wildcards '*/OTP_VERSION' 2>/dev/null | head -1
+}
 
-# The cache key: what the prefix is built from and how.
+# ---- which release, which source --------------------------------------------------------
+if [[ -n "$tarball" ]]; then
+  tarball_version="$(tarball_otp_version)"
+  [[ -n "$tarball_version" ]] || die "$tarball has no OTP_VERSION: is it an OTP source tarball?"
+  [[ -z "$release" || "$release" == "${tarball_version%%.*}" ]] ||
+    die "--otp $release but $tarball is OTP $tarball_version"
+  release="${tarball_version%%.*}"
+else
+  release="${release:-$DEFAULT_RELEASE}"
+  [[ " ${SUPPORTED_RELEASES[*]} " == *" $release "* ]] ||
+    die "--otp $release: this script builds OTP ${SUPPORTED_RELEASES[*]} (or any release from --tarball)"
+fi
+# Where the release's patch set lives: 25's is the original set in patches/; the ports to
+# later releases go in patches/otp-RELEASE/.
+if [[ "$release" == 25 ]]; then patch_dir="$HERE/patches"; else patch_dir="$HERE/patches/otp-$release"; fi
+if (( patches )) && ! compgen -G "$patch_dir/*.patch" >/dev/null; then
+  die "Orion's emulator patch set for OTP $release does not exist yet (it is written for OTP 25;
+  the port to $release goes in ${patch_dir#"$HERE/"}/). Build the stock variant, which tracer mode
+  uses, with: $(basename "$0") --otp $release --no-patches"
+fi
+
+# How the prefix is built: "emulators" (only the two emulators, the rest from the installed
+# erlang-base of the same version: OTP 25 on Debian 12) or "full" (configure, make, install).
+if [[ -n "$tarball" ]]; then
+  [[ "$tarball_version" == "$(installed_otp_version)" ]] && recipe=emulators || recipe=full
+elif [[ "$release" == "$DEFAULT_RELEASE" ]]; then
+  recipe=emulators
+else
+  recipe=full
+fi
+
+# The cache key: what the prefix is built from and how. For Debian's 27/29 it names the
+# release, not the revision: a prefix, once built, is reused until --force re-picks the newest
+# revision the archive serves.
 source_identity() {
   if [[ -n "$tarball" ]]; then
-    [[ -f "$tarball" ]] || die "no such tarball: $tarball"
     echo "tarball:$(sha256sum "$tarball" | cut -d' ' -f1)"
-  else
+  elif [[ "$release" == "$DEFAULT_RELEASE" ]]; then
     local v; v="$(installed_deb_version)"
     [[ -n "$v" ]] || die "erlang-base is not installed (apt-get install erlang-base erlang-dev), or pass --tarball"
     echo "debian:$v"
+  else
+    echo "debian-release:$release"
   fi
 }
 
@@ -92,19 +164,22 @@ build_key() {
   {
     echo "recipe:$RECIPE_VERSION"
     source_identity
-    if (( patches )); then cat "$PATCH_DIR"/*.patch "$PATCH_INCLUDE_DIR"/*.h; else echo "stock"; fi
+    if [[ "$recipe" == full ]]; then echo "full:$FULL_BUILD_RECIPE ${FULL_BUILD_APPS[*]}"; fi
+    if (( patches )); then cat "$patch_dir"/*.patch "$PATCH_INCLUDE_DIR"/*.h; else echo "stock"; fi
   } | sha256sum | cut -c1-12
 }
 
 default_prefix() {
-  local flavor="patched"; (( patches )) || flavor="stock"
+  local variant="patched"; (( patches )) || variant="stock"
   local version
   if [[ -n "$tarball" ]]; then
-    version="$(tar -xOf "$tarball" --wildcards '*/OTP_VERSION' 2>/dev/null | head -1)"
-  else
+    version="$tarball_version"
+  elif [[ "$release" == "$DEFAULT_RELEASE" ]]; then
     version="$(installed_otp_version)"
+  else
+    version="$release"
   fi
-  echo "$CACHE_DIR/otp-${version:-unknown}-$flavor-$(build_key)"
+  echo "$CACHE_DIR/otp-${version:-unknown}-$variant-$(build_key)"
 }
 
 prefix="${ORION_OTP_PREFIX:-$(default_prefix)}"
@@ -115,7 +190,8 @@ fi
 
 readonly STAMP="$prefix/.orion-build"
 key="$(build_key)"
-if (( !force )) && [[ -f "$STAMP" ]] && grep -qx "key=$key" "$STAMP"; then
+prefix_is_built() { [[ -f "$STAMP" ]] && grep -qx "key=$key" "$STAMP"; }
+if (( !force )) && prefix_is_built; then
   log "up to date: $prefix"
   echo "$prefix"
   exit 0
@@ -123,17 +199,28 @@ fi
 
 [[ $EUID -eq 0 ]] || die "run as root (it writes $CACHE_DIR and may install packages)"
 mkdir -p "$CACHE_DIR"
-exec 9>"$CACHE_DIR/.build.lock"
-flock 9
+# One build of a release at a time; other releases build meanwhile (25 keeps the lock name
+# earlier versions of this script used).
+if [[ "$release" == "$DEFAULT_RELEASE" ]]; then exec 9>"$CACHE_DIR/.build.lock"; else exec 9>"$CACHE_DIR/.build-otp$release.lock"; fi
+if ! flock -n 9; then
+  log "waiting for another build of OTP $release to finish"
+  flock 9
+fi
+if (( !force )) && prefix_is_built; then
+  log "up to date (built meanwhile): $prefix"
+  echo "$prefix"
+  exit 0
+fi
 start_s=$SECONDS
+step() { log "[$(( SECONDS - start_s )) s] $*"; }
 
-# ---- source ---------------------------------------------------------------------------
+# ---- source: Debian 12's own release (25) -----------------------------------------------
 ensure_deb_src() {
   if grep -rqs '^Types:.*deb-src' /etc/apt/sources.list.d/ || grep -qs '^deb-src ' /etc/apt/sources.list; then
     return
   fi
   log "adding a deb-src entry for Debian's source packages"
-  cat > /etc/apt/sources.list.d/orion-deb-src.sources <<'EOF'
+  cat > /etc/apt/sources.list.d/orion-deb-src.sources <<'SOURCES'
 Types: deb-src
 URIs: http://deb.debian.org/debian
 Suites: bookworm bookworm-updates
@@ -145,7 +232,7 @@ URIs: http://deb.debian.org/debian-security
 Suites: bookworm-security
 Components: main
 Signed-By: /usr/share/keyrings/debian-archive-keyring.gpg
-EOF
+SOURCES
   apt-get update -qq
 }
 
@@ -165,33 +252,123 @@ fetch_debian_source() {
   echo "$dir"
 }
 
+# ---- source: a later release (27, 29) from Debian's newer suites --------------------------
+# apt with a configuration of its own: its sources, lists and caches live under
+# $CACHE_DIR/apt, so the machine's apt (bookworm) sees none of it.
+readonly APT_DIR="$CACHE_DIR/apt"
+release_apt() {
+  local tool="$1"; shift
+  "$tool" -o Dir::Etc::SourceList="$APT_DIR/sources.list" -o Dir::Etc::SourceParts="$APT_DIR/sources.list.d" \
+    -o Dir::State::Lists="$APT_DIR/lists" -o Dir::Cache="$APT_DIR/cache" \
+    -o APT::Sandbox::User=root "$@"
+}
+
+update_release_apt_lists() {
+  mkdir -p "$APT_DIR/sources.list.d" "$APT_DIR/lists/partial" "$APT_DIR/cache/archives/partial"
+  local suite
+  for suite in "${DEBIAN_SOURCE_SUITES[@]}"; do
+    read -r archive name <<<"$suite"
+    echo "deb-src [signed-by=/usr/share/keyrings/debian-archive-keyring.gpg] http://deb.debian.org/$archive $name main"
+  done > "$APT_DIR/sources.list"
+  step "reading Debian's source lists (${DEBIAN_SOURCE_SUITES[*]#* }) into $APT_DIR"
+  release_apt apt-get update -qq > "$APT_DIR/update.log" 2>&1 ||
+    { tail -5 "$APT_DIR/update.log" >&2; die "apt-get update with $APT_DIR/sources.list failed (log: $APT_DIR/update.log)"; }
+}
+
+# The source package revisions of OTP $1 the lists name, newest first.
+release_revisions() {
+  release_apt apt-cache showsrc erlang 2>/dev/null | sed -n 's/^Version: //p' |
+    grep -E "^([0-9]+:)?$1\." | sort -u | sort -r -V
+}
+
+# Downloads the newest revision of OTP $1 that the archive serves into $2 and prints
+# "full VERSION" (the .dsc, Debian's patches and the orig tarball) or "orig VERSION" (only the
+# orig tarball was served: then the build is of upstream's source, without Debian's patches).
+download_release_source() {
+  local rel="$1" dir="$2" version
+  local -a revisions
+  mapfile -t revisions < <(release_revisions "$rel")
+  (( ${#revisions[@]} )) || die "Debian's source lists (${DEBIAN_SOURCE_SUITES[*]#* }) name no erlang $rel.x"
+  for version in "${revisions[@]}"; do
+    rm -rf "$dir" && mkdir -p "$dir"
+    step "trying erlang=$version"
+    if (cd "$dir" && release_apt apt-get source --download-only -qq "erlang=$version") > "$dir.log" 2>&1 &&
+       compgen -G "$dir/*.dsc" >/dev/null; then
+      echo "full $version"; return
+    fi
+    rm -rf "$dir" && mkdir -p "$dir"
+    if (cd "$dir" && release_apt apt-get source --download-only --tar-only -qq "erlang=$version") >> "$dir.log" 2>&1 &&
+       compgen -G "$dir/*.orig.tar.*" >/dev/null; then
+      echo "orig $version"; return
+    fi
+    log "erlang=$version is listed but not served ($(grep -c '404' "$dir.log") files not found)"
+  done
+  rm -rf "$dir"
+  die "no revision of erlang $rel.x could be downloaded (tried ${revisions[*]}; log: $dir.log)"
+}
+
+# Unpacks the source of OTP $1 into $2; prints the Debian revision it came from.
+unpack_release_source() {
+  local rel="$1" tree="$2" kind version
+  local dir="$CACHE_DIR/src/release-$rel"
+  if [[ -f "$dir/.complete" ]] && (( !force )); then
+    read -r kind version < "$dir/.complete"
+  else
+    command -v dpkg-source >/dev/null || apt-get install -y -qq dpkg-dev >/dev/null
+    exec 8>"$CACHE_DIR/.apt.lock"
+    flock 8
+    update_release_apt_lists
+    read -r kind version < <(download_release_source "$rel" "$dir")
+    exec 8>&-
+    echo "$kind $version" > "$dir/.complete"
+  fi
+  if [[ "$kind" == full ]]; then
+    step "unpacking Debian's source erlang=$version (with Debian's patches)"
+    dpkg-source -x "$dir"/erlang_*.dsc "$tree" > "$tree.dpkg-source.log" 2>&1 ||
+      { tail -5 "$tree.dpkg-source.log" >&2; die "dpkg-source could not unpack $dir"; }
+  else
+    # Debian's patches are in its debian.tar.xz, which was not served: build upstream's source
+    # as the orig tarball has it (upstream's release less the non-free files Debian drops).
+    step "unpacking the orig tarball of erlang=$version (its .dsc was not served: upstream's source, without Debian's patches)"
+    mkdir -p "$tree"
+    tar -xf "$dir"/erlang_*.orig.tar.* -C "$tree" --strip-components=1
+  fi
+  echo "debian:$version ($kind)"
+}
+
+# ---- unpack -------------------------------------------------------------------------------
 readonly WORK="$CACHE_DIR/build/$key"
 rm -rf "$WORK"
 mkdir -p "$WORK"
+src="$WORK/otp"
 if [[ -n "$tarball" ]]; then
-  log "unpacking $tarball"
+  step "unpacking $tarball"
   tar -xf "$tarball" -C "$WORK"
   src="$(find "$WORK" -mindepth 1 -maxdepth 1 -type d | head -1)"
-else
+  built_from="$(source_identity)"
+elif [[ "$release" == "$DEFAULT_RELEASE" ]]; then
   deb_version="$(installed_deb_version)"
   src_dir="$(fetch_debian_source "$deb_version")"
-  log "unpacking Debian's source (with Debian's patches)"
-  dpkg-source -x "$src_dir"/erlang_*.dsc "$WORK/otp" > "$WORK/dpkg-source.log" 2>&1 ||
+  step "unpacking Debian's source (with Debian's patches)"
+  dpkg-source -x "$src_dir"/erlang_*.dsc "$src" > "$WORK/dpkg-source.log" 2>&1 ||
     { tail -5 "$WORK/dpkg-source.log" >&2; die "dpkg-source could not unpack the source"; }
-  src="$WORK/otp"
+  built_from="$(source_identity)"
+else
+  built_from="$(unpack_release_source "$release" "$src")"
 fi
 [[ -f "$src/OTP_VERSION" ]] || die "$src does not look like an OTP source tree (no OTP_VERSION)"
 src_version="$(cat "$src/OTP_VERSION")"
+[[ "${src_version%%.*}" == "$release" ]] || die "the source is OTP $src_version, not $release"
 
 # ---- patches --------------------------------------------------------------------------
 if (( patches )); then
-  for p in "$PATCH_DIR"/*.patch; do
+  for p in "$patch_dir"/*.patch; do
     name="$(basename "$p")"
     if ! patch -d "$src" -p1 --forward --dry-run --silent < "$p" >/dev/null 2>&1; then
-      die "patch $name does not apply to OTP $src_version; it was written for OTP 25.2.3 (see its header in beam_dtrace_build/patches/)"
+      die "patch $name does not apply to OTP $src_version (see its header in ${patch_dir#"$HERE/"}/)"
     fi
     patch -d "$src" -p1 --forward --silent < "$p"
-    log "applied $name"
+    step "applied $name"
   done
   cp "$PATCH_INCLUDE_DIR"/*.h "$src/erts/emulator/beam/"
 fi
@@ -199,18 +376,21 @@ fi
 # ---- build ----------------------------------------------------------------------------
 export ERL_TOP="$src"
 cd "$src"
-log "configuring OTP $src_version with --with-dynamic-trace=systemtap"
+configure_args=(--with-dynamic-trace=systemtap --prefix="$prefix"
+                --without-javac --without-wx --without-odbc --enable-kernel-poll)
+if [[ "$recipe" == full ]]; then
+  for app_dir in lib/*/; do
+    app="$(basename "$app_dir")"
+    [[ " ${FULL_BUILD_APPS[*]} odbc wx " == *" $app "* ]] || configure_args+=("--without-$app")
+  done
+fi
+step "configuring OTP $src_version with --with-dynamic-trace=systemtap ($recipe build)"
 configure_log="$WORK/configure.log"
-./configure --with-dynamic-trace=systemtap --prefix="$prefix" \
-    --without-javac --without-wx --without-odbc --enable-kernel-poll \
-    > "$configure_log" 2>&1 || { tail -20 "$configure_log" >&2; die "configure failed (log: $configure_log)"; }
-
-installed="$(installed_otp_version)"
-full_build=0
-[[ "$src_version" == "$installed" ]] || full_build=1
+./configure "${configure_args[@]}" > "$configure_log" 2>&1 ||
+  { tail -20 "$configure_log" >&2; die "configure failed (log: $configure_log)"; }
 
 for flavor in emu jit; do
-  log "building the $flavor emulator ($jobs jobs)"
+  step "building the $flavor emulator ($jobs jobs; log: $WORK/make-$flavor.log)"
   make -j"$jobs" -C erts/emulator opt FLAVOR="$flavor" > "$WORK/make-$flavor.log" 2>&1 ||
     { tail -30 "$WORK/make-$flavor.log" >&2; die "the $flavor emulator failed to build (log: $WORK/make-$flavor.log)"; }
 done
@@ -220,16 +400,20 @@ target="$(erts/autoconf/config.guess)"
 bindir="$src/bin/$target"
 staging="$prefix.tmp"
 rm -rf "$staging"
-if (( full_build )); then
-  log "OTP $src_version differs from the installed erlang-base ($installed): full build and install"
-  make -j"$jobs" > "$WORK/make-all.log" 2>&1 || { tail -30 "$WORK/make-all.log" >&2; die "OTP build failed"; }
-  make install DESTDIR="$staging" > "$WORK/make-install.log" 2>&1 || die "OTP install failed"
+if [[ "$recipe" == full ]]; then
+  step "building the rest of OTP $src_version: ${FULL_BUILD_APPS[*]} ($jobs jobs; log: $WORK/make-all.log)"
+  make -j"$jobs" > "$WORK/make-all.log" 2>&1 ||
+    { tail -30 "$WORK/make-all.log" >&2; die "the OTP build failed (log: $WORK/make-all.log)"; }
+  step "installing"
+  make install DESTDIR="$staging" > "$WORK/make-install.log" 2>&1 ||
+    { tail -30 "$WORK/make-install.log" >&2; die "OTP install failed (log: $WORK/make-install.log)"; }
   # make install lays out $prefix/{bin,lib/erlang}; bin/erl is a link into lib/erlang.
   mv "$staging$prefix" "$staging.root" && rm -rf "$staging" && mv "$staging.root" "$staging"
   erts_dir="$(find "$staging/lib/erlang" -maxdepth 1 -name 'erts-*' | head -1)"
   cp "$bindir"/beam.emu "$bindir"/beam.jit "$erts_dir/bin/"
 else
-  log "assembling the prefix from the installed OTP $installed and the new emulators"
+  installed="$(installed_otp_version)"
+  step "assembling the prefix from the installed OTP $installed and the new emulators"
   mkdir -p "$staging"
   cp -a /usr/lib/erlang/bin /usr/lib/erlang/releases /usr/lib/erlang/erts-* "$staging/"
   ln -s /usr/lib/erlang/lib "$staging/lib"
@@ -243,6 +427,7 @@ rm -rf "$prefix"
 mv "$staging" "$prefix"
 
 # ---- verify ---------------------------------------------------------------------------
+step "verifying the probes and both flavors"
 erts_dir="$(find "$prefix" -maxdepth 3 -type d -name 'erts-*' | head -1)"
 erl="$prefix/bin/erl"
 [[ -x "$erl" ]] || die "no $erl after install"
@@ -262,10 +447,12 @@ done
 {
   echo "key=$key"
   echo "otp=$src_version"
-  echo "source=$(source_identity)"
-  echo "patches=$( (( patches )) && (cd "$PATCH_DIR" && ls *.patch | tr '\n' ' ') || echo none)"
+  echo "source=$built_from"
+  echo "recipe=$recipe"
+  echo "patches=$( (( patches )) && (cd "$patch_dir" && ls *.patch | tr '\n' ' ') || echo none)"
   echo "built=$(date -u +%FT%TZ)"
+  echo "build_seconds=$(( SECONDS - start_s ))"
 } > "$STAMP"
 rm -rf "$WORK"
-log "done in $(( SECONDS - start_s )) s: $prefix"
+log "OTP $src_version ($recipe build) done in $(( SECONDS - start_s )) s: $prefix"
 echo "$prefix"
