@@ -1,8 +1,13 @@
 // orion capture --mode tracer, end to end: the real binary, Debian's stock erl (JIT, no USDT
-// build), orion_tracer loaded over the hidden-node channel, its NIF timing the traced calls in
-// the node's memory and orion reading them out. Checked: exact counts of the calls the match spec selects, quantiles against the
-// workload's own timing, ERTS's return_trace semantics, and that the node is left as it was
-// after the capture, after kill -9 of orion, and after a bad match spec.
+// build, OTP 25), orion_tracer loaded over the hidden-node channel, its NIF timing the traced
+// calls in the node's memory and orion reading them out. Checked: exact counts of the calls the
+// match spec selects, quantiles against the workload's own timing, ERTS's return_trace semantics,
+// and that the node is left as it was after the capture, after kill -9 of orion, and after a bad
+// match spec. The core cases (the exact count with a match spec, the clean node after it and
+// after kill -9 of orion) run on a stock JIT node of every release orion supports: OTP 25
+// (Debian 12's erl), 27 and 29 (the --no-patches builds of beam_dtrace_build/build.sh), with the
+// one orion_tracer.beam (compiled by OTP 25's erlc) and NIF (built against OTP 25's erl_nif.h)
+// that orion embeds.
 #include <gtest/gtest.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -25,8 +30,8 @@ namespace orion {
 namespace {
 
 using nlohmann::json;
-using testing::FindCall;
 using testing::BeamNode;
+using testing::FindCall;
 using testing::kAlpha;
 using testing::ParseIntegerList;
 using testing::Subprocess;
@@ -57,9 +62,8 @@ bool StartCaptureOn(BeamNode& node, Subprocess* orion, const std::vector<std::st
   argv.insert(argv.end(), args.begin(), args.end());
   argv.push_back("orion_tracer_workload:get_user/2");
   if (!orion->Start(argv, {}, /*merge_stderr=*/true)) return false;
-  return testing::WaitFor(
-             [&] { return !orion->Alive() || node.Eval(kTracingExpr) == "true"; },
-             std::chrono::seconds(30)) &&
+  return testing::WaitFor([&] { return !orion->Alive() || node.Eval(kTracingExpr) == "true"; },
+                          std::chrono::seconds(30)) &&
          orion->Alive();
 }
 
@@ -82,9 +86,30 @@ json StopCaptureOn(Subprocess* orion, std::string* out, int* status) {
 
 class TracerTest : public ::testing::Test {
  protected:
-  void SetUp() override {
+  void SetUp() override { StartStockNode(25); }
+
+  // Starts node_: a stock (unpatched) JIT node of OTP `release`, distributed, with the workload
+  // loaded. A release whose build is missing here skips with a reason (fails under
+  // ORION_REQUIRE_BPF=1: CI builds the releases it tests).
+  void StartStockNode(int release) {
     ORION_REQUIRE_BPF_OR_SKIP();
-    if (access(kStockErl, X_OK) != 0) GTEST_SKIP() << "SKIPPING: no " << kStockErl;
+    std::string erl = kStockErl;
+    std::string flavor;  // Debian's erl: its only flavor, the JIT
+    if (release != 25) {
+      const std::string prefix = BeamNode::StockPrefix(release);
+      erl = prefix + "/bin/erl";
+      flavor = "jit";
+      if (access(erl.c_str(), X_OK) != 0) {
+        const std::string reason = "no stock OTP " + std::to_string(release) + " build at " +
+                                   prefix + ": build it with beam_dtrace_build/build.sh --otp " +
+                                   std::to_string(release) +
+                                   " --no-patches, or run scripts/test.sh --all-releases";
+        if (testing::BpfRequired()) FAIL() << reason << " (ORION_REQUIRE_BPF=1)";
+        GTEST_SKIP() << "SKIPPING: " << reason;
+      }
+    } else if (access(kStockErl, X_OK) != 0) {
+      GTEST_SKIP() << "SKIPPING: no " << kStockErl;
+    }
     const std::string tag = std::to_string(getpid());
     cookie_file_ = "/tmp/orion_tracer_test_cookie_" + tag;
     {
@@ -92,17 +117,20 @@ class TracerTest : public ::testing::Test {
       out << "tracer_cookie_" << tag;
     }
     chmod(cookie_file_.c_str(), 0600);
-    ASSERT_TRUE(node_.Start({.flavor = "",
+    ASSERT_TRUE(node_.Start({.flavor = flavor,
                              .sname = "orion_tracer_" + tag,
                              .cookie = "tracer_cookie_" + tag,
-                             .erl = kStockErl}))
+                             .erl = erl}))
         << node_.error();
-    ASSERT_EQ(node_.Eval("erlang:system_info(emu_flavor)."), "jit");
+    ASSERT_EQ(node_.Eval("{erlang:system_info(otp_release), erlang:system_info(emu_flavor)}."),
+              "{\"" + std::to_string(release) + "\",jit}");
     // Loaded, so that trace_info on its functions answers (false) rather than undefined.
     ASSERT_EQ(node_.Eval("code:ensure_loaded(orion_tracer_workload)."),
               "{module,orion_tracer_workload}");
   }
-  void TearDown() override { unlink(cookie_file_.c_str()); }
+  void TearDown() override {
+    if (!cookie_file_.empty()) unlink(cookie_file_.c_str());
+  }
 
   std::vector<std::string> OrionArgs(const std::vector<std::string>& extra) const {
     std::vector<std::string> args = {
@@ -116,12 +144,8 @@ class TracerTest : public ::testing::Test {
   // watchdog registers itself first, then sets the patterns, then orion is running).
   bool StartCapture(Subprocess* orion, const std::vector<std::string>& extra) {
     if (!orion->Start(OrionArgs(extra))) return false;
-    return testing::WaitFor(
-               [&] {
-                 return !orion->Alive() ||
-                        node_.Eval(kTracingExpr) == "true";
-               },
-               std::chrono::seconds(30)) &&
+    return testing::WaitFor([&] { return !orion->Alive() || node_.Eval(kTracingExpr) == "true"; },
+                            std::chrono::seconds(30)) &&
            orion->Alive();
   }
 
@@ -148,7 +172,18 @@ class TracerTest : public ::testing::Test {
   std::string cookie_file_;
 };
 
-TEST_F(TracerTest, CountsExactlyTheCallsTheMatchSpecSelectsWithTheWorkloadsLatencies) {
+// The core cases on a stock JIT node of each release (test names end in /OTP25, /OTP27, /OTP29).
+class TracerReleaseTest : public TracerTest, public ::testing::WithParamInterface<int> {
+ protected:
+  void SetUp() override { StartStockNode(GetParam()); }
+};
+
+INSTANTIATE_TEST_SUITE_P(StockReleases, TracerReleaseTest, ::testing::Values(25, 27, 29),
+                         [](const ::testing::TestParamInfo<int>& info) {
+                           return "OTP" + std::to_string(info.param);
+                         });
+
+TEST_P(TracerReleaseTest, CountsExactlyTheCallsTheMatchSpecSelectsWithTheWorkloadsLatencies) {
   Subprocess orion;
   ASSERT_TRUE(StartCapture(&orion, {"--match", "[{[nadia, '_'], [], []}]", "--duration", "600",
                                     "orion_tracer_workload:get_user/2"}));
@@ -268,9 +303,8 @@ TEST(TracerUsdtJitTest, TheUsdtBuildsJitFlavorIsCapturedInTracerMode) {
   ORION_REQUIRE_BPF_OR_SKIP();
   const std::string tag = std::to_string(getpid());
   BeamNode node;
-  ASSERT_TRUE(node.Start({.flavor = "jit",
-                          .sname = "orion_tracer_jit_" + tag,
-                          .cookie = "tracer_jit_cookie_" + tag}))
+  ASSERT_TRUE(node.Start(
+      {.flavor = "jit", .sname = "orion_tracer_jit_" + tag, .cookie = "tracer_jit_cookie_" + tag}))
       << node.error();
   ASSERT_EQ(node.Eval("{erlang:system_info(emu_flavor), erlang:system_info(dynamic_trace)}."),
             "{jit,systemtap}");
@@ -319,9 +353,9 @@ TEST(TracerUsdtEmuTest, TheEmuFlavorCanBeCapturedInTracerModeToo) {
   }
   chmod(cookie_file.c_str(), 0600);
   Subprocess orion;
-  ASSERT_TRUE(StartCaptureOn(node, &orion,
-                             {"--mode", "tracer", "--node", node.node_name(), "--cookie-file",
-                              cookie_file}));
+  ASSERT_TRUE(StartCaptureOn(
+      node, &orion,
+      {"--mode", "tracer", "--node", node.node_name(), "--cookie-file", cookie_file}));
   ASSERT_EQ(node.Eval("orion_tracer_workload:call_get_user(y, 0, 4321)."), "ok");
   std::string out;
   int status = -1;
@@ -338,8 +372,8 @@ TEST(TracerUsdtEmuTest, TheEmuFlavorCanBeCapturedInTracerModeToo) {
 
 TEST_F(TracerTest, OverloadGuardStopsTheTracerAndLeavesTheNodeAsItWas) {
   Subprocess orion;
-  ASSERT_TRUE(StartCapture(&orion, {"--max-rate", "1000", "--duration", "600",
-                                    "orion_tracer_workload:get_user/2"}));
+  ASSERT_TRUE(StartCapture(
+      &orion, {"--max-rate", "1000", "--duration", "600", "orion_tracer_workload:get_user/2"}));
   // 100,000 calls, two probe hits each, in well under a second.
   ASSERT_EQ(node_.Eval("orion_tracer_workload:call_get_user(bob, 0, 100000)."), "ok");
   EXPECT_TRUE(testing::WaitFor([&] { return !orion.Alive(); }, std::chrono::seconds(15)))
@@ -374,13 +408,13 @@ TEST_F(TracerTest, TwoOrionsStartingAtOnceOneWinsAndTheNodeStaysClean) {
     const std::string& loser = status_a == 0 ? out_b : out_a;
     EXPECT_EQ(status_a == 0 ? status_b : status_a, 4) << loser;
     EXPECT_NE(loser.find("another Orion tracer capture is"), std::string::npos) << loser;
-    EXPECT_TRUE(testing::WaitFor([&] { return NodeState() == kUntouchedState; },
-                                 std::chrono::seconds(10)))
+    EXPECT_TRUE(
+        testing::WaitFor([&] { return NodeState() == kUntouchedState; }, std::chrono::seconds(10)))
         << NodeState();
   }
 }
 
-TEST_F(TracerTest, NodeIsLeftAsItWasAfterKill9OfOrion) {
+TEST_P(TracerReleaseTest, NodeIsLeftAsItWasAfterKill9OfOrion) {
   ASSERT_EQ(node_.Eval("register(spinner, spawn(orion_tracer_workload, spin, [self()])), ok."),
             "ok");
   Subprocess orion;
@@ -426,14 +460,16 @@ TEST_F(TracerTest, WhenTheWatchdogDiesOrionNoticesAndStillCleansUp) {
 // counted too, and another tool's local call pattern on the same function stays. A function
 // that another tool meta-traces is refused. One Orion capture per node.
 TEST_F(TracerTest, OneCaptureAtATimeAndOtherToolsTracesAreLeftAlone) {
-  ASSERT_EQ(node_.Eval("register(other_tracer, spawn(fun L() -> receive _ -> L() end end)),"
-                       " register(other_traced, spawn(fun L() -> receive {go, N, From} ->"
-                       "   orion_tracer_workload:call_get_user(o, 0, N), From ! done, L() end end)),"
-                       " erlang:trace(whereis(other_traced), true,"
-                       "              [send, {tracer, whereis(other_tracer)}])."),
-            "1");
-  ASSERT_EQ(node_.Eval("erlang:trace_pattern({orion_tracer_workload, get_user, 2}, true, [local])."),
-            "1");
+  ASSERT_EQ(
+      node_.Eval("register(other_tracer, spawn(fun L() -> receive _ -> L() end end)),"
+                 " register(other_traced, spawn(fun L() -> receive {go, N, From} ->"
+                 "   orion_tracer_workload:call_get_user(o, 0, N), From ! done, L() end end)),"
+                 " erlang:trace(whereis(other_traced), true,"
+                 "              [send, {tracer, whereis(other_tracer)}])."),
+      "1");
+  ASSERT_EQ(
+      node_.Eval("erlang:trace_pattern({orion_tracer_workload, get_user, 2}, true, [local])."),
+      "1");
   const std::string other_state =
       "{erlang:trace_info(whereis(other_traced), flags),"
       " erlang:trace_info(whereis(other_traced), tracer) =:= {tracer, whereis(other_tracer)},"

@@ -207,13 +207,19 @@ StatusOr<Term> TracerCapture::Call(std::string_view module, std::string_view fun
 }
 
 Status TracerCapture::LoadModule(const std::string& beam, const std::string& nif_path) {
-  ASSIGN_OR_RETURN(Term loaded,
-                   Call("code", "load_binary",
-                        {Term::Atom("orion_tracer"), Term::String("orion_tracer.beam"),
-                         Term::Binary(beam)}));
+  ASSIGN_OR_RETURN(Term loaded, Call("code", "load_binary",
+                                     {Term::Atom("orion_tracer"), Term::String("orion_tracer.beam"),
+                                      Term::Binary(beam)}));
   if (loaded.kind() != TermKind::kTuple || loaded.elements().size() != 2 ||
       !loaded.elements()[0].is_atom("module")) {
-    return Internal("loading orion_tracer on ", options_.node, ": ", erlang::FormatTerm(loaded));
+    // The embedded module is compiled by the erlc orion was built with (OTP 25 on Debian 12),
+    // which OTP 25 to 29 load (docs/tracer.md#otp-releases); a later release may refuse it.
+    const StatusOr<Term> release = Call("erlang", "system_info", {Term::Atom("otp_release")});
+    return FailedPrecondition(
+        "orion_tracer.beam does not load on ", options_.node, " (OTP ",
+        release.ok() ? Text(*release) : "?", "): ", erlang::FormatTerm(loaded),
+        ". Compile tracer/orion_tracer.erl with that release's erlc, put the .beam in a "
+        "directory with orion_tracer_nif.so (<build>/tracer/) and set ORION_TRACER_DIR to it");
   }
   module_loaded_ = true;
   const std::string stem = nif_path.substr(0, nif_path.size() - 3);  // load_nif adds ".so"

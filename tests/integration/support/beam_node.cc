@@ -9,7 +9,19 @@ std::string BeamNode::OtpPrefix() {
   return ORION_TEST_OTP_PREFIX;
 }
 
-std::string BeamNode::TestEbin() { return ORION_TEST_EBIN; }
+std::string BeamNode::StockPrefix(int release) {
+  std::string out;
+  const int status =
+      RunCommand({std::string(ORION_TEST_SOURCE_DIR) + "/beam_dtrace_build/build.sh", "--otp",
+                  std::to_string(release), "--no-patches", "--print-prefix"},
+                 &out);
+  while (!out.empty() && (out.back() == '\n' || out.back() == ' ')) out.pop_back();
+  return status == 0 ? out : "";
+}
+
+std::string BeamNode::TestEbin() {
+  return ORION_TEST_EBIN;
+}
 
 bool BeamNode::Start(const BeamNodeOptions& options) {
   std::vector<std::string> args = options.launcher;

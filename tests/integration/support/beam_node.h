@@ -48,6 +48,9 @@ class BeamNode {
 
   // The USDT-enabled OTP prefix the tests use ($ORION_OTP_PREFIX or the build's default).
   static std::string OtpPrefix();
+  // The prefix of the stock (unpatched) USDT OTP `release` that `beam_dtrace_build/build.sh
+  // --otp RELEASE --no-patches --print-prefix` names, built or not; "" if the script fails.
+  static std::string StockPrefix(int release);
   // Directory with the compiled test modules (tests/erlang/*.erl).
   static std::string TestEbin();
 
