@@ -1,9 +1,11 @@
 #!/usr/bin/env bash
-# Set-up for a fresh Debian 12 machine, idempotent: Debian packages, the USDT-enabled OTP
-# (cached outside the repo by beam_dtrace_build/), node modules for the cross-check test,
-# and the CMake build in build/.  A second run does nothing expensive.
+# Set-up for a fresh Debian 12 machine, idempotent: Debian packages, the USDT-enabled OTP 25
+# with Orion's patches and a stock OTP 29 for tracer mode's tests (both cached outside the repo
+# by beam_dtrace_build/), node modules for the cross-check test, and the CMake build in build/.
+# A second run does nothing expensive.
 #
-#   scripts/setup.sh            # everything
+#   scripts/setup.sh                  # everything CI tests: OTP 25 (patched) and 29 (stock)
+#   scripts/setup.sh --all-releases   # and a stock OTP 27 too (scripts/test.sh --all-releases)
 #   ORION_BUILD_DIR=/tmp/b scripts/setup.sh
 set -euo pipefail
 
@@ -12,6 +14,17 @@ readonly BUILD_DIR="${ORION_BUILD_DIR:-$ROOT/build}"
 
 log() { printf '\n==> %s\n' "$*"; }
 die() { printf 'setup: error: %s\n' "$*" >&2; exit 1; }
+
+# The stock (unpatched) releases built besides the patched OTP 25: tracer mode's tests run on a
+# stock JIT node of each (tests/integration/tracer_bpf_test.cc). A full OTP build each, about 20
+# minutes on 2 cores the first time.
+stock_releases=(29)
+case "${1:-}" in
+  "") ;;
+  --all-releases) stock_releases=(27 29) ;;
+  -h|--help) sed -n '2,10p' "$0"; exit 0 ;;
+  *) die "unknown option: $1 (scripts/setup.sh [--all-releases])" ;;
+esac
 
 [[ $EUID -eq 0 ]] || die "run as root: it installs packages, and BPF needs root anyway (sudo $0)"
 
@@ -52,6 +65,10 @@ fi
 log "USDT-enabled OTP (beam_dtrace_build/)"
 otp_prefix="$("$ROOT/beam_dtrace_build/build.sh" | tail -1)"
 echo "prefix: $otp_prefix"
+for release in "${stock_releases[@]}"; do
+  log "stock OTP $release for tracer mode (beam_dtrace_build/build.sh --otp $release --no-patches)"
+  echo "prefix: $("$ROOT/beam_dtrace_build/build.sh" --otp "$release" --no-patches | tail -1)"
+done
 
 log "node modules for the DDSketch cross-check (tests/crosscheck)"
 if [[ -f "$ROOT/tests/crosscheck/package-lock.json" ]]; then
