@@ -100,10 +100,11 @@ class TracerTest : public ::testing::Test {
       erl = prefix + "/bin/erl";
       flavor = "jit";
       if (access(erl.c_str(), X_OK) != 0) {
+        const std::string builder =
+            release == 29 ? "scripts/setup.sh" : "scripts/test.sh --all-releases";
         const std::string reason = "no stock OTP " + std::to_string(release) + " build at " +
                                    prefix + ": build it with beam_dtrace_build/build.sh --otp " +
-                                   std::to_string(release) +
-                                   " --no-patches, or run scripts/test.sh --all-releases";
+                                   std::to_string(release) + " --no-patches (or " + builder + ")";
         if (testing::BpfRequired()) FAIL() << reason << " (ORION_REQUIRE_BPF=1)";
         GTEST_SKIP() << "SKIPPING: " << reason;
       }
