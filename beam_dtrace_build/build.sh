@@ -17,7 +17,9 @@
 # An official OTP source tarball (--tarball) of another version than the installed one gets the
 # same full build.
 set -euo pipefail
-
+# The whole script is one block, read before it runs: a build takes minutes, and bash reads a
+# script while it runs it, so editing this file meanwhile would otherwise change the running build.
+{
 readonly RECIPE_VERSION=1       # bump when the way the prefix is assembled changes
 readonly FULL_BUILD_RECIPE=1    # bump when the full build's configuration changes
 readonly HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
@@ -53,7 +55,7 @@ Options:
                     installed erlang-base: only its emulators are built (about 4 min on
                     2 cores). 27 and 29 come from Debian's source of that release (trixie,
                     forky or sid; the newest revision the archive serves) and get a full
-                    build of the applications a node needs (about 20 min on 2 cores).
+                    build of the applications a node needs (about 10 CPU minutes).
   --print-prefix    print the prefix for these options and exit (builds nothing)
   --tarball PATH    build from an official OTP source tarball instead of Debian's
                     source (its release is read from the tarball's OTP_VERSION)
@@ -212,6 +214,9 @@ if (( !force )) && prefix_is_built; then
   exit 0
 fi
 start_s=$SECONDS
+# CPU seconds (user + system) of the build's finished child processes: less sensitive than the
+# wall time to what else the machine runs.
+cpu_seconds() { awk -v hz="$(getconf CLK_TCK)" '{ printf "%d", ($16 + $17) / hz }' "/proc/$$/stat"; }
 step() { log "[$(( SECONDS - start_s )) s] $*"; }
 
 # ---- source: Debian 12's own release (25) -----------------------------------------------
@@ -301,7 +306,7 @@ download_release_source() {
        compgen -G "$dir/*.orig.tar.*" >/dev/null; then
       echo "orig $version"; return
     fi
-    log "erlang=$version is listed but not served ($(grep -c '404' "$dir.log") files not found)"
+    log "erlang=$version is listed but not served (the archive answers 404 for it)"
   done
   rm -rf "$dir"
   die "no revision of erlang $rel.x could be downloaded (tried ${revisions[*]}; log: $dir.log)"
@@ -452,7 +457,10 @@ done
   echo "patches=$( (( patches )) && (cd "$patch_dir" && ls *.patch | tr '\n' ' ') || echo none)"
   echo "built=$(date -u +%FT%TZ)"
   echo "build_seconds=$(( SECONDS - start_s ))"
+  echo "build_cpu_seconds=$(cpu_seconds)"
 } > "$STAMP"
 rm -rf "$WORK"
-log "OTP $src_version ($recipe build) done in $(( SECONDS - start_s )) s: $prefix"
+log "OTP $src_version ($recipe build) done in $(( SECONDS - start_s )) s ($(cpu_seconds) CPU seconds): $prefix"
 echo "$prefix"
+exit 0
+}
