@@ -55,7 +55,7 @@ Options:
                     installed erlang-base: only its emulators are built (about 4 min on
                     2 cores). 27 and 29 come from Debian's source of that release (trixie,
                     forky or sid; the newest revision the archive serves) and get a full
-                    build of the applications a node needs (about 10 CPU minutes).
+                    build of the applications a node needs (about 19 CPU minutes).
   --print-prefix    print the prefix for these options and exit (builds nothing)
   --tarball PATH    build from an official OTP source tarball instead of Debian's
                     source (its release is read from the tarball's OTP_VERSION)
