@@ -22,7 +22,7 @@ stock_releases=(29)
 case "${1:-}" in
   "") ;;
   --all-releases) stock_releases=(27 29) ;;
-  -h|--help) sed -n '2,10p' "$0"; exit 0 ;;
+  -h|--help) sed -n '2,9p' "$0"; exit 0 ;;
   *) die "unknown option: $1 (scripts/setup.sh [--all-releases])" ;;
 esac
 
