@@ -16,8 +16,8 @@ log() { printf '\n==> %s\n' "$*"; }
 die() { printf 'setup: error: %s\n' "$*" >&2; exit 1; }
 
 # The stock (unpatched) releases built besides the patched OTP 25: tracer mode's tests run on a
-# stock JIT node of each (tests/integration/tracer_bpf_test.cc). A full OTP build each, about 20
-# minutes on 2 cores the first time.
+# stock JIT node of each (tests/integration/tracer_bpf_test.cc). A full OTP build each the first
+# time: about 19 CPU minutes for 29 (docs/probes.md).
 stock_releases=(29)
 case "${1:-}" in
   "") ;;
