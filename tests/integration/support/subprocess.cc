@@ -3,6 +3,7 @@
 #include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
+#include <sys/prctl.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -23,12 +24,18 @@ bool Subprocess::Start(const std::vector<std::string>& argv, const std::vector<s
     error_ = std::string("pipe: ") + std::strerror(errno);
     return false;
   }
+  const pid_t parent = getpid();
   pid_t pid = fork();
   if (pid < 0) {
     error_ = std::string("fork: ") + std::strerror(errno);
     return false;
   }
   if (pid == 0) {
+    // The child dies with the test, even a test killed by ctest's timeout: a daemon or a BEAM
+    // that outlived its test would hold ports, names and namespaces (and, under flock without -o,
+    // the tests' lock) for whatever runs next.
+    prctl(PR_SET_PDEATHSIG, SIGKILL);
+    if (getppid() != parent) _exit(127);
     setpgid(0, 0);
     dup2(in_pipe[0], STDIN_FILENO);
     dup2(out_pipe[1], STDOUT_FILENO);

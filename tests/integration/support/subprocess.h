@@ -17,8 +17,9 @@ class Subprocess {
   Subprocess(const Subprocess&) = delete;
   Subprocess& operator=(const Subprocess&) = delete;
 
-  // Starts argv[0] (a path) in its own process group. stderr is inherited unless
-  // `merge_stderr`, which sends it into the stdout pipe.
+  // Starts argv[0] (a path) in its own process group; it is killed when the thread that
+  // started it exits (PR_SET_PDEATHSIG: the test, even one killed by a timeout). stderr is
+  // inherited unless `merge_stderr`, which sends it into the stdout pipe.
   bool Start(const std::vector<std::string>& argv, const std::vector<std::string>& env = {},
              bool merge_stderr = false);
 
