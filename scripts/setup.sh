@@ -38,6 +38,8 @@ readonly PACKAGES=(
   dpkg-dev libncurses-dev
   iproute2 procps psmisc
   libtomlplusplus-dev  # orion daemon's config file (userspace/daemon/config.cc)
+  libcpp-httplib-dev  # orion daemon's /metrics listener (userspace/daemon/metrics_server.cc)
+  prometheus  # the real Prometheus that scrapes /metrics in tests/integration/export_bpf_test.cc
   valgrind  # benchmarks: the patches' idle cost in instructions (tests/bench/beam/idle_instructions.sh)
 )
 
@@ -54,7 +56,16 @@ if (( ${#missing[@]} )); then
   echo "installing: ${missing[*]}"
   export DEBIAN_FRONTEND=noninteractive
   apt-get update -qq
+  # Servers among them (prometheus, ...) are started by the tests that need them, on loopback
+  # ports of their own: keep their packages from starting system-wide services on install.
+  policy=/usr/sbin/policy-rc.d
+  own_policy=0
+  if [[ ! -e $policy ]]; then
+    printf '#!/bin/sh\nexit 101\n' > "$policy" && chmod 755 "$policy" && own_policy=1
+    trap 'rm -f /usr/sbin/policy-rc.d' EXIT
+  fi
   apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+  if (( own_policy )); then rm -f "$policy"; trap - EXIT; fi
 else
   echo "all present"
 fi

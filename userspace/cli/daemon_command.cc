@@ -23,7 +23,8 @@ namespace {
 
 constexpr char kUsage[] =
     "Usage: orion daemon [--name NAME] [--longnames] [--cookie-file PATH] [--peers NODE,...]\n"
-    "                    [--config PATH] [--no-discover] [--only-netns] [--max-captures N] [-v]\n"
+    "                    [--config PATH] [--no-discover] [--only-netns] [--max-captures N]\n"
+    "                    [--metrics-listen ADDR:PORT --metrics-token-file PATH] [-v]\n"
     "\n"
     "Runs the per-host agent: an Erlang hidden node (NAME@host, registered with the local\n"
     "epmd) that answers captures from the orion CLI and from any Erlang/Elixir shell:\n"
@@ -45,7 +46,11 @@ constexpr char kUsage[] =
     "      --no-discover      only the --peers given\n"
     "      --only-netns       serve only BEAMs in the daemon's network namespace\n"
     "      --max-captures N   captures running at once (default 4); more get {error, {busy, _}}\n"
-    "      --config PATH      settings file (default /etc/orion/orion.toml, if it exists)\n"
+    "      --config PATH      settings file (default /etc/orion/orion.toml, if it exists);\n"
+    "                         its [[watch]] tables are standing captures (docs/export.md)\n"
+    "      --metrics-listen A serve the watches on http://A/metrics for Prometheus (off by\n"
+    "                         default; e.g. 127.0.0.1:9464)\n"
+    "      --metrics-token-file P  the bearer token a scrape must send (mode 0600)\n"
     "  -v, --verbose          debug logs\n"
     "  -h, --help             this help\n"
     "\n"
@@ -70,7 +75,8 @@ std::vector<std::string> SplitComma(const std::string& s) {
 }  // namespace
 
 int RunDaemonCommand(int argc, char** argv) {
-  enum { kLongnames = 1000, kPeers, kConfig, kNoDiscover, kOnlyNetns, kMaxCaptures, kCookie };
+  enum { kLongnames = 1000, kPeers, kConfig, kNoDiscover, kOnlyNetns, kMaxCaptures, kCookie,
+        kMetricsListen, kMetricsToken };
   static const option kOptions[] = {{"name", required_argument, nullptr, 'n'},
                                     {"longnames", no_argument, nullptr, kLongnames},
                                     {"cookie-file", required_argument, nullptr, 'c'},
@@ -81,11 +87,13 @@ int RunDaemonCommand(int argc, char** argv) {
                                     {"no-discover", no_argument, nullptr, kNoDiscover},
                                     {"only-netns", no_argument, nullptr, kOnlyNetns},
                                     {"max-captures", required_argument, nullptr, kMaxCaptures},
+                                    {"metrics-listen", required_argument, nullptr, kMetricsListen},
+                                    {"metrics-token-file", required_argument, nullptr, kMetricsToken},
                                     {"verbose", no_argument, nullptr, 'v'},
                                     {"help", no_argument, nullptr, 'h'},
                                     {nullptr, 0, nullptr, 0}};
   // Flags are applied after the config file, so collect them first.
-  std::optional<std::string> name, cookie_file, peers, config_path;
+  std::optional<std::string> name, cookie_file, peers, config_path, metrics_listen, metrics_token;
   std::optional<uint32_t> max_captures;
   bool longnames = false, no_discover = false, only_netns = false, verbose = false;
   optind = 1;
@@ -102,6 +110,8 @@ int RunDaemonCommand(int argc, char** argv) {
       case kConfig: config_path = optarg; break;
       case kNoDiscover: no_discover = true; break;
       case kOnlyNetns: only_netns = true; break;
+      case kMetricsListen: metrics_listen = optarg; break;
+      case kMetricsToken: metrics_token = optarg; break;
       case kMaxCaptures: {
         char* end = nullptr;
         const long n = std::strtol(optarg, &end, 10);
@@ -129,6 +139,8 @@ int RunDaemonCommand(int argc, char** argv) {
   if (no_discover) config.discover = false;
   if (only_netns) config.only_netns = true;
   if (max_captures) config.max_captures = *max_captures;
+  if (metrics_listen) config.metrics_listen = *metrics_listen;
+  if (metrics_token) config.metrics_token_file = *metrics_token;
 
   if (::geteuid() != 0) {
     return cli::ReportError("daemon", PermissionDenied("the daemon loads BPF programs and reads "

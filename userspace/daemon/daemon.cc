@@ -42,10 +42,43 @@ StatusOr<std::unique_ptr<Daemon>> Daemon::Start(DaemonConfig config, std::string
   daemon->config_ = std::move(config);
   daemon->cookie_ = std::move(cookie);
   daemon->version_ = std::move(version);
+  RETURN_IF_ERROR(daemon->StartWatches());
   return daemon;
 }
 
-Daemon::~Daemon() = default;
+Status Daemon::StartWatches() {
+  const DaemonConfig& config = config_;
+  if (config.watches.empty() && config.metrics_listen.empty()) return OkStatus();
+  std::optional<ListenAddress> address;
+  std::string token;
+  if (!config.metrics_listen.empty()) {
+    ASSIGN_OR_RETURN(address, ParseListenAddress(config.metrics_listen));
+    if (config.metrics_token_file.empty()) {
+      return InvalidArgument("metrics_listen needs metrics_token_file (or --metrics-token-file): "
+                             "a scrape must send that token as a bearer token");
+    }
+    ASSIGN_OR_RETURN(token, ReadTokenFile(config.metrics_token_file));
+  }
+  watches_ = std::make_unique<WatchSet>(WatchOptions{.max_watches = config.max_watches,
+                                                     .cookie = cookie_,
+                                                     .only_netns = config.only_netns,
+                                                     .host = HostOf(node_->name())});
+  for (const WatchSpec& spec : config.watches) {
+    RETURN_IF_ERROR(watches_->Add(spec, "config").status().WithContext("[[watch]] in the config"));
+  }
+  if (address) {
+    ASSIGN_OR_RETURN(metrics_, MetricsServer::Start(*address, std::move(token),
+                                                    [watches = watches_.get()](bool protobuf) {
+                                                      return watches->Render(protobuf);
+                                                    }));
+  }
+  return OkStatus();
+}
+
+Daemon::~Daemon() {
+  metrics_.reset();  // before the watches it reads
+  watches_.reset();
+}
 
 void Daemon::Run(std::atomic<bool>& stop) {
   stop_ = &stop;

@@ -19,6 +19,8 @@
 
 #include "base/status.h"
 #include "userspace/daemon/config.h"
+#include "userspace/daemon/metrics_server.h"
+#include "userspace/daemon/watches.h"
 #include "userspace/daemon/server.h"
 #include "userspace/erlang/c_node.h"
 #include "userspace/protocol/protocol.h"
@@ -39,6 +41,7 @@ class Daemon {
 
  private:
   Daemon() = default;
+  Status StartWatches();
   void OnMessage(const erlang::Message& message, const ReplyChannel& reply);
   void StartCapture(protocol::CaptureRequest request, protocol::GenCall call, ReplyChannel reply);
   void StartTop(protocol::TopRequest request, protocol::GenCall call, ReplyChannel reply);
@@ -64,6 +67,10 @@ class Daemon {
   std::condition_variable captures_done_;
   uint32_t captures_running_ = 0;
   std::set<std::string> discovered_peers_;
+
+  // Standing captures and their /metrics listener (docs/export.md); null when not configured.
+  std::unique_ptr<WatchSet> watches_;
+  std::unique_ptr<MetricsServer> metrics_;
 };
 
 }  // namespace orion::daemon

@@ -10,6 +10,7 @@
 
 #include <atomic>
 #include <cstdint>
+#include <functional>
 #include <optional>
 #include <string>
 #include <vector>
@@ -21,6 +22,15 @@
 
 namespace orion::daemon {
 
+// One BEAM's totals since the capture attached to it (cumulative: a consumer that wants
+// per-interval values subtracts two reads, probes/capture_values.h).
+struct BeamRead {
+  beam::BeamProcess beam;
+  bool tracer_mode = false;
+  std::vector<probes::FunctionStats> functions;
+  probes::LostCounters lost;
+};
+
 struct HostCaptureSpec {
   std::vector<std::string> patterns;  // as the user wrote them: "lists:sort/1", "MyApp.Repo"
   uint32_t duration_ms = 5000;
@@ -31,6 +41,14 @@ struct HostCaptureSpec {
   protocol::CaptureMode mode = protocol::CaptureMode::kAuto;
   std::string match_spec;             // tracer mode's; "" = every call
   std::string cookie;                 // for tracer mode's connection to each node
+  int pid = 0;                        // only the BEAM with this OS pid; 0 = every BEAM
+  // Interval reads (streams, watches): every interval_ms while the capture runs, and once more
+  // after it detached (`final` true), on_interval gets each BEAM's cumulative totals. A failed
+  // read of one BEAM leaves it out of that call. 0: no interval reads, only the result.
+  uint32_t interval_ms = 0;
+  std::function<void(const std::vector<BeamRead>& reads, bool final)> on_interval;
+  // Called once, when every BEAM that could be attached is: the BEAMs being captured.
+  std::function<void(const std::vector<beam::BeamProcess>& beams)> on_attached;
 };
 
 struct HostCaptureResult {
