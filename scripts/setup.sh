@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Set-up for a fresh Debian 12 machine, idempotent: Debian packages, the USDT-enabled OTP 25
 # with Orion's patches and a stock OTP 29 for tracer mode's tests (both cached outside the repo
-# by beam_dtrace_build/), node modules for the cross-check test, and the CMake build in build/.
+# by beam_dtrace_build/), node modules (the cross-check test, orion ui's page), and the CMake build
+# in build/.
 # A second run does nothing expensive.
 #
 #   scripts/setup.sh                  # everything CI tests: OTP 25 (patched) and 29 (stock)
@@ -81,16 +82,19 @@ for release in "${stock_releases[@]}"; do
   echo "prefix: $("$ROOT/beam_dtrace_build/build.sh" --otp "$release" --no-patches | tail -1)"
 done
 
-log "node modules for the DDSketch cross-check (tests/crosscheck)"
-if [[ -f "$ROOT/tests/crosscheck/package-lock.json" ]]; then
-  if [[ ! -d "$ROOT/tests/crosscheck/node_modules" ]] ||
-     [[ "$ROOT/tests/crosscheck/package-lock.json" -nt "$ROOT/tests/crosscheck/node_modules" ]]; then
-    npm ci --prefix "$ROOT/tests/crosscheck" --no-audit --no-fund --loglevel=error
-    touch "$ROOT/tests/crosscheck/node_modules"
+# npm packages, each set locked in its package-lock.json: the DDSketch cross-check
+# (tests/crosscheck) and orion ui's page (userspace/ui/web: uPlot, esbuild, playwright-core for
+# the browser tests), which CMake bundles and embeds in the binary.
+for dir in tests/crosscheck userspace/ui/web; do
+  log "node modules for $dir"
+  if [[ ! -d "$ROOT/$dir/node_modules" ]] ||
+     [[ "$ROOT/$dir/package-lock.json" -nt "$ROOT/$dir/node_modules" ]]; then
+    npm ci --prefix "$ROOT/$dir" --no-audit --no-fund --loglevel=error
+    touch "$ROOT/$dir/node_modules"
   else
     echo "up to date"
   fi
-fi
+done
 
 log "CMake build ($BUILD_DIR)"
 mkdir -p "$BUILD_DIR"
