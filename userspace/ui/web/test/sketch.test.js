@@ -7,7 +7,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
@@ -116,4 +116,5 @@ test('an exported sketch decodes in C++ with the same bins and quantiles', () =>
     assert.equal(decoded.count, expected.count);
     assert.deepEqual(decoded.quantiles, expected.quantiles, `sketch ${n}: quantiles`);
   }
+  rmSync(dir, { recursive: true, force: true });
 });
