@@ -2,6 +2,7 @@
 // daemon runs from the installed files (not the build tree) and captures through them, and it
 // removes cleanly, leaving nothing attached and nothing of the package behind.
 #include <gtest/gtest.h>
+#include <httplib.h>
 #include <sys/stat.h>
 #include <unistd.h>
 #include <nlohmann/json.hpp>
@@ -91,6 +92,9 @@ TEST_F(PackageTest, DebInstallsRunsACaptureAndRemovesCleanly) {
   struct stat etc {};
   ASSERT_EQ(::stat("/etc/orion", &etc), 0);
   EXPECT_EQ(etc.st_mode & 0777, 0700u) << "postinst keeps /etc/orion private";
+  struct stat token {};
+  ASSERT_EQ(::stat("/etc/orion/metrics.token", &token), 0) << "postinst makes the /metrics token";
+  EXPECT_EQ(token.st_mode & 0777, 0600u);
 
   // A USDT node with a workload, and the installed daemon with the packaged default config.
   testing::BeamNode node;
@@ -103,7 +107,9 @@ TEST_F(PackageTest, DebInstallsRunsACaptureAndRemovesCleanly) {
   ASSERT_EQ(::chmod(cookie_file.c_str(), 0600), 0);
   ASSERT_TRUE(
       daemon_.Start({kInstalledOrion, "daemon", "--name", "orion_pkgtest", "--config",
-                     "/etc/orion/orion.toml", "--cookie-file", cookie_file, "--no-discover"},
+                     "/etc/orion/orion.toml", "--cookie-file", cookie_file, "--no-discover",
+                     "--metrics-listen", "127.0.0.1:19466", "--metrics-token-file",
+                     "/etc/orion/metrics.token"},
                     {}, /*merge_stderr=*/true));
   ASSERT_FALSE(daemon_.WaitForLine("orion: info: orion_pkgtest@", std::chrono::seconds(30)).empty())
       << "the installed daemon did not start";
@@ -122,6 +128,19 @@ TEST_F(PackageTest, DebInstallsRunsACaptureAndRemovesCleanly) {
   const json doc = json::parse(doc_text);
   EXPECT_EQ(testing::CountOf(doc, "orion_workload:known/1"), 5000u) << doc_text;
 
+  // /metrics answers a scrape with the packaged token, and only with it.
+  std::ifstream token_in("/etc/orion/metrics.token");
+  std::string metrics_token;
+  std::getline(token_in, metrics_token);
+  httplib::Client metrics("127.0.0.1", 19466);
+  auto refused = metrics.Get("/metrics");
+  ASSERT_TRUE(refused);
+  EXPECT_EQ(refused->status, 401);
+  auto scraped = metrics.Get("/metrics", {{"Authorization", "Bearer " + metrics_token}});
+  ASSERT_TRUE(scraped);
+  EXPECT_EQ(scraped->status, 200);
+  EXPECT_NE(scraped->body.find("orion_watch_gaps_total"), std::string::npos) << scraped->body;
+
   // Stop the daemon, remove the package: nothing attached, nothing left.
   const std::set<int> programs = testing::ProcessBpfProgramIds(daemon_.pid());
   daemon_.Signal(SIGTERM);
@@ -132,7 +151,8 @@ TEST_F(PackageTest, DebInstallsRunsACaptureAndRemovesCleanly) {
       << out;
   installed_by_test_ = false;
   for (const char* path : {kInstalledOrion, "/lib/systemd/system/orion.service",
-                           "/etc/orion/orion.toml", "/usr/lib/orion", "/var/lib/orion"}) {
+                           "/etc/orion/orion.toml", "/etc/orion/metrics.token", "/usr/lib/orion",
+                           "/var/lib/orion"}) {
     EXPECT_FALSE(fs::exists(path)) << path << " is left after purge";
   }
   if (!programs.empty()) EXPECT_EQ(testing::CountLinksOfPrograms(programs), 0);

@@ -195,8 +195,19 @@ void WatchSet::Rescan() {
   // The BEAMs each group matches (outside the lock: this reads /proc).
   std::map<std::string, std::vector<beam::BeamProcess>> beams_of;
   for (const auto& [key, gp] : groups) {
-    beams_of[key] = HostBeams(gp.first.node, options_.only_netns,
-                              /*usdt_only=*/gp.first.mode == "probes");
+    // Only the BEAMs the watch's mode can capture: with function probes, or distributed (tracer
+    // mode). Others (erlc, escripts, a shell without a name) come and go without a session.
+    std::vector<beam::BeamProcess> beams;
+    for (beam::BeamProcess& b : HostBeams(gp.first.node, options_.only_netns,
+                                          /*usdt_only=*/gp.first.mode == "probes")) {
+      const bool probes = beam::WhyNoFunctionProbes(b).empty();
+      const bool tracer = !b.node_name.empty();
+      const bool fits = gp.first.mode == "probes"   ? probes
+                        : gp.first.mode == "tracer" ? tracer
+                                                    : probes || tracer;
+      if (fits) beams.push_back(std::move(b));
+    }
+    beams_of[key] = std::move(beams);
   }
   std::vector<std::unique_ptr<Session>> ended;
   std::vector<Session*> to_start;
@@ -286,6 +297,7 @@ void WatchSet::Rescan() {
       }
       if (why.empty() || s->stop) {
         s->state = "stopped";
+        spdlog::info("watch session on {} ended{}", s->node, why.empty() ? "" : ": " + why);
         return;
       }
       const auto backoff = std::min<Clock::duration>(kFirstBackoff * (1u << std::min(s->failures, 4u)),
