@@ -238,10 +238,15 @@ class CaptureView {
     if (this.source) this.source.close();
     const source = new EventSource(api.eventsUrl(this.id));
     this.source = source;
+    // On connect the server replays the kept window, then sends the state: draw once after it
+    // (or after 1.5 s, whichever comes first), not once per burst of replayed intervals.
+    this.replaying = true;
+    setTimeout(() => this.replayed(), 1500);
     source.addEventListener('interval', (e) => this.interval(JSON.parse(e.data)));
     source.addEventListener('state', (e) => {
       const { state, reason } = JSON.parse(e.data);
       this.setState(state, reason);
+      this.replayed();
     });
     source.addEventListener('node', (e) => {
       const { node, status, reason } = JSON.parse(e.data);
@@ -282,8 +287,14 @@ class CaptureView {
     this.scheduleDraw();
   }
 
+  replayed() {
+    if (!this.replaying) return;
+    this.replaying = false;
+    this.scheduleDraw();
+  }
+
   scheduleDraw() {
-    if (this.drawScheduled) return;
+    if (this.drawScheduled || this.replaying) return;
     this.drawScheduled = true;
     requestAnimationFrame(() => {
       this.drawScheduled = false;
