@@ -262,10 +262,29 @@ class CaptureView {
         return;
       }
       connectionLost();
-      if (source.readyState === EventSource.CLOSED) {  // refused (e.g. 401/404): retry ourselves
-        setTimeout(() => { if (this.source === source && captures.has(this.id)) this.connect(); }, 3000);
-      }
+      if (source.readyState === EventSource.CLOSED) this.refused(source);
     };
+  }
+
+  // The stream was refused (EventSource gives no status): ask the API why. A refused token
+  // (orion ui restarted: a new one) or a capture that is gone ends the retries; anything else
+  // (orion ui down) is retried every 3 s.
+  refused(source) {
+    setTimeout(async () => {
+      if (this.source !== source || !captures.has(this.id)) return;
+      try {
+        await api.get(`/api/captures/${encodeURIComponent(this.id)}`);
+        this.connect();
+      } catch (e) {
+        if (e instanceof ApiError && e.status === 401) {
+          showBanner(e.message);
+        } else if (e instanceof ApiError && e.status === 404) {
+          this.setState('error', 'orion ui no longer has this capture (was it restarted?)');
+        } else {
+          this.refused(source);
+        }
+      }
+    }, 3000);
   }
 
   terminal() {
