@@ -3,7 +3,10 @@
 // selected time range (a canvas of its own).
 import uPlot from 'uplot';
 
-import { formatCount, formatNs } from './format.js';
+import { formatCount, formatNs, formatTime } from './format.js';
+
+// The time axis: wall-clock times, a label every 70 px or more.
+const TIME_AXIS = { space: 70, values: (u, values) => values.map((v) => formatTime(v)) };
 
 // 256 colours from dark blue through teal and green to yellow (viridis' stops), for counts on a
 // log scale.
@@ -105,7 +108,7 @@ export class LatencyChart extends TimeChart {
         x: { time: true, range: (u, min, max) => this.xRange(min, max) },
         y: { distr: 3, log: 10, range: (u, min, max) => this.yRange(min, max) },
       },
-      axes: [{}, { size: 64, values: (u, values) => values.map(formatNs) }],
+      axes: [TIME_AXIS, { size: 64, values: (u, values) => values.map(formatNs) }],
       cursor: { drag: { x: true, y: false, setScale: false } },
       legend: { live: true },
       hooks: {
@@ -170,7 +173,7 @@ export class RateChart extends TimeChart {
       series: [{}, { label: 'calls/s', stroke: '#555', fill: 'rgba(85,85,85,0.12)', width: 1.5,
         value: (u, v) => (v === null ? '–' : formatCount(v)) }],
       scales: { x: { time: true } },
-      axes: [{}, { size: 64, values: (u, values) => values.map((v) => formatCount(v)) }],
+      axes: [TIME_AXIS, { size: 64, values: (u, values) => values.map((v) => formatCount(v)) }],
       cursor: { drag: { x: true, y: false, setScale: false } },
       hooks: { setSelect: [(u) => this.selected(u)] },
     }, [[], []], element);

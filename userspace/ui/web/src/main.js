@@ -414,17 +414,33 @@ class CaptureView {
   render() {
     const functions = this.data.functions();
     if (!this.selectedFunction || !functions.includes(this.selectedFunction)) {
-      this.selectedFunction = functions[0] || null;
+      this.selectedFunction = this.slowest() || functions[0] || null;  // what a person looks for
     }
     this.renderTables();
     this.renderCharts();
     this.renderRange();
   }
 
+  // The function with the highest wall-time p99 over the window (or the range).
+  slowest() {
+    const [t0, t1] = this.range || [];
+    let best = null;
+    let bestP99 = -1;
+    for (const fn of this.data.functions()) {
+      const p99 = this.data.rangeSketch(fn, 'wall', t0, t1).quantile(0.99);
+      if (p99 > bestP99) {
+        best = fn;
+        bestP99 = p99;
+      }
+    }
+    return best;
+  }
+
   renderTables() {
     const [t0, t1] = this.range || [];
     const head = el('tr', {}, ...['function', 'calls', 'calls/s', 'p50', 'p90', 'p99', 'p99.9', 'max', 'cpu p50', 'cpu p99', 'exc']
       .map((h) => el('th', {}, h)));
+    const slowest = this.slowest();
     const rows = this.data.functions().map((fn) => {
       const counts = this.data.rangeCounts(fn, t0, t1);
       const wall = summarize(this.data.rangeSketch(fn, 'wall', t0, t1));
@@ -435,7 +451,9 @@ class CaptureView {
         el('td', { class: 'name' }, fn),
         el('td', { 'data-testid': 'calls' }, formatCount(counts.calls)),
         el('td', {}, formatRate(counts.calls / seconds)),
-        el('td', {}, formatNs(wall.p50)), el('td', {}, formatNs(wall.p90)), el('td', {}, formatNs(wall.p99)),
+        el('td', {}, formatNs(wall.p50)), el('td', {}, formatNs(wall.p90)),
+        el('td', { class: fn === slowest && this.data.functions().length > 1 ? 'slowest' : '',
+          title: fn === slowest ? 'the highest p99' : undefined }, formatNs(wall.p99)),
         el('td', {}, formatNs(wall.p999)), el('td', {}, formatNs(wall.max)),
         el('td', {}, formatNs(cpu.p50)), el('td', {}, formatNs(cpu.p99)),
         el('td', {}, formatCount(counts.exceptions)));
