@@ -27,6 +27,7 @@
 #include "tests/integration/support/capture_json.h"
 #include "tests/integration/support/oracle.h"
 #include "tests/integration/support/probe_state.h"
+#include "tests/integration/support/process_stats.h"
 #include "tests/integration/support/test_cluster.h"
 #include "userspace/beam/beam_process.h"
 #include "userspace/erlang/c_node.h"
@@ -41,6 +42,7 @@ using testing::FindCall;
 using testing::CountOf;
 using testing::kAlpha;
 using testing::LineAfter;
+using testing::RssKiB;
 using testing::TestCluster;
 
 sketch::CountSketch SketchOf(const json& call) {
@@ -89,15 +91,6 @@ size_t Occurrences(const std::string& text, const std::string& what) {
   std::string values;
   for (size_t s : seen) values += " " + std::to_string(s);
   return ::testing::AssertionFailure() << "captures attached per daemon:" << values;
-}
-
-uint64_t RssKiB(pid_t pid) {
-  std::ifstream status("/proc/" + std::to_string(pid) + "/status");
-  std::string line;
-  while (std::getline(status, line)) {
-    if (line.rfind("VmRSS:", 0) == 0) return std::stoull(line.substr(6));
-  }
-  return 0;
 }
 
 class DaemonClusterTest : public ::testing::Test {

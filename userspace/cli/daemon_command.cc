@@ -1,4 +1,5 @@
-// orion daemon [--name NAME] [--longnames] [--cookie-file PATH] [--peers NODE,...] [--config PATH]
+// orion daemon [--name NAME] [--longnames] [--cookie-file PATH] [--listen ADDR] [--peers NODE,...]
+//              [--config PATH]
 #include "userspace/cli/daemon_command.h"
 
 #include <getopt.h>
@@ -22,9 +23,10 @@ namespace orion {
 namespace {
 
 constexpr char kUsage[] =
-    "Usage: orion daemon [--name NAME] [--longnames] [--cookie-file PATH] [--peers NODE,...]\n"
-    "                    [--config PATH] [--no-discover] [--only-netns] [--max-captures N]\n"
-    "                    [--metrics-listen ADDR:PORT --metrics-token-file PATH] [-v]\n"
+    "Usage: orion daemon [--name NAME] [--longnames] [--cookie-file PATH] [--listen ADDR[:PORT]]\n"
+    "                    [--peers NODE,...] [--config PATH] [--no-discover] [--only-netns]\n"
+    "                    [--max-captures N] [--metrics-listen ADDR:PORT --metrics-token-file PATH]\n"
+    "                    [-v]\n"
     "\n"
     "Runs the per-host agent: an Erlang hidden node (NAME@host, registered with the local\n"
     "epmd) that answers captures from the orion CLI and from any Erlang/Elixir shell:\n"
@@ -41,18 +43,33 @@ constexpr char kUsage[] =
     "  -c, --cookie-file P    the cluster's cookie; must be owned by root, mode 0600\n"
     "                         (default /etc/orion/cookie). A cookie on the command line is\n"
     "                         refused: ps would show it.\n"
+    "      --listen ADDR[:PORT]\n"
+    "                         the distribution listener's IPv4 address (and port; default any\n"
+    "                         free port, published in epmd). Default: loopback (127.0.0.1, or\n"
+    "                         the loopback address the host name resolves to). For a cluster,\n"
+    "                         the host's address that peers and shells reach (e.g. 10.0.0.5)\n"
     "      --peers N1,N2      other daemons (orion@host2,...); more are discovered by asking\n"
     "                         this host's BEAM nodes for nodes()\n"
     "      --no-discover      only the --peers given\n"
     "      --only-netns       serve only BEAMs in the daemon's network namespace\n"
     "      --max-captures N   captures running at once (default 4); more get {error, {busy, _}}\n"
     "      --config PATH      settings file (default /etc/orion/orion.toml, if it exists);\n"
-    "                         its [[watch]] tables are standing captures (docs/export.md)\n"
+    "                         its [[watch]] tables are standing captures (docs/export.md);\n"
+    "                         handshake limits and max_connections: docs/operations.md\n"
     "      --metrics-listen A serve the watches on http://A/metrics for Prometheus (off by\n"
     "                         default; e.g. 127.0.0.1:9464)\n"
     "      --metrics-token-file P  the bearer token a scrape must send (mode 0600)\n"
     "  -v, --verbose          debug logs\n"
     "  -h, --help             this help\n"
+    "\n"
+    "Each connection must finish the distribution handshake within handshake_timeout_ms\n"
+    "(default 2000); at most 512 handshakes are pending (256 per source address), and the\n"
+    "least-progressed of a flooding source's own are closed first, so idle or slow\n"
+    "connections cannot keep shells and peers out.\n"
+    "\n"
+    "Examples:\n"
+    "  orion daemon                               # orion@<host>, loopback only\n"
+    "  orion daemon --longnames --listen 10.0.0.5 --peers orion@10.0.0.6\n"
     "\n"
     "Exit codes: 0 stopped by a signal, 1 runtime failure (epmd, network), 2 bad usage or\n"
     "config, 3 not root or a cookie file others can read.\n";
@@ -75,14 +92,25 @@ std::vector<std::string> SplitComma(const std::string& s) {
 }  // namespace
 
 int RunDaemonCommand(int argc, char** argv) {
-  enum { kLongnames = 1000, kPeers, kConfig, kNoDiscover, kOnlyNetns, kMaxCaptures, kCookie,
-        kMetricsListen, kMetricsToken };
+  enum {
+    kLongnames = 1000,
+    kPeers,
+    kConfig,
+    kNoDiscover,
+    kOnlyNetns,
+    kMaxCaptures,
+    kCookie,
+    kMetricsListen,
+    kMetricsToken,
+    kListen
+  };
   static const option kOptions[] = {{"name", required_argument, nullptr, 'n'},
                                     {"longnames", no_argument, nullptr, kLongnames},
                                     {"cookie-file", required_argument, nullptr, 'c'},
                                     {"cookie", required_argument, nullptr, kCookie},
                                     {"setcookie", required_argument, nullptr, kCookie},
                                     {"peers", required_argument, nullptr, kPeers},
+                                    {"listen", required_argument, nullptr, kListen},
                                     {"config", required_argument, nullptr, kConfig},
                                     {"no-discover", no_argument, nullptr, kNoDiscover},
                                     {"only-netns", no_argument, nullptr, kOnlyNetns},
@@ -93,7 +121,8 @@ int RunDaemonCommand(int argc, char** argv) {
                                     {"help", no_argument, nullptr, 'h'},
                                     {nullptr, 0, nullptr, 0}};
   // Flags are applied after the config file, so collect them first.
-  std::optional<std::string> name, cookie_file, peers, config_path, metrics_listen, metrics_token;
+  std::optional<std::string> name, cookie_file, peers, config_path, metrics_listen, metrics_token,
+      listen;
   std::optional<uint32_t> max_captures;
   bool longnames = false, no_discover = false, only_netns = false, verbose = false;
   optind = 1;
@@ -107,6 +136,12 @@ int RunDaemonCommand(int argc, char** argv) {
         return UsageError("a cookie on the command line is visible to every user (ps); put it "
                           "in a file owned by root with mode 0600 and use --cookie-file");
       case kPeers: peers = optarg; break;
+      case kListen: {
+        auto parsed = daemon::ParseListenAddress(optarg);
+        if (!parsed.ok()) return UsageError(parsed.status().message());
+        listen = optarg;
+        break;
+      }
       case kConfig: config_path = optarg; break;
       case kNoDiscover: no_discover = true; break;
       case kOnlyNetns: only_netns = true; break;
@@ -136,6 +171,7 @@ int RunDaemonCommand(int argc, char** argv) {
   if (longnames) config.longnames = true;
   if (cookie_file) config.cookie_file = *cookie_file;
   if (peers) config.peers = SplitComma(*peers);
+  if (listen) config.listen = *listen;
   if (no_discover) config.discover = false;
   if (only_netns) config.only_netns = true;
   if (max_captures) config.max_captures = *max_captures;

@@ -1,6 +1,10 @@
 #include "userspace/daemon/config.h"
 
+#include <arpa/inet.h>
+#include <netdb.h>
+
 #include <cerrno>
+#include <cstdlib>
 #include <fstream>
 #include <limits>
 #include <sstream>
@@ -112,6 +116,15 @@ Status SetKey(std::string_view key, const toml::node& value, const std::string& 
   if (key == "only_netns") return assign(c->only_netns, ReadBool);
   if (key == "max_captures") return assign(c->max_captures, ReadUint);
   if (key == "max_connections") return assign(c->max_connections, ReadUint);
+  if (key == "listen") {
+    RETURN_IF_ERROR(assign(c->listen, ReadString));
+    return ParseListenAddress(c->listen).status();
+  }
+  if (key == "handshake_timeout_ms") return assign(c->handshake_timeout_ms, ReadUint);
+  if (key == "max_pending_handshakes") return assign(c->max_pending_handshakes, ReadUint);
+  if (key == "max_pending_handshakes_per_source") {
+    return assign(c->max_pending_handshakes_per_source, ReadUint);
+  }
   if (key == "max_duration_ms") return assign(c->max_duration_ms, ReadUint);
   if (key == "grace_ms") return assign(c->grace_ms, ReadUint);
   if (key == "max_watches") return assign(c->max_watches, ReadUint);
@@ -125,6 +138,51 @@ Status SetKey(std::string_view key, const toml::node& value, const std::string& 
 }
 
 }  // namespace
+
+std::string ListenAddress::text() const {
+  char ip[INET_ADDRSTRLEN] = {};
+  ::inet_ntop(AF_INET, &address, ip, sizeof(ip));
+  return port == 0 ? std::string(ip) : std::string(ip) + ":" + std::to_string(port);
+}
+
+StatusOr<ListenAddress> ParseListenAddress(const std::string& text) {
+  ListenAddress out;
+  const size_t colon = text.find(':');
+  const std::string ip = text.substr(0, colon);
+  if (::inet_pton(AF_INET, ip.c_str(), &out.address) != 1) {
+    return InvalidArgument("listen address '", text, "' is not ADDR or ADDR:PORT with an IPv4 ",
+                           "ADDR (127.0.0.1, 10.0.0.5, or 0.0.0.0 for every interface)");
+  }
+  if (colon != std::string::npos) {
+    const std::string port = text.substr(colon + 1);
+    char* end = nullptr;
+    const long value = port.empty() ? -1 : std::strtol(port.c_str(), &end, 10);
+    if (value < 0 || value > 65535 || *end != '\0') {
+      return InvalidArgument("listen address '", text, "': the port must be 0..65535");
+    }
+    out.port = static_cast<uint16_t>(value);
+  }
+  return out;
+}
+
+ListenAddress DefaultListenAddress(const std::string& host) {
+  ListenAddress out;
+  out.address.s_addr = htonl(INADDR_LOOPBACK);
+  addrinfo hints{};
+  hints.ai_family = AF_INET;
+  hints.ai_socktype = SOCK_STREAM;
+  addrinfo* found = nullptr;
+  if (::getaddrinfo(host.c_str(), nullptr, &hints, &found) != 0) return out;
+  for (const addrinfo* a = found; a != nullptr; a = a->ai_next) {
+    const in_addr ip = reinterpret_cast<const sockaddr_in*>(a->ai_addr)->sin_addr;
+    if ((ntohl(ip.s_addr) >> 24) == 127) {
+      out.address = ip;
+      break;
+    }
+  }
+  ::freeaddrinfo(found);
+  return out;
+}
 
 Status ParseConfigText(const std::string& text, const std::string& origin, DaemonConfig* config) {
   toml::parse_result parsed = toml::parse(text, origin);
@@ -141,6 +199,13 @@ Status ParseConfigText(const std::string& text, const std::string& origin, Daemo
   }
   if (config->max_captures == 0 || config->max_connections == 0) {
     return InvalidArgument(origin, ": max_captures and max_connections must be at least 1");
+  }
+  if (config->handshake_timeout_ms < 100 || config->handshake_timeout_ms > 60000) {
+    return InvalidArgument(origin, ": handshake_timeout_ms must be 100..60000");
+  }
+  if (config->max_pending_handshakes == 0 || config->max_pending_handshakes_per_source == 0) {
+    return InvalidArgument(origin, ": max_pending_handshakes and ",
+                           "max_pending_handshakes_per_source must be at least 1");
   }
   if (config->watches.size() > config->max_watches) {
     return InvalidArgument(origin, ": ", config->watches.size(), " [[watch]] tables, more than ",

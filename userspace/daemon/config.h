@@ -3,6 +3,7 @@
 // The file is TOML (https://toml.io), read with toml++: top-level keys for the settings, and a
 // [[watch]] table for each standing capture the daemon keeps (docs/export.md):
 //
+//   listen = "10.0.0.5"
 //   peers = ["orion@db2", "orion@db3"]
 //   metrics_listen = "127.0.0.1:9464"
 //
@@ -12,6 +13,8 @@
 //   mode = "auto"              # optional: auto | probes | tracer
 //   match_spec = "[{['_'], [], []}]"   # optional: tracer mode's
 #pragma once
+
+#include <netinet/in.h>
 
 #include <cstdint>
 #include <string>
@@ -38,6 +41,11 @@ struct DaemonConfig {
   bool only_netns = false;           // serve only BEAMs in the daemon's network namespace
   uint32_t max_captures = 4;         // captures running at once (more: {error, {busy, _}})
   uint32_t max_connections = 64;     // distribution connections served at once
+  std::string listen;                // the distribution listener, "ADDR" or "ADDR:PORT";
+                                     // "" = loopback (DefaultListenAddress)
+  uint32_t handshake_timeout_ms = 2000;          // accept to authenticated, at most
+  uint32_t max_pending_handshakes = 512;         // pending at once, in total (each an fd)
+  uint32_t max_pending_handshakes_per_source = 256;  // ... from one source address
   uint32_t max_duration_ms = 600000; // longest capture accepted
   uint32_t grace_ms = 10000;         // how long after the duration a peer may take to answer
                                      // (it also loads, attaches and reads its capture)
@@ -46,6 +54,22 @@ struct DaemonConfig {
   std::string metrics_listen;        // "127.0.0.1:9464"; "" = no /metrics listener
   std::string metrics_token_file;    // bearer token a scrape must send; "" = none (loopback only)
 };
+
+// Where the distribution listener binds: an IPv4 address and a port (0: any free port, which
+// epmd then publishes).
+struct ListenAddress {
+  in_addr address{};
+  uint16_t port = 0;
+  std::string text() const;  // "127.0.0.1" or "10.0.0.5:4370"
+};
+
+// "ADDR" or "ADDR:PORT", ADDR an IPv4 address ("0.0.0.0": every interface).
+StatusOr<ListenAddress> ParseListenAddress(const std::string& text);
+
+// The loopback address the daemon listens on unless told otherwise: the one `host` (the node
+// name's host) resolves to when that is a loopback address (Debian maps the host name to
+// 127.0.1.1), so that local shells reach orion@host by its name; else 127.0.0.1.
+ListenAddress DefaultListenAddress(const std::string& host);
 
 inline constexpr const char* kDefaultConfigFile = "/etc/orion/orion.toml";
 

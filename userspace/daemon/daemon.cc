@@ -1,5 +1,8 @@
 #include "userspace/daemon/daemon.h"
 
+#include <arpa/inet.h>
+#include <netdb.h>
+
 #include <algorithm>
 #include <chrono>
 #include <future>
@@ -26,6 +29,36 @@ constexpr const char* kRegisteredName = "orion";
 // Peer replies carry sketches: allow more than a request may carry.
 constexpr uint32_t kMaxPeerReplyBytes = 32u << 20;
 
+// Shells and peers reach orion@host at the address `host` resolves to: say so when the
+// listener is not there.
+void WarnIfUnreachableByName(const std::string& host, const ListenAddress& listen) {
+  if (listen.address.s_addr == htonl(INADDR_ANY)) return;
+  addrinfo hints{};
+  hints.ai_family = AF_INET;
+  hints.ai_socktype = SOCK_STREAM;
+  addrinfo* found = nullptr;
+  if (::getaddrinfo(host.c_str(), nullptr, &hints, &found) != 0) {
+    spdlog::warn("the node name's host '{}' does not resolve: shells and peers cannot reach the "
+                 "daemon by its name",
+                 host);
+    return;
+  }
+  std::string resolved;
+  bool listening_there = false;
+  for (const addrinfo* a = found; a != nullptr; a = a->ai_next) {
+    const in_addr ip = reinterpret_cast<const sockaddr_in*>(a->ai_addr)->sin_addr;
+    listening_there = listening_there || ip.s_addr == listen.address.s_addr;
+    if (resolved.empty()) resolved = ListenAddress{ip, 0}.text();
+  }
+  ::freeaddrinfo(found);
+  if (!listening_there) {
+    spdlog::warn("the daemon listens on {} but '{}' resolves to {}: shells and peers that reach "
+                 "it by its node name cannot connect. For a cluster, listen on the host's "
+                 "address: --listen {} (or listen = \"{}\" in orion.toml)",
+                 listen.text(), host, resolved, resolved, resolved);
+  }
+}
+
 std::string HostOf(const std::string& node) {
   const size_t at = node.find('@');
   return at == std::string::npos ? "" : node.substr(at + 1);
@@ -36,9 +69,16 @@ std::string HostOf(const std::string& node) {
 StatusOr<std::unique_ptr<Daemon>> Daemon::Start(DaemonConfig config, std::string cookie,
                                                 std::string version) {
   ASSIGN_OR_RETURN(erlang::NodeName name, erlang::ParseNodeName(config.name, config.longnames));
+  ListenAddress listen = DefaultListenAddress(name.host);
+  if (!config.listen.empty()) {
+    ASSIGN_OR_RETURN(listen, ParseListenAddress(config.listen));
+  }
   std::unique_ptr<Daemon> daemon(new Daemon());
   ASSIGN_OR_RETURN(daemon->node_, erlang::CNode::Create(name, cookie));
-  RETURN_IF_ERROR(daemon->node_->ListenAndPublish());
+  RETURN_IF_ERROR(daemon->node_->ListenAndPublish(listen.address, listen.port));
+  WarnIfUnreachableByName(name.host, listen);
+  daemon->listen_ = listen;
+  daemon->listen_.port = static_cast<uint16_t>(daemon->node_->listen_port());
   daemon->config_ = std::move(config);
   daemon->cookie_ = std::move(cookie);
   daemon->version_ = std::move(version);
@@ -95,10 +135,13 @@ void Daemon::Run(std::atomic<bool>& stop) {
   }
   ServerOptions options;
   options.max_connections = config_.max_connections;
+  options.handshakes.limits.deadline = std::chrono::milliseconds(config_.handshake_timeout_ms);
+  options.handshakes.limits.max_pending = config_.max_pending_handshakes;
+  options.handshakes.limits.max_pending_per_source = config_.max_pending_handshakes_per_source;
   Server server(*node_, options,
                 [this](const erlang::Message& m, const ReplyChannel& r) { OnMessage(m, r); });
-  spdlog::info("{} serving (protocol {}, port {})", node_->name(), protocol::kProtocolVersion,
-               node_->listen_port());
+  spdlog::info("{} serving (protocol {}, listening on {})", node_->name(),
+               protocol::kProtocolVersion, listen_.text());
   server.Run(stop);
   if (discovery.joinable()) discovery.join();
   std::unique_lock<std::mutex> hold(mu_);

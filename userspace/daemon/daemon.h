@@ -3,7 +3,8 @@
 // orion CLI and from its peer daemons (docs/protocol.md), runs captures on the BEAMs of its
 // host, and fans cluster captures out to its peers, merging their sketches exactly.
 //
-// Threads: the accept loop and one thread per connection (Server); one thread per running
+// Threads: the accept loop and a few handshake workers (DistAcceptor), one thread per
+// authenticated connection (Server, at most max_connections); one thread per running
 // capture (bounded by max_captures), and one per peer it asks; a discovery thread. Nothing it
 // receives is executed: requests are decoded with limits (dist/term.h), validated against the
 // protocol (dist/protocol.h) and mapped to a fixed set of actions.
@@ -61,6 +62,7 @@ class Daemon {
   std::string cookie_;
   std::string version_;
   std::unique_ptr<erlang::CNode> node_;
+  ListenAddress listen_;  // with the port it got
   std::atomic<bool>* stop_ = nullptr;
 
   std::mutex mu_;

@@ -46,37 +46,43 @@ bool ReplyChannel::Send(const erlang_pid& to, std::vector<uint8_t> bytes) const 
 Server::~Server() = default;
 
 void Server::Run(const std::atomic<bool>& stop) {
-  std::vector<std::thread> threads;
-  while (!stop.load()) {
-    auto accepted = node_.Accept(500);
-    if (!accepted.ok()) {
-      if (accepted.status().code() != StatusCode::kDeadlineExceeded) {
-        spdlog::warn("{}", accepted.status().message());
-      }
-      continue;
-    }
-    if (active_.load() >= options_.max_connections) {
-      refused_.fetch_add(1);
-      spdlog::warn("refused a connection from {}: {} connections already served",
-                   (*accepted)->peer(), options_.max_connections);
-      continue;  // the Connection's destructor closes it
-    }
-    auto state = std::make_shared<ConnectionState>();
-    state->conn = std::move(*accepted);
-    state->wake_fd = ::eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
-    spdlog::info("connection from {}", state->conn->peer());
-    active_.fetch_add(1);
-    threads.emplace_back([this, state, &stop] {
-      Serve(state, stop);
-      active_.fetch_sub(1);
-    });
-    // Reap finished threads now and then so a long-lived daemon does not accumulate them.
-    if (threads.size() > 2 * options_.max_connections) {
-      for (auto& t : threads) t.join();
-      threads.clear();
-    }
+  DistAcceptor acceptor(node_, options_.handshakes,
+                        [this, &stop](std::unique_ptr<erlang::Connection> connection) {
+                          Adopt(std::move(connection), stop);
+                        });
+  acceptor.Run(stop);
+  std::lock_guard<std::mutex> hold(threads_mu_);
+  for (ServeThread& t : threads_) t.thread.join();
+  threads_.clear();
+}
+
+void Server::Adopt(std::unique_ptr<erlang::Connection> connection, const std::atomic<bool>& stop) {
+  std::lock_guard<std::mutex> hold(threads_mu_);
+  // Join the threads of connections that ended, so a long-lived daemon does not accumulate
+  // them (and never waits here for one that still serves).
+  std::erase_if(threads_, [](ServeThread& t) {
+    if (!t.done->load()) return false;
+    t.thread.join();
+    return true;
+  });
+  if (active_.load() >= options_.max_connections) {
+    refused_.fetch_add(1);
+    spdlog::warn("refused a connection from {}: {} connections already served",
+                 connection->peer(), options_.max_connections);
+    return;  // the Connection's destructor closes it
   }
-  for (auto& t : threads) t.join();
+  auto state = std::make_shared<ConnectionState>();
+  state->conn = std::move(connection);
+  state->wake_fd = ::eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+  spdlog::info("connection from {}", state->conn->peer());
+  active_.fetch_add(1);
+  auto done = std::make_shared<std::atomic<bool>>(false);
+  threads_.push_back({std::thread([this, state, &stop, done] {
+                        Serve(state, stop);
+                        active_.fetch_sub(1);
+                        done->store(true);
+                      }),
+                      done});
 }
 
 void Server::Serve(std::shared_ptr<ConnectionState> state, const std::atomic<bool>& stop) {

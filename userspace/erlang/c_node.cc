@@ -145,22 +145,28 @@ StatusOr<std::unique_ptr<CNode>> CNode::Create(const NodeName& name, const std::
   // A creation that changes between restarts, so pids of an old incarnation are not confused
   // with the new one's; 1..0xfffffffe as ei wants it non-zero.
   const auto creation = static_cast<unsigned>(std::time(nullptr) % 0xfffffff0u) + 1;
-  if (ei_connect_xinit(&node->ec_, name.host.c_str(), name.alive.c_str(), node->name_.c_str(), &any,
-                       cookie.c_str(), creation) < 0) {
-    return Internal("ei_connect_xinit(", node->name_, ") failed: ", ErrnoText(erl_errno));
+  if (ei_connect_xinit_ussi(&node->ec_, name.host.c_str(), name.alive.c_str(),
+                            node->name_.c_str(), &any, cookie.c_str(), creation,
+                            DistSocketCallbacks(), sizeof(ei_socket_callbacks), nullptr) < 0) {
+    return Internal("ei_connect_xinit_ussi(", node->name_, ") failed: ", ErrnoText(erl_errno));
   }
   return node;
 }
 
 CNode::~CNode() {
   if (publish_fd_ >= 0) ::close(publish_fd_);
-  if (listen_fd_ >= 0) ::close(listen_fd_);
+  if (listen_fd_ >= 0) ei_close_connection(listen_fd_);  // the socket is the callbacks'
 }
 
-Status CNode::ListenAndPublish() {
-  int port = 0;
-  listen_fd_ = ei_listen(&ec_, &port, 16);
-  if (listen_fd_ < 0) return Unavailable("cannot listen: ", ErrnoText(erl_errno));
+Status CNode::ListenAndPublish(const in_addr& address, int port) {
+  in_addr bind_to = address;
+  // A backlog for bursts: the daemon drains it in its event loop, it does not handshake there.
+  listen_fd_ = ei_xlisten(&ec_, &bind_to, &port, 128);
+  if (listen_fd_ < 0) {
+    char text[INET_ADDRSTRLEN] = {};
+    ::inet_ntop(AF_INET, &address, text, sizeof(text));
+    return Unavailable("cannot listen on ", text, ":", port, " (", ErrnoText(erl_errno), ")");
+  }
   port_ = port;
   publish_fd_ = ei_publish(&ec_, port);
   if (publish_fd_ < 0) {
@@ -172,12 +178,23 @@ Status CNode::ListenAndPublish() {
   return OkStatus();
 }
 
-StatusOr<std::unique_ptr<Connection>> CNode::Accept(int timeout_ms) {
+StatusOr<std::unique_ptr<Connection>> CNode::AcceptHandshake(std::unique_ptr<DistSocket> socket) {
+  const auto deadline = socket->deadline;
+  AcceptHandoff handoff(std::move(socket));
+  unsigned timeout_ms = 0;  // 0: no limit but the socket's deadline
+  if (deadline != DistSocket::Clock::time_point::max()) {
+    const auto left = std::chrono::ceil<std::chrono::milliseconds>(
+        deadline - DistSocket::Clock::now());
+    if (left.count() <= 0) return DeadlineExceeded("handshake deadline passed");
+    timeout_ms = static_cast<unsigned>(left.count());
+  }
   ErlConnect con{};
-  const int fd = ei_accept_tmo(&ec_, listen_fd_, &con, static_cast<unsigned>(timeout_ms));
+  const int fd = ei_accept_tmo(&ec_, listen_fd_, &con, timeout_ms);
   if (fd < 0) {
-    if (erl_errno == ETIMEDOUT) return DeadlineExceeded("no connection");
-    return PermissionDenied("refused a connection (", ErrnoText(erl_errno),
+    const int err = erl_errno;
+    if (err == ETIMEDOUT) return DeadlineExceeded("handshake not done in time");
+    if (err == ECONNABORTED) return Unavailable("handshake aborted");
+    return PermissionDenied("refused a connection (", ErrnoText(err),
                             "): a wrong cookie or a failed handshake");
   }
   return std::make_unique<Connection>(fd, con.nodename);

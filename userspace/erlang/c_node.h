@@ -6,13 +6,18 @@
 // calls it, because ei answers ticks by writing inside its receive functions: a second
 // thread writing on the same fd could interleave with that write.
 //
+// Its sockets are Orion's (dist_socket.h): the node listens on the address it is given, the
+// caller accepts on listen_fd() and hands each connection to AcceptHandshake, on any thread.
+//
 //   ASSIGN_OR_RETURN(auto node, CNode::Create(*ParseNodeName("orion", false), cookie));
-//   RETURN_IF_ERROR(node->ListenAndPublish());           // registered with the local epmd
-//   ASSIGN_OR_RETURN(auto conn, node->Accept(1000));      // DeadlineExceeded on timeout
+//   RETURN_IF_ERROR(node->ListenAndPublish(loopback, 0));  // registered with the local epmd
+//   ... accept4(node->listen_fd()) and read the first packet (daemon/dist_acceptor.h) ...
+//   ASSIGN_OR_RETURN(auto conn, node->AcceptHandshake(std::move(socket)));
 //   ASSIGN_OR_RETURN(auto msg, conn->Receive(1000, kMaxMessageBytes));
 #pragma once
 
 #include <ei.h>
+#include <netinet/in.h>
 
 #include <cstdint>
 #include <memory>
@@ -23,6 +28,7 @@
 #include <vector>
 
 #include "base/status.h"
+#include "userspace/erlang/dist_socket.h"
 
 namespace orion::erlang {
 
@@ -82,16 +88,20 @@ class CNode {
   CNode(const CNode&) = delete;
   CNode& operator=(const CNode&) = delete;
 
-  // Listens on an ephemeral port and registers the name with the local epmd. The
-  // registration lasts as long as this CNode (the epmd connection is kept open).
-  Status ListenAndPublish();
-  // Waits up to `timeout_ms` for an authenticated connection (a wrong cookie is refused by
-  // the handshake and reported as PermissionDenied). DeadlineExceeded on timeout.
-  StatusOr<std::unique_ptr<Connection>> Accept(int timeout_ms);
+  // Listens on `address`:`port` (port 0: any free port) and registers the name and the port
+  // with the local epmd. The registration lasts as long as this CNode (the epmd connection is
+  // kept open). The listening socket is non-blocking: accept on listen_fd() when it is readable.
+  Status ListenAndPublish(const in_addr& address, int port);
+  // The rest of the accepting handshake (status, challenge, digest) on `socket`, a connection
+  // accepted on listen_fd() whose first packet may already be in its prefix. Bounded by the
+  // socket's deadline and abort fd. PermissionDenied for a wrong cookie or a failed handshake,
+  // DeadlineExceeded past the deadline, Unavailable when aborted.
+  StatusOr<std::unique_ptr<Connection>> AcceptHandshake(std::unique_ptr<DistSocket> socket);
   // Connects to `node` ("orion@host"), resolving it through that host's epmd.
   StatusOr<std::unique_ptr<Connection>> Connect(const std::string& node, int timeout_ms);
 
   const std::string& name() const { return name_; }
+  int listen_fd() const { return listen_fd_; }
   int listen_port() const { return port_; }
   erlang_pid self();
   erlang_ref MakeRef();

@@ -150,7 +150,8 @@ bool TestCluster::StartDaemon(int i, std::vector<std::string> extra_args, bool d
   Host& h = hosts_[i];
   std::string command = "exec " + IpBinary() + " netns exec " + h.ns + " " + ORION_TEST_ORION_BIN +
                         " daemon --name " + daemon_node(i) + " --longnames --cookie-file " +
-                        cookie_file() + (discover ? "" : " --no-discover") + " --only-netns";
+                        cookie_file() + " --listen " + ip(i) + (discover ? "" : " --no-discover") +
+                        " --only-netns";
   for (const auto& a : h.daemon_args) command += " " + a;
   for (const auto& a : extra_args) command += " " + a;
   command += " 2>>" + daemon_log(i);

@@ -1,7 +1,8 @@
 // A cluster on one machine for the daemon's tests: N "hosts", each a network namespace with
 // its own address (10.77.0.i on a bridge), its own epmd, a USDT BEAM node app@10.77.0.i and an
-// `orion daemon` named orion@10.77.0.i. The test itself runs in the root namespace, which
-// reaches every host through the bridge (10.77.0.254), like an operator's machine would.
+// `orion daemon` named orion@10.77.0.i listening on 10.77.0.i (--listen). The test itself runs in
+// the root namespace, which reaches every host through the bridge (10.77.0.254), like an
+// operator's machine would.
 //
 //   TestCluster cluster;
 //   ASSERT_TRUE(cluster.Create(3)) << cluster.error();   // namespaces, BEAMs, daemons

@@ -18,6 +18,10 @@ max_captures = 2
 max_connections = 8
 max_duration_ms = 60000
 grace_ms = 5000
+listen = "10.0.0.5:4370"
+handshake_timeout_ms = 1500
+max_pending_handshakes = 32
+max_pending_handshakes_per_source = 4
 )",
                               "test", &c)
                   .ok());
@@ -31,6 +35,32 @@ grace_ms = 5000
   EXPECT_EQ(c.max_connections, 8u);
   EXPECT_EQ(c.max_duration_ms, 60000u);
   EXPECT_EQ(c.grace_ms, 5000u);
+  EXPECT_EQ(c.listen, "10.0.0.5:4370");
+  EXPECT_EQ(c.handshake_timeout_ms, 1500u);
+  EXPECT_EQ(c.max_pending_handshakes, 32u);
+  EXPECT_EQ(c.max_pending_handshakes_per_source, 4u);
+}
+
+TEST(DaemonConfigTest, ListenAddressIsAnIpv4AddressAndAnOptionalPort) {
+  auto plain = ParseListenAddress("10.0.0.5");
+  ASSERT_TRUE(plain.ok()) << plain.status().message();
+  EXPECT_EQ(plain->text(), "10.0.0.5");
+  EXPECT_EQ(plain->port, 0);
+  auto with_port = ParseListenAddress("0.0.0.0:4370");
+  ASSERT_TRUE(with_port.ok()) << with_port.status().message();
+  EXPECT_EQ(with_port->text(), "0.0.0.0:4370");
+  for (const char* bad : {"", "localhost", "10.0.0", "10.0.0.5:", "10.0.0.5:65536", "10.0.0.5:x",
+                          "::1", "10.0.0.5:-1"}) {
+    EXPECT_EQ(ParseListenAddress(bad).status().code(), StatusCode::kInvalidArgument) << bad;
+  }
+}
+
+TEST(DaemonConfigTest, DefaultListenAddressIsLoopback) {
+  EXPECT_EQ(DefaultListenAddress("localhost").text(), "127.0.0.1");
+  // A host name that does not resolve, or resolves off loopback: still loopback.
+  EXPECT_EQ(DefaultListenAddress("no-such-host.invalid").text(), "127.0.0.1");
+  EXPECT_EQ(DefaultListenAddress("192.0.2.7").text(), "127.0.0.1");
+  EXPECT_EQ(DefaultListenAddress("127.0.1.1").text(), "127.0.1.1");
 }
 
 TEST(DaemonConfigTest, ErrorsNameTheLineAndTheProblem) {
@@ -43,6 +73,9 @@ TEST(DaemonConfigTest, ErrorsNameTheLineAndTheProblem) {
       {"longnames = yes", "test:1: Error while parsing value"},
       {"max_captures = -1", "expected a non-negative integer"},
       {"max_captures = 0", "must be at least 1"},
+      {"\nlisten = \"localhost\"", "test:2: listen address 'localhost' is not ADDR or ADDR:PORT"},
+      {"handshake_timeout_ms = 10", "handshake_timeout_ms must be 100..60000"},
+      {"max_pending_handshakes_per_source = 0", "must be at least 1"},
       {"peers = \"orion@a\"", "expected an array of strings"},
       {"just words", "test:1: "},
       {"[[watch]]\nnode = \"a@h\"", "test:1: a [[watch]] needs patterns"},
