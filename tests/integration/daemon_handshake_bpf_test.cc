@@ -69,12 +69,12 @@ std::string NamePacket(const std::string& name) {
 }
 
 // `idle` connections that send nothing and `drippers` that send a name packet one byte every
-// 500 ms, to ip:port, from their own thread. Every 100 ms each one the daemon closed is opened
-// again. Stops and closes everything when destroyed.
+// 500 ms, to ip:port (from `source`, or the route's address), from their own thread. Every
+// 100 ms each one the daemon closed is opened again. Stops and closes everything when destroyed.
 class StallingClients {
  public:
-  StallingClients(std::string ip, int port, int idle, int drippers)
-      : ip_(std::move(ip)), port_(port) {
+  StallingClients(std::string ip, int port, int idle, int drippers, std::string source = "")
+      : ip_(std::move(ip)), port_(port), source_(std::move(source)) {
     clients_.resize(idle + drippers);
     for (int i = idle; i < idle + drippers; ++i) clients_[i].drip = true;
     thread_ = std::thread([this] { Loop(); });
@@ -100,6 +100,12 @@ class StallingClients {
 
   void Open(Client& c) {
     c.fd = ::socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    if (!source_.empty()) {
+      sockaddr_in from{};
+      from.sin_family = AF_INET;
+      ::inet_pton(AF_INET, source_.c_str(), &from.sin_addr);
+      ::bind(c.fd, reinterpret_cast<sockaddr*>(&from), sizeof(from));
+    }
     sockaddr_in addr{};
     addr.sin_family = AF_INET;
     addr.sin_port = htons(static_cast<uint16_t>(port_));
@@ -143,6 +149,7 @@ class StallingClients {
 
   const std::string ip_;
   const int port_;
+  const std::string source_;
   std::vector<Client> clients_;
   std::atomic<bool> stop_{false};
   std::atomic<uint64_t> opened_{0}, closed_{0}, dripped_{0};
@@ -232,6 +239,31 @@ TEST_F(DaemonHandshakeTest, IdleAndDrippingConnectionsLeaveAShellsPingUnderOneSe
   EXPECT_TRUE(std::regex_search(ReadFile(cluster_.daemon_log(0)),
                                 std::regex("[1-9][0-9]* not done within 2000 ms")))
       << "the daemon reports the stalled handshakes";
+  EXPECT_TRUE(cluster_.DaemonAlive(0));
+}
+
+TEST_F(DaemonHandshakeTest, AFloodFromOneAddressDoesNotPushOutAShellOnAnother) {
+  ASSERT_TRUE(cluster_.Create(1)) << cluster_.error();
+  ASSERT_TRUE(cluster_.AddRootAddress("10.77.0.253")) << cluster_.error();
+  const std::string node = cluster_.daemon_node(0);
+  const int port = DaemonPort(cluster_, 0);
+  ASSERT_GT(port, 0) << ReadFile(cluster_.daemon_log(0));
+  // More idle connections from 10.77.0.253 than the daemon keeps pending from one address
+  // (256): each one it reopens pushes out another of its own.
+  std::string out;
+  {
+    StallingClients flood(cluster_.ip(0), port, /*idle=*/400, /*drippers=*/0, "10.77.0.253");
+    ASSERT_TRUE(testing::WaitFor([&] { return flood.closed_by_daemon() >= 144; },
+                                 std::chrono::seconds(10)));
+    out = cluster_.ShellEval(TimedPings(node, 15));  // from 10.77.0.254
+  }
+  EXPECT_EQ(LineAfter(out, "REPLIES "), "[{ok,pong}]") << out;
+  const std::string slowest = LineAfter(out, "MAXMS ");
+  ASSERT_FALSE(slowest.empty()) << out;
+  EXPECT_LT(std::stoi(slowest), kMaxCallMs) << "each call's time in ms: " << LineAfter(out, "ALLMS ");
+  EXPECT_TRUE(std::regex_search(ReadFile(cluster_.daemon_log(0)),
+                                std::regex("[1-9][0-9]* evicted")))
+      << "the daemon reports the evictions";
   EXPECT_TRUE(cluster_.DaemonAlive(0));
 }
 

@@ -185,6 +185,10 @@ bool TestCluster::DaemonAlive(int i) const {
 
 pid_t TestCluster::daemon_pid(int i) const { return hosts_[i].daemon->pid(); }
 
+bool TestCluster::AddRootAddress(const std::string& ip) {
+  return Run({IpBinary(), "addr", "add", ip + "/24", "dev", kBridge});
+}
+
 void TestCluster::CutOff(int i) {
   std::string out;
   RunCommand({IpBinary(), "link", "set", hosts_[i].veth_host, "down"}, &out);

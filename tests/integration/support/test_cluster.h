@@ -41,6 +41,10 @@ class TestCluster {
   // Restarts host i's BEAM (same node name).
   bool RestartBeam(int i);
 
+  // Adds `ip` (10.77.0.x) to the root namespace's side of the bridge: a second source address
+  // for the test's own connections. Removed with the bridge.
+  bool AddRootAddress(const std::string& ip);
+
   // Host i's link down / up: packets to and from it are dropped, connections stall.
   void CutOff(int i);
   void Restore(int i);
