@@ -119,6 +119,7 @@ void DistAcceptor::Run(const std::atomic<bool>& stop) {
 }
 
 bool DistAcceptor::AcceptAll(Clock::time_point now) {
+  bool refreshed = false;
   for (int i = 0; i < kAcceptBatch; ++i) {
     sockaddr_in addr{};
     socklen_t size = sizeof(addr);
@@ -145,7 +146,11 @@ bool DistAcceptor::AcceptAll(Clock::time_point now) {
     const HandshakeStage stage = read == ReadResult::kComplete ? HandshakeStage::kNameReceived
                                  : socket->prefix.empty()      ? HandshakeStage::kConnected
                                                                : HandshakeStage::kPartialName;
-    if (AtPendingLimit(source)) RefreshProgress();  // evict by what they sent until now
+    // Evict by what they sent until now (once a batch: a flood must not multiply the reads).
+    if (!refreshed && AtPendingLimit(source)) {
+      RefreshProgress();
+      refreshed = true;
+    }
     Id id = 0;
     {
       std::lock_guard<std::mutex> hold(mu_);

@@ -160,8 +160,10 @@ CNode::~CNode() {
 
 Status CNode::ListenAndPublish(const in_addr& address, int port) {
   in_addr bind_to = address;
-  // A backlog for bursts: the daemon drains it in its event loop, it does not handshake there.
-  listen_fd_ = ei_xlisten(&ec_, &bind_to, &port, 128);
+  // The kernel's largest backlog (net.core.somaxconn): the daemon drains the queue in its event
+  // loop and handshakes elsewhere, so a burst of connections waits there instead of dropping a
+  // peer's SYN (which costs that peer a one-second retransmission).
+  listen_fd_ = ei_xlisten(&ec_, &bind_to, &port, SOMAXCONN);
   if (listen_fd_ < 0) {
     char text[INET_ADDRSTRLEN] = {};
     ::inet_ntop(AF_INET, &address, text, sizeof(text));
