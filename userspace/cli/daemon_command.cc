@@ -137,7 +137,7 @@ int RunDaemonCommand(int argc, char** argv) {
                           "in a file owned by root with mode 0600 and use --cookie-file");
       case kPeers: peers = optarg; break;
       case kListen: {
-        auto parsed = daemon::ParseListenAddress(optarg);
+        auto parsed = daemon::ParseDistAddress(optarg);
         if (!parsed.ok()) return UsageError(parsed.status().message());
         listen = optarg;
         break;

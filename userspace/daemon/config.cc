@@ -118,7 +118,7 @@ Status SetKey(std::string_view key, const toml::node& value, const std::string& 
   if (key == "max_connections") return assign(c->max_connections, ReadUint);
   if (key == "listen") {
     RETURN_IF_ERROR(assign(c->listen, ReadString));
-    return ParseListenAddress(c->listen).status();
+    return ParseDistAddress(c->listen).status();
   }
   if (key == "handshake_timeout_ms") return assign(c->handshake_timeout_ms, ReadUint);
   if (key == "max_pending_handshakes") return assign(c->max_pending_handshakes, ReadUint);
@@ -139,14 +139,14 @@ Status SetKey(std::string_view key, const toml::node& value, const std::string& 
 
 }  // namespace
 
-std::string ListenAddress::text() const {
+std::string DistAddress::text() const {
   char ip[INET_ADDRSTRLEN] = {};
   ::inet_ntop(AF_INET, &address, ip, sizeof(ip));
   return port == 0 ? std::string(ip) : std::string(ip) + ":" + std::to_string(port);
 }
 
-StatusOr<ListenAddress> ParseListenAddress(const std::string& text) {
-  ListenAddress out;
+StatusOr<DistAddress> ParseDistAddress(const std::string& text) {
+  DistAddress out;
   const size_t colon = text.find(':');
   const std::string ip = text.substr(0, colon);
   if (::inet_pton(AF_INET, ip.c_str(), &out.address) != 1) {
@@ -165,8 +165,8 @@ StatusOr<ListenAddress> ParseListenAddress(const std::string& text) {
   return out;
 }
 
-ListenAddress DefaultListenAddress(const std::string& host) {
-  ListenAddress out;
+DistAddress DefaultDistAddress(const std::string& host) {
+  DistAddress out;
   out.address.s_addr = htonl(INADDR_LOOPBACK);
   addrinfo hints{};
   hints.ai_family = AF_INET;

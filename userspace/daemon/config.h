@@ -42,7 +42,7 @@ struct DaemonConfig {
   uint32_t max_captures = 4;         // captures running at once (more: {error, {busy, _}})
   uint32_t max_connections = 64;     // distribution connections served at once
   std::string listen;                // the distribution listener, "ADDR" or "ADDR:PORT";
-                                     // "" = loopback (DefaultListenAddress)
+                                     // "" = loopback (DefaultDistAddress)
   uint32_t handshake_timeout_ms = 2000;          // accept to authenticated, at most
   uint32_t max_pending_handshakes = 512;         // pending at once, in total (each an fd)
   uint32_t max_pending_handshakes_per_source = 256;  // ... from one source address
@@ -57,19 +57,19 @@ struct DaemonConfig {
 
 // Where the distribution listener binds: an IPv4 address and a port (0: any free port, which
 // epmd then publishes).
-struct ListenAddress {
+struct DistAddress {
   in_addr address{};
   uint16_t port = 0;
   std::string text() const;  // "127.0.0.1" or "10.0.0.5:4370"
 };
 
 // "ADDR" or "ADDR:PORT", ADDR an IPv4 address ("0.0.0.0": every interface).
-StatusOr<ListenAddress> ParseListenAddress(const std::string& text);
+StatusOr<DistAddress> ParseDistAddress(const std::string& text);
 
 // The loopback address the daemon listens on unless told otherwise: the one `host` (the node
 // name's host) resolves to when that is a loopback address (Debian maps the host name to
 // 127.0.1.1), so that local shells reach orion@host by its name; else 127.0.0.1.
-ListenAddress DefaultListenAddress(const std::string& host);
+DistAddress DefaultDistAddress(const std::string& host);
 
 inline constexpr const char* kDefaultConfigFile = "/etc/orion/orion.toml";
 

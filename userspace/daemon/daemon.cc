@@ -31,7 +31,7 @@ constexpr uint32_t kMaxPeerReplyBytes = 32u << 20;
 
 // Shells and peers reach orion@host at the address `host` resolves to: say so when the
 // listener is not there.
-void WarnIfUnreachableByName(const std::string& host, const ListenAddress& listen) {
+void WarnIfUnreachableByName(const std::string& host, const DistAddress& listen) {
   if (listen.address.s_addr == htonl(INADDR_ANY)) return;
   addrinfo hints{};
   hints.ai_family = AF_INET;
@@ -48,7 +48,7 @@ void WarnIfUnreachableByName(const std::string& host, const ListenAddress& liste
   for (const addrinfo* a = found; a != nullptr; a = a->ai_next) {
     const in_addr ip = reinterpret_cast<const sockaddr_in*>(a->ai_addr)->sin_addr;
     listening_there = listening_there || ip.s_addr == listen.address.s_addr;
-    if (resolved.empty()) resolved = ListenAddress{ip, 0}.text();
+    if (resolved.empty()) resolved = DistAddress{ip, 0}.text();
   }
   ::freeaddrinfo(found);
   if (!listening_there) {
@@ -69,9 +69,9 @@ std::string HostOf(const std::string& node) {
 StatusOr<std::unique_ptr<Daemon>> Daemon::Start(DaemonConfig config, std::string cookie,
                                                 std::string version) {
   ASSIGN_OR_RETURN(erlang::NodeName name, erlang::ParseNodeName(config.name, config.longnames));
-  ListenAddress listen = DefaultListenAddress(name.host);
+  DistAddress listen = DefaultDistAddress(name.host);
   if (!config.listen.empty()) {
-    ASSIGN_OR_RETURN(listen, ParseListenAddress(config.listen));
+    ASSIGN_OR_RETURN(listen, ParseDistAddress(config.listen));
   }
   std::unique_ptr<Daemon> daemon(new Daemon());
   ASSIGN_OR_RETURN(daemon->node_, erlang::CNode::Create(name, cookie));

@@ -62,7 +62,7 @@ class Daemon {
   std::string cookie_;
   std::string version_;
   std::unique_ptr<erlang::CNode> node_;
-  ListenAddress listen_;  // with the port it got
+  DistAddress listen_;  // the distribution listener, with the port it got
   std::atomic<bool>* stop_ = nullptr;
 
   std::mutex mu_;

@@ -41,26 +41,26 @@ max_pending_handshakes_per_source = 4
   EXPECT_EQ(c.max_pending_handshakes_per_source, 4u);
 }
 
-TEST(DaemonConfigTest, ListenAddressIsAnIpv4AddressAndAnOptionalPort) {
-  auto plain = ParseListenAddress("10.0.0.5");
+TEST(DaemonConfigTest, DistAddressIsAnIpv4AddressAndAnOptionalPort) {
+  auto plain = ParseDistAddress("10.0.0.5");
   ASSERT_TRUE(plain.ok()) << plain.status().message();
   EXPECT_EQ(plain->text(), "10.0.0.5");
   EXPECT_EQ(plain->port, 0);
-  auto with_port = ParseListenAddress("0.0.0.0:4370");
+  auto with_port = ParseDistAddress("0.0.0.0:4370");
   ASSERT_TRUE(with_port.ok()) << with_port.status().message();
   EXPECT_EQ(with_port->text(), "0.0.0.0:4370");
   for (const char* bad : {"", "localhost", "10.0.0", "10.0.0.5:", "10.0.0.5:65536", "10.0.0.5:x",
                           "::1", "10.0.0.5:-1"}) {
-    EXPECT_EQ(ParseListenAddress(bad).status().code(), StatusCode::kInvalidArgument) << bad;
+    EXPECT_EQ(ParseDistAddress(bad).status().code(), StatusCode::kInvalidArgument) << bad;
   }
 }
 
-TEST(DaemonConfigTest, DefaultListenAddressIsLoopback) {
-  EXPECT_EQ(DefaultListenAddress("localhost").text(), "127.0.0.1");
+TEST(DaemonConfigTest, DefaultDistAddressIsLoopback) {
+  EXPECT_EQ(DefaultDistAddress("localhost").text(), "127.0.0.1");
   // A host name that does not resolve, or resolves off loopback: still loopback.
-  EXPECT_EQ(DefaultListenAddress("no-such-host.invalid").text(), "127.0.0.1");
-  EXPECT_EQ(DefaultListenAddress("192.0.2.7").text(), "127.0.0.1");
-  EXPECT_EQ(DefaultListenAddress("127.0.1.1").text(), "127.0.1.1");
+  EXPECT_EQ(DefaultDistAddress("no-such-host.invalid").text(), "127.0.0.1");
+  EXPECT_EQ(DefaultDistAddress("192.0.2.7").text(), "127.0.0.1");
+  EXPECT_EQ(DefaultDistAddress("127.0.1.1").text(), "127.0.1.1");
 }
 
 TEST(DaemonConfigTest, ErrorsNameTheLineAndTheProblem) {
