@@ -27,6 +27,7 @@
 #include "tests/integration/support/capture_json.h"
 #include "tests/integration/support/probe_state.h"
 #include "tests/integration/support/subprocess.h"
+#include "userspace/beam/beam_process.h"
 
 namespace orion {
 namespace {
@@ -87,14 +88,18 @@ class ExportTest : public ::testing::Test {
   }
 
   // The daemon, watching kFunction on `node`, serving /metrics.
+  // (No node: no [[watch]] in the config, only the /metrics listener.)
   void StartDaemon(const std::string& node) {
     metrics_port_ = FreePort();
     WriteFile(dir_ + "/cookie", kCookie);
     WriteFile(dir_ + "/token", std::string(kToken) + "\n");
-    WriteFile(dir_ + "/orion.toml",
-              "metrics_listen = \"127.0.0.1:" + std::to_string(metrics_port_) + "\"\n" +
-                  "metrics_token_file = \"" + dir_ + "/token\"\n\n[[watch]]\npatterns = [\"" +
-                  kFunction + "\"]\nnode = \"" + node + "\"\n");
+    std::string config = "metrics_listen = \"127.0.0.1:" + std::to_string(metrics_port_) +
+                         "\"\nmetrics_token_file = \"" + dir_ + "/token\"\n";
+    if (!node.empty()) {
+      config += std::string("\n[[watch]]\npatterns = [\"") + kFunction + "\"]\nnode = \"" + node +
+                "\"\n";
+    }
+    WriteFile(dir_ + "/orion.toml", config);
     ASSERT_TRUE(daemon_.Start({"/bin/sh", "-c",
                                std::string("exec ") + ORION_TEST_ORION_BIN +
                                    " daemon --name orion_exporttest --no-discover --config " +
@@ -167,6 +172,13 @@ class ExportTest : public ::testing::Test {
 
   std::string Selector() const {
     return std::string("orion_function_duration_nanoseconds{function=\"") + kFunction + "\"}";
+  }
+
+  // GET /metrics in the text format, with the token.
+  std::string ScrapeText() {
+    httplib::Client client("127.0.0.1", metrics_port_);
+    auto response = client.Get("/metrics", {{"Authorization", std::string("Bearer ") + kToken}});
+    return response && response->status == 200 ? response->body : "";
   }
 
   std::string dir_;
@@ -296,6 +308,45 @@ TEST_F(ExportTest, AWatchKeepsItsHistogramAcrossABeamRestartAndTheGapShows) {
   EXPECT_GE(Value("orion_watch_gaps_total"), 1);
 }
 
+
+TEST_F(ExportTest, AShellAddsListsAndRemovesAWatch) {
+  testing::BeamNode node;
+  ASSERT_TRUE(node.Start({.flavor = "emu", .sname = "exportshell", .cookie = kCookie}))
+      << node.error();
+  StartDaemon("");
+  const std::string host = node.node_name().substr(node.node_name().find('@') + 1);
+  const std::string daemon = "'orion_exporttest@" + host + "'";
+  ASSERT_TRUE(testing::WaitFor([&] { return !ScrapeText().empty(); }, std::chrono::seconds(30)))
+      << "the daemon's /metrics never answered";
+  const auto call = [&](const std::string& request) {
+    return node.Eval("gen_server:call({orion, " + daemon + "}, " + request + ", 10000).");
+  };
+  EXPECT_EQ(call("{watch_add, #{patterns => [<<\"orion_workload:known/1\">>], node => '" +
+                 node.node_name() + "'}}"),
+            "{ok,1}");
+  ASSERT_TRUE(WaitForAttached(1, std::chrono::seconds(30))) << "the watch did not attach";
+  ASSERT_EQ(node.Eval("orion_workload:call_known(1000)."), "ok");
+  const std::string series = "orion_function_duration_nanoseconds_count{function=\"orion_workload:"
+                             "known/1\",node=\"" + node.node_name() + "\",host=\"" + host + "\"} ";
+  ASSERT_TRUE(testing::WaitFor([&] { return ScrapeText().find(series + "1000\n") != std::string::npos; },
+                               std::chrono::seconds(20)))
+      << ScrapeText();
+  const std::string listed = call("{watches}");
+  EXPECT_NE(listed.find("origin => protocol"), std::string::npos) << listed;
+  EXPECT_NE(listed.find("<<\"live\">>"), std::string::npos) << listed;
+
+  EXPECT_EQ(call("{watch_remove, 1}"), "ok");
+  ASSERT_TRUE(testing::WaitFor([&] { return ScrapeText().find(series) == std::string::npos; },
+                               std::chrono::seconds(20)))
+      << "the removed watch's series is still exported";
+  EXPECT_EQ(call("{watches}"), "{ok,[]}");
+  EXPECT_NE(call("{watch_remove, 1}").find("not_found"), std::string::npos);
+  auto inspected = beam::InspectBeam(node.os_pid());
+  ASSERT_TRUE(inspected.ok());
+  EXPECT_TRUE(testing::WaitFor([&] { return testing::SemaphoreOf(*inspected, "orion__call") == 0; },
+                               std::chrono::seconds(10)))
+      << "the removed watch left the node's probes attached";
+}
 
 }  // namespace
 }  // namespace orion

@@ -182,7 +182,41 @@ void Daemon::OnMessage(const erlang::Message& message, const ReplyChannel& reply
     StartCapture(*capture, incoming->call, reply);
   } else if (const auto* top = std::get_if<protocol::TopRequest>(&request)) {
     StartTop(*top, incoming->call, reply);
+  } else {
+    answer(AnswerWatchRequest(request));
   }
+}
+
+Term Daemon::AnswerWatchRequest(const protocol::Request& request) {
+  if (!watches_) {
+    return protocol::EncodeErrorStatus(FailedPrecondition(
+        "this daemon serves no /metrics (metrics_listen is not set in its config): a watch "
+        "would have nowhere to go; docs/export.md"));
+  }
+  if (const auto* add = std::get_if<protocol::WatchAddRequest>(&request)) {
+    WatchSpec spec{.patterns = add->patterns,
+                   .node = add->node.value_or(""),
+                   .mode = std::string(protocol::CaptureModeName(add->mode)),
+                   .match_spec = add->match_spec.value_or("")};
+    auto id = watches_->Add(std::move(spec), "protocol");
+    return id.ok() ? protocol::EncodeWatchAddReply(*id) : protocol::EncodeErrorStatus(id.status());
+  }
+  if (const auto* remove = std::get_if<protocol::WatchRemoveRequest>(&request)) {
+    const Status removed = watches_->Remove(remove->id);
+    return removed.ok() ? protocol::EncodeOkReply() : protocol::EncodeErrorStatus(removed);
+  }
+  std::vector<protocol::WatchEntry> entries;
+  for (const WatchInfo& info : watches_->List()) {
+    protocol::WatchEntry e{.id = info.id, .patterns = info.spec.patterns, .origin = info.origin};
+    if (!info.spec.node.empty()) e.node = info.spec.node;
+    if (!info.spec.match_spec.empty()) e.match_spec = info.spec.match_spec;
+    e.mode = info.spec.mode == "probes"   ? protocol::CaptureMode::kProbes
+             : info.spec.mode == "tracer" ? protocol::CaptureMode::kTracer
+                                          : protocol::CaptureMode::kAuto;
+    for (const WatchInfo::Beam& b : info.beams) e.beams.push_back({b.pid, b.node, b.state});
+    entries.push_back(std::move(e));
+  }
+  return protocol::EncodeWatchesReply(entries);
 }
 
 void Daemon::StartCapture(CaptureRequest request, protocol::GenCall call, ReplyChannel reply) {

@@ -44,6 +44,8 @@ class Daemon {
   Daemon() = default;
   Status StartWatches();
   void OnMessage(const erlang::Message& message, const ReplyChannel& reply);
+  // {watch_add, ...}, {watches}, {watch_remove, Id}: this daemon's watches only.
+  erlang::Term AnswerWatchRequest(const protocol::Request& request);
   void StartCapture(protocol::CaptureRequest request, protocol::GenCall call, ReplyChannel reply);
   void StartTop(protocol::TopRequest request, protocol::GenCall call, ReplyChannel reply);
   // Counts a capture or top as running; false (and a busy answer sent) at max_captures.

@@ -219,6 +219,31 @@ Status ReadWindow(const Term& map, std::string_view what, const ProtocolLimits& 
   return OkStatus();
 }
 
+StatusOr<CaptureMode> ReadCaptureMode(const Term& mode, std::string_view what) {
+  if (mode.is_atom("auto")) return CaptureMode::kAuto;
+  if (mode.is_atom("probes")) return CaptureMode::kProbes;
+  if (mode.is_atom("tracer")) return CaptureMode::kTracer;
+  return InvalidArgument(what, ": mode must be auto, probes or tracer, not ", Show(mode));
+}
+
+// Only the text travels: each daemon hands it to its nodes' orion_tracer, which parses it with
+// erl_parse and checks it with match_spec_test before anything changes (never evaluated; bodies
+// refused). Here only its size and kind are checked, and that the mode can use it.
+StatusOr<std::string> ReadMatchSpec(const Term& spec, CaptureMode mode, std::string_view what,
+                                    const ProtocolLimits& limits) {
+  if (spec.kind() != TermKind::kBinary || spec.text().empty() ||
+      spec.text().size() > limits.max_match_spec_length) {
+    return InvalidArgument(what, ": match_spec must be a binary of 1 to ",
+                           limits.max_match_spec_length,
+                           " bytes in Erlang term syntax, such as <<\"[{['_', nadia], [], []}]\">>");
+  }
+  if (mode == CaptureMode::kProbes) {
+    return InvalidArgument(what, ": a match_spec needs mode tracer or auto (function probes "
+                                 "cannot test arguments)");
+  }
+  return std::string(spec.text());
+}
+
 StatusOr<Request> ParseCapture(const Term& map, const ProtocolLimits& limits) {
   RETURN_IF_ERROR(CheckRequestKeys(map, "capture", kCaptureKeys));
   CaptureRequest capture;
@@ -241,34 +266,31 @@ StatusOr<Request> ParseCapture(const Term& map, const ProtocolLimits& limits) {
                      ReadInRange(*max_rate, "capture: max_rate", 0, 1'000'000'000'000ull));
   }
   if (const Term* mode = map.map_find("mode")) {
-    if (mode->is_atom("auto")) {
-      capture.mode = CaptureMode::kAuto;
-    } else if (mode->is_atom("probes")) {
-      capture.mode = CaptureMode::kProbes;
-    } else if (mode->is_atom("tracer")) {
-      capture.mode = CaptureMode::kTracer;
-    } else {
-      return InvalidArgument("capture: mode must be auto, probes or tracer, not ", Show(*mode));
-    }
+    ASSIGN_OR_RETURN(capture.mode, ReadCaptureMode(*mode, "capture"));
   }
   if (const Term* spec = map.map_find("match_spec")) {
-    // Only the text travels: each daemon hands it to its nodes' orion_tracer, which parses it
-    // with erl_parse and checks it with match_spec_test before anything changes (never
-    // evaluated; bodies refused). Here only its size and kind are checked.
-    if (spec->kind() != TermKind::kBinary || spec->text().empty() ||
-        spec->text().size() > limits.max_match_spec_length) {
-      return InvalidArgument(
-          "capture: match_spec must be a binary of 1 to ", limits.max_match_spec_length,
-          " bytes in Erlang term syntax, such as <<\"[{['_', nadia], [], []}]\">>");
-    }
-    if (capture.mode == CaptureMode::kProbes) {
-      return InvalidArgument(
-          "capture: a match_spec needs mode tracer or auto (function probes "
-          "cannot test arguments)");
-    }
-    capture.match_spec = std::string(spec->text());
+    ASSIGN_OR_RETURN(capture.match_spec, ReadMatchSpec(*spec, capture.mode, "capture", limits));
   }
   return Request(std::move(capture));
+}
+
+constexpr std::string_view kWatchKeys[] = {"patterns", "node", "mode", "match_spec"};
+
+StatusOr<Request> ParseWatchAdd(const Term& map, const ProtocolLimits& limits) {
+  RETURN_IF_ERROR(CheckRequestKeys(map, "watch_add", kWatchKeys));
+  WatchAddRequest watch;
+  ASSIGN_OR_RETURN(const Term* patterns, Required(map, "watch_add", "patterns"));
+  ASSIGN_OR_RETURN(watch.patterns, ReadPatterns(*patterns, limits));
+  if (const Term* node = map.map_find("node")) {
+    ASSIGN_OR_RETURN(watch.node, ReadNodeName(*node, "watch_add: node"));
+  }
+  if (const Term* mode = map.map_find("mode")) {
+    ASSIGN_OR_RETURN(watch.mode, ReadCaptureMode(*mode, "watch_add"));
+  }
+  if (const Term* spec = map.map_find("match_spec")) {
+    ASSIGN_OR_RETURN(watch.match_spec, ReadMatchSpec(*spec, watch.mode, "watch_add", limits));
+  }
+  return Request(std::move(watch));
 }
 
 StatusOr<Request> ParseTop(const Term& map, const ProtocolLimits& limits) {
@@ -601,8 +623,25 @@ StatusOr<Request> ParseRequest(const Term& request, const ProtocolLimits& limits
     }
     return name == "capture" ? ParseCapture(parts[1], limits) : ParseTop(parts[1], limits);
   }
+  if (name == "watch_add") {
+    if (arguments != 1) {
+      return InvalidArgument("watch_add takes one map, e.g. {watch_add, #{patterns => "
+                             "[<<\"lists:sort/1\">>]}}");
+    }
+    return ParseWatchAdd(parts[1], limits);
+  }
+  if (name == "watches") {
+    if (arguments != 0) return InvalidArgument("{watches} takes no arguments");
+    return Request(WatchesRequest{});
+  }
+  if (name == "watch_remove") {
+    if (arguments != 1) return InvalidArgument("watch_remove takes the watch's id: {watch_remove, 1}");
+    ASSIGN_OR_RETURN(const uint64_t id, ReadInRange(parts[1], "watch_remove: id", 1, UINT32_MAX));
+    return Request(WatchRemoveRequest{.id = static_cast<uint32_t>(id)});
+  }
   return InvalidArgument("unknown request ", Show(parts[0]),
-                         " (known: ping, version, targets, capture, top)");
+                         " (known: ping, version, targets, capture, top, watch_add, watches, "
+                         "watch_remove)");
 }
 
 Term EncodeRequest(const Request& request) {
@@ -642,6 +681,24 @@ Term EncodeRequest(const Request& request) {
       options.emplace_back(Term::Atom("limit"), Term::Unsigned(top.limit));
       return Term::Tuple({Term::Atom("top"), Term::Map(std::move(options))});
     }
+    Term operator()(const WatchAddRequest& watch) const {
+      std::vector<Term> patterns;
+      for (const auto& pattern : watch.patterns) patterns.push_back(Term::Binary(pattern));
+      std::vector<std::pair<Term, Term>> options = {
+          {Term::Atom("patterns"), Term::List(std::move(patterns))}};
+      if (watch.node) options.emplace_back(Term::Atom("node"), Term::Atom(*watch.node));
+      if (watch.mode != CaptureMode::kAuto) {
+        options.emplace_back(Term::Atom("mode"), Term::Atom(CaptureModeName(watch.mode)));
+      }
+      if (watch.match_spec) {
+        options.emplace_back(Term::Atom("match_spec"), Term::Binary(*watch.match_spec));
+      }
+      return Term::Tuple({Term::Atom("watch_add"), Term::Map(std::move(options))});
+    }
+    Term operator()(const WatchesRequest&) const { return Term::Tuple({Term::Atom("watches")}); }
+    Term operator()(const WatchRemoveRequest& remove) const {
+      return Term::Tuple({Term::Atom("watch_remove"), Term::Unsigned(remove.id)});
+    }
   };
   return std::visit(Visitor{}, request);
 }
@@ -653,6 +710,37 @@ StatusOr<IncomingCall> ParseIncomingCall(std::span<const uint8_t> message,
   StatusOr<Request> request = ParseRequest(call.request, limits);
   return IncomingCall{.call = std::move(call), .request = std::move(request)};
 }
+
+// ---------------------------------------------------------------------------------------------
+// Watches.
+
+Term EncodeWatchAddReply(uint32_t id) { return Ok(Term::Unsigned(id)); }
+
+Term EncodeWatchesReply(const std::vector<WatchEntry>& watches) {
+  std::vector<Term> list;
+  for (const WatchEntry& w : watches) {
+    std::vector<Term> patterns;
+    for (const std::string& p : w.patterns) patterns.push_back(Term::Binary(p));
+    std::vector<Term> beams;
+    for (const WatchEntry::Beam& b : w.beams) {
+      beams.push_back(AtomMap({{"os_pid", Term::Unsigned(static_cast<uint64_t>(b.os_pid))},
+                               {"node", Term::Binary(b.node)},
+                               {"state", Term::Binary(b.state)}}));
+    }
+    std::vector<std::pair<std::string_view, Term>> fields = {
+        {"id", Term::Unsigned(w.id)},
+        {"patterns", Term::List(std::move(patterns))},
+        {"mode", Term::Atom(CaptureModeName(w.mode))},
+        {"origin", Term::Atom(w.origin)},
+        {"beams", Term::List(std::move(beams))}};
+    if (w.node) fields.emplace_back("node", Term::Atom(*w.node));
+    if (w.match_spec) fields.emplace_back("match_spec", Term::Binary(*w.match_spec));
+    list.push_back(AtomMap(std::move(fields)));
+  }
+  return Ok(Term::List(std::move(list)));
+}
+
+Term EncodeOkReply() { return Term::Atom("ok"); }
 
 // ---------------------------------------------------------------------------------------------
 // Errors.

@@ -122,8 +122,27 @@ struct TopRequest {
   bool operator==(const TopRequest&) const = default;
 };
 std::string_view TopSortName(TopSort sort);  // "cpu", "queue", "gc", "sends"
-using Request =
-    std::variant<PingRequest, VersionRequest, TargetsRequest, CaptureRequest, TopRequest>;
+// Standing captures of the daemon that is asked (docs/export.md); never fanned out.
+// {watch_add, #{patterns => [...], node => N, mode => M, match_spec => S}} -> {ok, Id}
+struct WatchAddRequest {
+  std::vector<std::string> patterns;
+  std::optional<std::string> node;
+  CaptureMode mode = CaptureMode::kAuto;
+  std::optional<std::string> match_spec;
+  bool operator==(const WatchAddRequest&) const = default;
+};
+// {watches} -> {ok, [#{id, patterns, mode, origin, beams, node?, match_spec?}]}
+struct WatchesRequest {
+  bool operator==(const WatchesRequest&) const = default;
+};
+// {watch_remove, Id} -> ok
+struct WatchRemoveRequest {
+  uint32_t id = 0;
+  bool operator==(const WatchRemoveRequest&) const = default;
+};
+
+using Request = std::variant<PingRequest, VersionRequest, TargetsRequest, CaptureRequest,
+                             TopRequest, WatchAddRequest, WatchesRequest, WatchRemoveRequest>;
 
 // Validates a request term against the spec and the limits.  InvalidArgument says what is wrong
 // in words a shell user can act on (the daemon answers it as bad_request).
@@ -159,6 +178,25 @@ Term EncodeErrorStatus(const Status& status);
 // Replies.
 
 Term EncodePingReply();                                   // {ok, pong}
+Term EncodeOkReply();                                     // ok
+
+// One watch as {watches} lists it.
+struct WatchEntry {
+  uint32_t id = 0;
+  std::vector<std::string> patterns;
+  std::optional<std::string> node;
+  CaptureMode mode = CaptureMode::kAuto;
+  std::optional<std::string> match_spec;
+  std::string origin;  // "config" or "protocol"
+  struct Beam {
+    pid_t os_pid = 0;
+    std::string node;   // its series' node label
+    std::string state;  // "live", "attaching", "... retrying in 60 s"
+  };
+  std::vector<Beam> beams;
+};
+Term EncodeWatchAddReply(uint32_t id);                          // {ok, Id}
+Term EncodeWatchesReply(const std::vector<WatchEntry>& watches);  // {ok, [...]}
 Term EncodeVersionReply(std::string_view orion_version);  // {ok, #{protocol => 1, orion => <<V>>}}
 
 enum class BeamFlavor { kEmu, kJit };

@@ -118,7 +118,7 @@ TEST(ProtocolTest, ABadRequestInAGoodEnvelopeIsAnswered) {
       DecodeOrDie(EncodeGenReply(in->call.tag, EncodeErrorStatus(in->request.status())));
   EXPECT_EQ(FormatTerm(reply),
             "{tag,{error,{bad_request,<<\"unknown request reboot (known: ping, version, targets, "
-            "capture, top)\">>}}}");
+            "capture, top, watch_add, watches, watch_remove)\">>}}}");
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -142,6 +142,11 @@ TEST(ProtocolTest, ParsesRequestsWrittenInErlang) {
       "{capture, #{patterns => [<<\"m\">>], duration_ms => 5, mode => probes}}",
       "{top, #{duration_ms => 1, scope => cluster}}",
       "{top, #{duration_ms => 5, sort => queue, limit => 3}}",
+      "{watch_add, #{patterns => [<<\"lists:sort/1\">>]}}",
+      "{watch_add, #{patterns => [\"m\"], node => 'app@host', mode => tracer, "
+      "match_spec => <<\"[{[nadia], [], []}]\">>}}",
+      "{watches}",
+      "{watch_remove, 7}",
   });
   const std::vector<Request> expected = {
       PingRequest{},
@@ -162,6 +167,13 @@ TEST(ProtocolTest, ParsesRequestsWrittenInErlang) {
       CaptureRequest{.patterns = {"m"}, .duration_ms = 5, .mode = CaptureMode::kProbes},
       TopRequest{.duration_ms = 1, .scope = Scope::kCluster},
       TopRequest{.duration_ms = 5, .sort = TopSort::kQueue, .limit = 3},
+      WatchAddRequest{.patterns = {"lists:sort/1"}},
+      WatchAddRequest{.patterns = {"m"},
+                      .node = "app@host",
+                      .mode = CaptureMode::kTracer,
+                      .match_spec = "[{[nadia], [], []}]"},
+      WatchesRequest{},
+      WatchRemoveRequest{.id = 7},
   };
   ASSERT_EQ(bytes.size(), expected.size());
   for (size_t i = 0; i < bytes.size(); ++i) {
@@ -181,7 +193,18 @@ TEST(ProtocolTest, RejectsBadRequestsWithAReason) {
        "a request is a tuple such as {ping} or {capture, #{patterns => "
        "[<<\"lists:sort/1\">>], duration_ms => 5000}}, not ping"},
       {"{}", "a request is a tuple such as {ping}"},
-      {"{pong}", "unknown request pong (known: ping, version, targets, capture, top)"},
+      {"{pong}", "unknown request pong (known: ping, version, targets, capture, top, watch_add, "
+                 "watches, watch_remove)"},
+      {"{watch_add, #{}}", "watch_add: missing key patterns"},
+      {"{watch_add, #{patterns => [<<\"a\">>], duration_ms => 5}}",
+       "watch_add: unknown key duration_ms (known: patterns, node, mode, match_spec)"},
+      {"{watch_add, #{patterns => [<<\"a\">>], mode => probes, match_spec => <<\"[]\">>}}",
+       "watch_add: a match_spec needs mode tracer or auto"},
+      {"{watch_add, #{patterns => [<<\"a\">>], mode => jit}}",
+       "watch_add: mode must be auto, probes or tracer, not jit"},
+      {"{watches, 1}", "{watches} takes no arguments"},
+      {"{watch_remove, 0}", "watch_remove: id must be an integer from 1 to 4294967295, not 0"},
+      {"{watch_remove}", "watch_remove takes the watch's id"},
       {"{ping, 1}", "{ping} takes no arguments"},
       {"{capture}", "capture takes one map of options"},
       {"{capture, [1]}", "capture takes a map of options"},
@@ -276,6 +299,16 @@ TEST(ProtocolTest, RepliesAreWhatErlangWouldEncode) {
        "{ok, #{node => 'orion@h1', beams => [#{os_pid => 123, node => 'app@h1', flavor => emu, "
        "function_probes => true}, #{os_pid => 456, node => undefined, flavor => jit, "
        "function_probes => false}], peers => [#{node => 'orion@h2'}]}}"},
+      {EncodeWatchAddReply(3), "{ok, 3}"},
+      {EncodeWatchesReply({{.id = 3,
+                            .patterns = {"lists:sort/1"},
+                            .node = "app@h1",
+                            .origin = "protocol",
+                            .beams = {{.os_pid = 77, .node = "app@h1", .state = "live"}}}}),
+       "{ok, [#{id => 3, patterns => [<<\"lists:sort/1\">>], node => 'app@h1', mode => auto, "
+       "origin => protocol, beams => [#{os_pid => 77, node => <<\"app@h1\">>, "
+       "state => <<\"live\">>}]}]}"},
+      {EncodeOkReply(), "ok"},
       {EncodeError(ErrorKind::kBusy, "a capture is running"),
        "{error, {busy, <<\"a capture is running\">>}}"},
       {EncodeErrorStatus(DeadlineExceeded("peer orion@h2 did not answer")),
