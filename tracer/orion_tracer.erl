@@ -12,7 +12,7 @@
 %%     the text can only be a literal term; nothing the user writes is evaluated.
 -module(orion_tracer).
 -export([enabled/3, trace/5, area/0, load_nif/1,
-         parse_match_spec/1, start/4, stop/2, session/0]).
+         parse_match_spec/1, start/5, stop/2, session/0]).
 
 -define(SESSION, orion_tracer_session).
 -define(MAX_TARGETS, 128).
@@ -55,20 +55,25 @@ with_dot(Chars) ->
 %% Starts a capture: Targets are {M, F, Arity | '_'} (F may be '_' too); MatchSpec is the
 %% text of a list of {Head, Guards, []} clauses, or '_' for every call. Validates everything
 %% before it changes anything, then spawns the watchdog that sets the meta trace patterns.
-%% -> {ok, Watchdog, [{Id, MfaText, Mfa}]} | {error, Reason :: binary()}.
-start(OrionNode, Targets, Text, MaxMs) when is_binary(Text) ->
+%% Missing is `all` (a target whose module does not load, or that names no function of it,
+%% is an error) or `skip_missing` (it is left out and said; an error only if none is left:
+%% a capture across a host's nodes, where some of them never load the module).
+%% -> {ok, Watchdog, [{Id, MfaText, Mfa}], [Missing :: binary()]}
+%%    | {error, Reason :: binary()} | {error, {not_loaded, [Missing :: binary()]}}.
+start(OrionNode, Targets, Text, MaxMs, Missing) when is_binary(Text) ->
     case parse_match_spec(Text) of
-        {ok, MatchSpec} -> start(OrionNode, Targets, MatchSpec, MaxMs);
+        {ok, MatchSpec} -> start(OrionNode, Targets, MatchSpec, MaxMs, Missing);
         {error, Reason} -> error_text("bad match spec: ~ts", [Reason])
     end;
-start(OrionNode, Targets, MatchSpec, MaxMs)
-  when is_atom(OrionNode), is_list(Targets), is_integer(MaxMs), MaxMs > 0 ->
+start(OrionNode, Targets, MatchSpec, MaxMs, Missing)
+  when is_atom(OrionNode), is_list(Targets), is_integer(MaxMs), MaxMs > 0,
+       (Missing =:= all orelse Missing =:= skip_missing) ->
     case session() of
         undefined ->
-            case expand_targets(Targets) of
-                {ok, Mfas} ->
+            case expand_targets(Targets, Missing) of
+                {ok, Mfas, Left} ->
                     case trace_spec(MatchSpec, Mfas) of
-                        {ok, Spec} -> spawn_watchdog(OrionNode, Mfas, Spec, MaxMs);
+                        {ok, Spec} -> spawn_watchdog(OrionNode, Mfas, Spec, MaxMs, Left);
                         Error -> Error
                     end;
                 Error -> Error
@@ -89,28 +94,40 @@ stop(Watchdog, Targets) when is_pid(Watchdog), is_list(Targets) ->
     clear_tracing([Mfa || {_, _, {_, _, _} = Mfa} <- Targets]),
     Stopped.
 
-expand_targets(Targets) ->
-    expand_targets(Targets, []).
+%% -> {ok, Mfas, Missing} | {error, _}: the functions the targets name, and why each target
+%% left out was (skip_missing only).
+expand_targets(Targets, Missing) ->
+    expand_targets(Targets, Missing, [], []).
 
-expand_targets([], Acc) ->
+expand_targets([], _, [], [_ | _] = Left) ->
+    {error, {not_loaded, lists:reverse(Left)}};
+expand_targets([], _, Acc, Left) ->
     Mfas = lists:usort(Acc),
     case length(Mfas) of
         N when N > ?MAX_TARGETS -> error_text("~b functions match, at most ~b", [N, ?MAX_TARGETS]);
-        _ -> {ok, Mfas}
+        _ -> {ok, Mfas, lists:reverse(Left)}
     end;
-expand_targets([{M, F, A} | Rest], Acc) when is_atom(M), is_atom(F) ->
+expand_targets([{M, F, _} = Target | Rest], Missing, Acc, Left) when is_atom(M), is_atom(F) ->
+    case target_functions(Target) of
+        {ok, Fs} -> expand_targets(Rest, Missing, Fs ++ Acc, Left);
+        {error, Why} when Missing =:= skip_missing -> expand_targets(Rest, Missing, Acc, [Why | Left]);
+        {error, Why} -> {error, Why}
+    end;
+expand_targets([Bad | _], _, _, _) ->
+    error_text("bad target ~tw", [Bad]).
+
+%% -> {ok, [Mfa]} | {error, Why :: binary()}.
+target_functions({M, F, A}) ->
     case code:ensure_loaded(M) of
         {module, M} ->
             Fs = [{M, F1, A1} || {F1, A1} <- M:module_info(functions),
                                  F =:= '_' orelse F1 =:= F, A =:= '_' orelse A1 =:= A],
             case Fs of
                 [] -> error_text("module ~tw has no function ~ts", [M, mfa_text(M, F, A)]);
-                _ -> expand_targets(Rest, Fs ++ Acc)
+                _ -> {ok, Fs}
             end;
         {error, Reason} -> error_text("cannot load module ~tw: ~tw", [M, Reason])
-    end;
-expand_targets([Bad | _], _) ->
-    error_text("bad target ~tw", [Bad]).
+    end.
 
 %% The match spec each target gets: the user's heads and guards, and exception_trace as the
 %% only action, so that every matched call reports exactly one return_from or
@@ -168,7 +185,7 @@ test_spec(Spec, [A | Rest]) ->
 test_spec(Spec, []) ->
     {ok, Spec}.
 
-spawn_watchdog(OrionNode, Mfas, Spec, MaxMs) ->
+spawn_watchdog(OrionNode, Mfas, Spec, MaxMs, Left) ->
     Caller = self(),
     Ref = make_ref(),
     Ids = lists:zip(lists:seq(0, length(Mfas) - 1), Mfas),
@@ -178,7 +195,7 @@ spawn_watchdog(OrionNode, Mfas, Spec, MaxMs) ->
         {Ref, ok} ->
             erlang:demonitor(MRef, [flush]),
             {ok, Pid, [{Id, unicode:characters_to_binary(mfa_text(M, F, A)), Mfa}
-                       || {Id, {M, F, A} = Mfa} <- Ids]};
+                       || {Id, {M, F, A} = Mfa} <- Ids], Left};
         {Ref, {error, _} = Error} ->
             erlang:demonitor(MRef, [flush]),
             Error;

@@ -15,7 +15,9 @@
 #include <chrono>
 #include <fstream>
 #include <future>
+#include <map>
 #include <optional>
+#include <sstream>
 #include <string>
 #include <thread>
 #include <vector>
@@ -507,6 +509,110 @@ TEST_F(DaemonClusterTest, TopThroughTheDaemonsShowsEveryHostsBeams) {
             "orion_sink true '" + cluster_.daemon_node(1) + "'")
       << out;
   EXPECT_EQ(LineAfter(out, "NODES "), "[ok,ok]") << out;
+}
+
+// A host as an operator finds it: an Elixir application node, the Erlang node the cluster
+// starts (it has no Bar.Repo either), and the operator's own Elixir shell, which asks.
+class DaemonBeamsTest : public DaemonClusterTest {
+ protected:
+  // The Elixir app (tests/elixir/bar_repo_app.exs) on host 0, run by Debian's elixir on the
+  // USDT OTP in the emu flavor: bar@<host 0>.
+  bool StartApp() {
+    std::vector<std::string> argv = cluster_.launcher(0);
+    argv.insert(argv.end(),
+                {"/usr/bin/elixir", "--name", app_node(), "--cookie", TestCluster::kCookie,
+                 std::string(ORION_TEST_SOURCE_DIR) + "/tests/elixir/bar_repo_app.exs"});
+    if (!app_.Start(argv, {"PATH=" + testing::BeamNode::OtpPrefix() + "/bin:/usr/bin:/bin",
+                           "ELIXIR_ERL_OPTIONS=-emu_flavor emu"})) {
+      return false;
+    }
+    const std::string ready = app_.WaitForLine("BAR-READY ", std::chrono::seconds(60));
+    if (ready.empty()) return false;
+    app_pid_ = std::stoi(ready.substr(10));
+    return ready.substr(ready.rfind(' ') + 1) == "emu";
+  }
+  std::string app_node() const { return "bar@" + cluster_.ip(0); }
+
+  testing::Subprocess app_;
+  pid_t app_pid_ = 0;
+};
+
+TEST_F(DaemonBeamsTest, AShellWithoutTheModuleDoesNotFailItsHostsCapture) {
+  ASSERT_TRUE(cluster_.Create(1)) << cluster_.error();
+  ASSERT_TRUE(StartApp()) << "the Elixir app did not start in the emu flavor";
+  // The operator's shell: Debian's elixir on Debian's erl (a JIT node without USDT probes),
+  // on the same host, asks the daemon with no node given, as in docs/protocol.md.
+  testing::Subprocess shell;
+  std::vector<std::string> argv = cluster_.launcher(0);
+  argv.insert(argv.end(), {"/usr/bin/elixir", "--name", "shell@" + cluster_.ip(0),
+                           "--cookie", TestCluster::kCookie, "-e", R"(
+      reply = GenServer.call({:orion, :")" + cluster_.daemon_node(0) + R"("},
+                             {:capture, %{patterns: ["Bar.Repo.get/1"], duration_ms: 8000}},
+                             60_000)
+      {:ok, %{calls: calls, nodes: [%{status: status, beams: beams}]}} = reply
+      for c <- calls, do: IO.puts("CALL #{c.mfa} #{c.count}")
+      IO.puts("HOST #{status}")
+      for b <- beams do
+        IO.puts("BEAM #{b.os_pid} #{b.node} #{b.flavor} #{b.mode} #{b.status} #{b.calls} #{b.reason}")
+      end
+      IO.puts("TRACER #{:code.is_loaded(:orion_tracer)}")
+      IO.puts("SHELL #{System.pid()}")
+    )"});
+  ASSERT_TRUE(shell.Start(argv, {"PATH=/usr/bin:/bin"}, /*merge_stderr=*/true));
+  ASSERT_TRUE(WaitForCaptures(cluster_, 1, std::chrono::seconds(30)));
+  app_.WriteLine("run 1000");
+  ASSERT_EQ(app_.WaitForLine("DONE ", std::chrono::seconds(20)), "DONE 1000");
+  const std::string out = shell.ReadAll(std::chrono::seconds(60));
+  EXPECT_EQ(shell.Wait(std::chrono::seconds(5)), 0) << out;
+
+  // Every call of the app, no error for the host.
+  EXPECT_EQ(LineAfter(out, "CALL "), "'Elixir.Bar.Repo':get/1 1000") << out;
+  EXPECT_EQ(LineAfter(out, "HOST "), "ok") << out;
+  const std::string shell_pid = LineAfter(out, "SHELL ");
+  // Each BEAM on its own: the app counted, the cluster's Erlang node (probes mode: no function
+  // of its loaded code matches) and the asking shell (tracer mode: the module does not load)
+  // lack the module.
+  EXPECT_EQ(LineAfter(out, "BEAM " + std::to_string(app_pid_) + " "),
+            app_node() + " emu probes counted 1000 ")
+      << out;
+  EXPECT_EQ(LineAfter(out, "BEAM " + std::to_string(cluster_.beam(0).os_pid()) + " "),
+            cluster_.beam_node(0) +
+                " emu probes module_not_loaded 0 none of the patterns names a function of its "
+                "loaded code")
+      << out;
+  EXPECT_EQ(LineAfter(out, "BEAM " + shell_pid + " "),
+            "shell@" + cluster_.ip(0) +
+                " jit tracer module_not_loaded 0 cannot load module 'Elixir.Bar.Repo': nofile")
+      << out;
+  size_t beam_lines = 0;
+  std::istringstream lines(out);
+  for (std::string line; std::getline(lines, line);) beam_lines += line.rfind("BEAM ", 0) == 0;
+  EXPECT_EQ(beam_lines, 3u) << out;
+  // Nothing of Orion stays in the shell.
+  EXPECT_EQ(LineAfter(out, "TRACER "), "false") << out;
+
+  // The CLI's --json has the same per-BEAM detail (the shell has exited by now).
+  auto cli =
+      CaptureAsync({"--daemon", cluster_.daemon_node(0), "--duration", "4", "Bar.Repo.get/1"});
+  ASSERT_TRUE(WaitForCaptures(cluster_, 2, std::chrono::seconds(30)));
+  app_.WriteLine("run 500");
+  ASSERT_EQ(app_.WaitForLine("DONE ", std::chrono::seconds(20)), "DONE 500");
+  auto [status, doc] = cli.get();
+  ASSERT_EQ(status, 0);
+  ASSERT_FALSE(doc.is_discarded());
+  EXPECT_EQ(CountOf(doc, "'Elixir.Bar.Repo':get/1"), 500u) << doc.dump();
+  const json* host = NodeEntry(doc, cluster_.daemon_node(0));
+  ASSERT_NE(host, nullptr);
+  std::map<std::string, std::string> statuses;
+  for (const json& b : (*host)["beams"]) {
+    statuses[b["node"].get<std::string>()] = b["mode"].get<std::string>() + " " +
+                                             b["status"].get<std::string>() + " " +
+                                             std::to_string(b["calls"].get<uint64_t>());
+  }
+  EXPECT_EQ(statuses, (std::map<std::string, std::string>{
+                          {app_node(), "probes counted 500"},
+                          {cluster_.beam_node(0), "probes module_not_loaded 0"}}))
+      << host->dump();
 }
 
 TEST_F(DaemonClusterTest, CliErrorsSayWhatIsWrongAndNeverHang) {

@@ -19,11 +19,54 @@
 namespace orion::cli {
 namespace {
 
+nlohmann::json BeamsJson(const std::vector<protocol::BeamStatus>& beams) {
+  nlohmann::json out = nlohmann::json::array();
+  for (const protocol::BeamStatus& b : beams) {
+    out.push_back(
+        {{"os_pid", b.os_pid},
+         {"node", b.node ? nlohmann::json(*b.node) : nlohmann::json()},
+         {"flavor", b.flavor == protocol::BeamFlavor::kEmu ? "emu" : "jit"},
+         {"mode", b.mode ? nlohmann::json(protocol::CaptureModeName(*b.mode)) : nlohmann::json()},
+         {"status", protocol::BeamOutcomeName(b.status)},
+         {"reason", b.reason},
+         {"calls", b.calls}});
+  }
+  return out;
+}
+
+// "    app@h1            pid 4242   emu  probes  counted: 1000 calls"
+std::string BeamLine(const protocol::BeamStatus& b) {
+  std::string outcome;
+  switch (b.status) {
+    case protocol::BeamOutcome::kCounted:
+      outcome = "counted: " + std::to_string(b.calls) + (b.calls == 1 ? " call" : " calls");
+      if (!b.reason.empty()) outcome += " (" + b.reason + ")";
+      break;
+    case protocol::BeamOutcome::kModuleNotLoaded:
+      outcome = "module not loaded: " + b.reason;
+      break;
+    case protocol::BeamOutcome::kRefused:
+      outcome = "refused: " + b.reason;
+      if (b.calls > 0) outcome += " [" + std::to_string(b.calls) + " calls counted]";
+      break;
+    case protocol::BeamOutcome::kFailed:
+      outcome = "failed: " + b.reason;
+      break;
+  }
+  char line[160];
+  std::snprintf(line, sizeof(line), "    %-28s pid %-8d %-4s %-7s ",
+                b.node ? b.node->c_str() : "(not distributed)", static_cast<int>(b.os_pid),
+                b.flavor == protocol::BeamFlavor::kEmu ? "emu" : "jit",
+                b.mode ? std::string(protocol::CaptureModeName(*b.mode)).c_str() : "-");
+  return line + outcome;
+}
+
 nlohmann::json NodesJson(const protocol::CaptureResult& result) {
   nlohmann::json nodes = nlohmann::json::array();
   for (const protocol::NodeStatus& n : result.nodes) {
     nlohmann::json j;
     j["node"] = n.node;
+    j["beams"] = BeamsJson(n.beams);
     if (n.status.ok()) {
       j["status"] = "ok";
       if (n.stopped_at_rate) {
@@ -123,6 +166,7 @@ int RunRemoteCapture(const RemoteCaptureOptions& options) {
                  " probe hits/s, over --max-rate)";
       }
       std::printf("  %-32s %s\n", n.node.c_str(), state.c_str());
+      for (const protocol::BeamStatus& b : n.beams) std::printf("%s\n", BeamLine(b).c_str());
     }
     for (const protocol::NodeStatus& n : result->nodes) {
       if (!n.functions) continue;

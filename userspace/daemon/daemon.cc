@@ -368,11 +368,15 @@ CaptureResult Daemon::CaptureHere(const CaptureRequest& request) {
     return result;
   }
   for (const std::string& warning : captured->warnings) spdlog::warn("{}", warning);
-  result.functions = std::move(captured->functions);
-  result.lost = captured->lost;
-  result.nodes.push_back(NodeStatus{node_->name(), OkStatus(), std::nullopt});
-  if (request.per_node) result.nodes.back().functions = result.functions;
-  result.nodes.back().stopped_at_rate = captured->stopped_at_rate;
+  NodeStatus node{node_->name(), captured->status, std::nullopt};
+  node.beams = std::move(captured->beam_statuses);
+  if (captured->status.ok()) {
+    result.functions = std::move(captured->functions);
+    result.lost = captured->lost;
+    if (request.per_node) node.functions = result.functions;
+    node.stopped_at_rate = captured->stopped_at_rate;
+  }
+  result.nodes.push_back(std::move(node));
   return result;
 }
 

@@ -3,7 +3,9 @@
 #include <signal.h>
 #include <sys/stat.h>
 
+#include <algorithm>
 #include <chrono>
+#include <memory>
 #include <thread>
 
 #include <spdlog/spdlog.h>
@@ -26,41 +28,79 @@ std::string BeamName(const beam::BeamProcess& b) {
   return b.node_name.empty() ? "pid " + std::to_string(b.pid) : b.node_name;
 }
 
-// One BEAM being captured: in probes mode (its own BPF object) or in tracer mode.
+protocol::BeamStatus StatusOf(const beam::BeamProcess& b) {
+  protocol::BeamStatus status;
+  status.os_pid = b.pid;
+  if (!b.node_name.empty()) status.node = b.node_name;
+  status.flavor =
+      b.flavor == beam::Flavor::kEmu ? protocol::BeamFlavor::kEmu : protocol::BeamFlavor::kJit;
+  return status;
+}
+
+// A BEAM not captured by rule (a mode it cannot run, another capture holding it, a limit) is
+// refused; one that an error stopped failed.
+protocol::BeamOutcome OutcomeOf(const Status& why) {
+  return why.code() == StatusCode::kFailedPrecondition ||
+                 why.code() == StatusCode::kResourceExhausted
+             ? protocol::BeamOutcome::kRefused
+             : protocol::BeamOutcome::kFailed;
+}
+
+std::string Joined(const std::vector<std::string>& texts) {
+  std::string out;
+  for (const std::string& t : texts) out += (out.empty() ? "" : "; ") + t;
+  return out;
+}
+
+// One BEAM being captured: in probes mode (a BPF object of its own) or in tracer mode, with
+// its own overload guard.
 struct Source {
   beam::BeamProcess beam;
+  size_t status = 0;                    // its entry in HostCaptureResult::beam_statuses
+  std::optional<uint64_t> breakpoints;  // probes mode, pairing in the BEAM: Capture::Breakpoints
   std::unique_ptr<probes::Capture> capture;
   std::unique_ptr<probes::TracerCapture> tracer;
+  probes::RateGuard guard{0, {}};
+  bool stopped = false;  // detached early by its overload guard
 };
 
-// Each source's cumulative totals; a source whose read fails is left out (and said in
-// `errors` when given).
-std::vector<BeamRead> ReadSources(const std::vector<Source>& sources,
-                                  std::vector<std::string>* errors) {
+// Events so far (a tracer's: a call and a return per matched call).
+StatusOr<uint64_t> Hits(const Source& source) {
+  return source.capture ? source.capture->Events() : source.tracer->Hits();
+}
+
+// Detaches (probes) or clears the node's tracing (tracer); what was counted stays readable.
+void Detach(Source& source, std::vector<std::string>& warnings) {
+  if (source.capture) {
+    source.capture->Detach();
+  } else if (Status stopped = source.tracer->Stop(); !stopped.ok()) {
+    warnings.push_back("clearing tracer mode on " + source.beam.node_name + ": " +
+                       std::string(stopped.message()));
+  }
+}
+
+// One BEAM's cumulative totals.
+StatusOr<BeamRead> ReadSource(const Source& source) {
+  BeamRead read{.beam = source.beam, .tracer_mode = source.tracer != nullptr};
+  if (source.capture) {
+    ASSIGN_OR_RETURN(probes::CaptureSnapshot snapshot, source.capture->Read());
+    read.functions = std::move(snapshot.functions);
+    read.lost = snapshot.lost;
+  } else {
+    ASSIGN_OR_RETURN(probes::TracerSnapshot snapshot, source.tracer->Read());
+    read.functions = std::move(snapshot.capture.functions);
+    read.lost = snapshot.capture.lost;
+  }
+  return read;
+}
+
+// Each source's cumulative totals (interval reads); a source whose read fails is left out.
+std::vector<BeamRead> ReadSources(const std::vector<Source>& sources) {
   std::vector<BeamRead> reads;
   reads.reserve(sources.size());
   for (const Source& source : sources) {
-    BeamRead read{.beam = source.beam, .tracer_mode = source.tracer != nullptr};
-    if (source.capture) {
-      auto snapshot = source.capture->Read();
-      if (!snapshot.ok()) {
-        if (errors) errors->push_back("reading " + BeamName(source.beam) + ": " +
-                                      std::string(snapshot.status().message()));
-        continue;
-      }
-      read.functions = std::move(snapshot->functions);
-      read.lost = snapshot->lost;
-    } else {
-      auto snapshot = source.tracer->Read();
-      if (!snapshot.ok()) {
-        if (errors) errors->push_back("reading " + BeamName(source.beam) + ": " +
-                                      std::string(snapshot.status().message()));
-        continue;
-      }
-      read.functions = std::move(snapshot->capture.functions);
-      read.lost = snapshot->capture.lost;
-    }
-    reads.push_back(std::move(read));
+    auto read = ReadSource(source);
+    if (read.ok()) reads.push_back(*std::move(read));
   }
   return reads;
 }
@@ -90,79 +130,88 @@ StatusOr<HostCaptureResult> RunHostCapture(const HostCaptureSpec& spec,
   if (spec.mode == protocol::CaptureMode::kProbes && !spec.match_spec.empty()) {
     return InvalidArgument("a match spec needs tracer mode (function probes cannot test arguments)");
   }
-  HostCaptureResult result;
-  const bool usdt_only = spec.mode == protocol::CaptureMode::kProbes;
-  std::vector<beam::BeamProcess> candidates = HostBeams(spec.node, spec.only_netns, usdt_only);
+  // Every BEAM, also those the mode cannot take: they are reported as refused.
+  std::vector<beam::BeamProcess> candidates =
+      HostBeams(spec.node, spec.only_netns, /*usdt_only=*/false);
   if (spec.pid != 0) {
     std::erase_if(candidates, [&](const beam::BeamProcess& b) { return b.pid != spec.pid; });
   }
   if (candidates.empty()) {
-    const std::string what = usdt_only ? "USDT-enabled BEAM" : "BEAM";
-    if (spec.pid != 0) {
-      return NotFound("no " + what + " with pid " + std::to_string(spec.pid) +
-                      (spec.node.empty() ? "" : " named " + spec.node) + " runs on this host");
-    }
-    return NotFound(spec.node.empty() ? "no " + what + " runs on this host"
-                                      : "no " + what + " named " + spec.node + " runs on this host");
+    return NotFound("no BEAM", spec.pid != 0 ? " with pid " + std::to_string(spec.pid) : "",
+                    spec.node.empty() ? "" : " named " + spec.node, " runs on this host");
   }
+  HostCaptureResult result;
+  std::vector<Source> sources;
+  bool lacking = false;  // some BEAM lacks every module of the patterns
+  Status last_problem;
   // Which BEAM in which mode: probes where function probes fire (unless a match spec or the
   // request asks for tracer mode), tracer mode on distributed nodes otherwise.
-  std::vector<beam::BeamProcess> tracer_beams;
-  Status last_refusal;
   for (beam::BeamProcess& b : candidates) {
+    protocol::BeamStatus status = StatusOf(b);
     const bool probes_ok = beam::WhyNoFunctionProbes(b).empty();
     const bool want_tracer =
         spec.mode == protocol::CaptureMode::kTracer ||
         (spec.mode == protocol::CaptureMode::kAuto && (!probes_ok || !spec.match_spec.empty()));
+    Status problem;
     if (!want_tracer && probes_ok) {
-      result.beams.push_back(std::move(b));
+      status.mode = protocol::CaptureMode::kProbes;
+      auto capture = probes::Capture::Start({b}, options);
+      if (capture.ok()) {
+        sources.push_back({.beam = b,
+                           .status = result.beam_statuses.size(),
+                           .breakpoints = (*capture)->Breakpoints(),
+                           .capture = std::move(*capture)});
+      } else if (capture.status().code() == StatusCode::kInvalidArgument) {
+        return capture.status();  // the request's: the same on every BEAM
+      } else {
+        problem = capture.status();
+      }
     } else if (want_tracer && !b.node_name.empty()) {
-      tracer_beams.push_back(std::move(b));
+      status.mode = protocol::CaptureMode::kTracer;
+      auto started = probes::TracerCapture::StartSkippingMissing(
+          {.node = b.node_name,
+           .cookie = spec.cookie,
+           .patterns = options.patterns,
+           .match_spec = spec.match_spec,
+           .time_limit = std::chrono::milliseconds(spec.duration_ms) + std::chrono::seconds(60)});
+      if (!started.ok()) {
+        // A bad match spec is the request's fault: the same on every node.
+        if (started.status().code() == StatusCode::kInvalidArgument) return started.status();
+        problem = started.status().WithContext("tracer mode on " + b.node_name);
+      } else if (!started->capture) {
+        status.status = protocol::BeamOutcome::kModuleNotLoaded;
+        status.reason = Joined(started->missing);
+        lacking = true;
+      } else {
+        if (!started->missing.empty()) {
+          status.reason = "left out, not on this node: " + Joined(started->missing);
+        }
+        sources.push_back({.beam = b,
+                           .status = result.beam_statuses.size(),
+                           .tracer = std::move(started->capture)});
+      }
     } else {
-      last_refusal = want_tracer
-                         ? FailedPrecondition("pid ", b.pid, " is not a distributed node (no "
-                                              "-sname/-name): tracer mode cannot reach it")
-                         : beam::CheckFunctionProbes(b);
-      result.warnings.push_back(std::string(last_refusal.message()));
+      problem = want_tracer ? FailedPrecondition("pid ", b.pid,
+                                                 " is not a distributed node (no -sname/-name): "
+                                                 "tracer mode cannot reach it")
+                            : beam::CheckFunctionProbes(b);
     }
-  }
-  if (result.beams.empty() && tracer_beams.empty()) return last_refusal;
-
-  // One source per BEAM, so that each BEAM's calls can be told apart (streams and watches
-  // report per node) and one BEAM that cannot be attached does not sink the others.
-  std::vector<Source> sources;
-  std::vector<beam::BeamProcess> probe_beams = std::move(result.beams);
-  result.beams.clear();
-  for (beam::BeamProcess& b : probe_beams) {
-    auto capture = probes::Capture::Start({b}, options);
-    if (!capture.ok()) {
-      if (capture.status().code() == StatusCode::kInvalidArgument) return capture.status();
-      last_refusal = capture.status().WithContext(BeamName(b));
-      result.warnings.push_back(std::string(last_refusal.message()));
-      continue;
+    if (!problem.ok()) {
+      status.status = OutcomeOf(problem);
+      status.reason = problem.message();
+      result.warnings.push_back(BeamName(b) + ": " + status.reason);
+      last_problem = std::move(problem);
     }
-    result.beams.push_back(b);
-    sources.push_back({.beam = std::move(b), .capture = std::move(*capture)});
+    result.beam_statuses.push_back(std::move(status));
   }
-  for (beam::BeamProcess& b : tracer_beams) {
-    auto tracer = probes::TracerCapture::Start(
-        {.node = b.node_name,
-         .cookie = spec.cookie,
-         .patterns = options.patterns,
-         .match_spec = spec.match_spec,
-         .time_limit = std::chrono::milliseconds(spec.duration_ms) + std::chrono::seconds(60)});
-    if (!tracer.ok()) {
-      // A bad match spec or pattern is the request's fault: the same on every node.
-      if (tracer.status().code() == StatusCode::kInvalidArgument) return tracer.status();
-      last_refusal = tracer.status().WithContext("tracer mode on " + b.node_name);
-      result.warnings.push_back(std::string(last_refusal.message()));
-      continue;
-    }
-    result.tracer_nodes.push_back(b.node_name);
-    result.beams.push_back(b);
-    sources.push_back({.beam = std::move(b), .tracer = std::move(*tracer)});
+  for (const Source& source : sources) {
+    result.beams.push_back(source.beam);
+    if (source.tracer) result.tracer_nodes.push_back(source.beam.node_name);
   }
-  if (sources.empty()) return last_refusal;
+  if (sources.empty()) {
+    if (!lacking) result.status = last_problem;
+    return result;
+  }
 
   std::string targets;
   for (const beam::BeamProcess& b : result.beams) targets += " " + BeamName(b);
@@ -171,55 +220,72 @@ StatusOr<HostCaptureResult> RunHostCapture(const HostCaptureSpec& spec,
                    ? ""
                    : " (" + std::to_string(result.tracer_nodes.size()) + " in tracer mode)");
   if (spec.on_attached) spec.on_attached(result.beams);
-  // Probe hits so far, over both kinds (a tracer's: a call and a return per matched call).
-  auto hits = [&]() -> StatusOr<uint64_t> {
-    uint64_t total = 0;
-    for (const Source& source : sources) {
-      if (source.capture) {
-        ASSIGN_OR_RETURN(const uint64_t n, source.capture->Events());
-        total += n;
-      } else {
-        ASSIGN_OR_RETURN(const uint64_t n, source.tracer->Hits());
-        total += n;
-      }
-    }
-    return total;
-  };
   const bool intervals = spec.interval_ms > 0 && spec.on_interval;
   const auto start = std::chrono::steady_clock::now();
   const auto deadline = start + std::chrono::milliseconds(spec.duration_ms);
   auto next_interval = start + std::chrono::milliseconds(spec.interval_ms);
-  probes::RateGuard guard(spec.max_rate, start);  // as --max-rate
-  while (!stop.load() && std::chrono::steady_clock::now() < deadline) {
+  for (Source& source : sources) source.guard = probes::RateGuard(spec.max_rate, start);
+  size_t running = sources.size();
+  while (!stop.load() && running > 0 && std::chrono::steady_clock::now() < deadline) {
     std::this_thread::sleep_for(std::chrono::milliseconds(intervals ? 20 : 50));
     const auto now = std::chrono::steady_clock::now();
     if (intervals && now >= next_interval && now < deadline) {
-      spec.on_interval(ReadSources(sources, nullptr), false);
+      spec.on_interval(ReadSources(sources), false);
       next_interval += std::chrono::milliseconds(spec.interval_ms);
       if (next_interval <= now) next_interval = now + std::chrono::milliseconds(spec.interval_ms);
     }
-    if (!guard.Due(now)) continue;
-    ASSIGN_OR_RETURN(const uint64_t events, hits());
-    if (const auto rate = guard.Over(now, events)) {
-      result.stopped_at_rate = static_cast<uint64_t>(*rate);
-      spdlog::warn("capture stopped early: the BEAMs delivered {:.0f} events a second, over max_rate {}",
-                   *rate, spec.max_rate);
-      break;
+    for (Source& source : sources) {
+      if (source.stopped || !source.guard.Due(now)) continue;
+      auto hits = Hits(source);
+      if (!hits.ok()) continue;  // a BEAM that exited: its final read says what it counted
+      const auto rate = source.guard.Over(now, *hits);
+      if (!rate) continue;
+      // This BEAM's guard (as --max-rate): it alone stops, the others go on.
+      Detach(source, result.warnings);
+      source.stopped = true;
+      --running;
+      protocol::BeamStatus& status = result.beam_statuses[source.status];
+      status.status = protocol::BeamOutcome::kRefused;
+      status.reason = fmt::format(
+          "stopped after {:.1f} s by the overload guard: {:.0f} events a second, over max_rate "
+          "{} (its calls until then are counted)",
+          std::chrono::duration<double>(now - start).count(), *rate, spec.max_rate);
+      result.stopped_at_rate =
+          std::max(result.stopped_at_rate.value_or(0), static_cast<uint64_t>(*rate));
+      spdlog::warn("capture of {} stopped early: {:.0f} events a second, over max_rate {}",
+                   BeamName(source.beam), *rate, spec.max_rate);
     }
   }
   // Detach everything, then read: each BEAM's final totals, merged by MFA as the daemons
   // merge hosts.
-  for (size_t i = 0; i < sources.size(); ++i) {
-    if (sources[i].capture) {
-      sources[i].capture->Detach();
-    } else if (Status stopped = sources[i].tracer->Stop(); !stopped.ok()) {
-      result.warnings.push_back("clearing tracer mode on " + sources[i].beam.node_name + ": " +
-                                std::string(stopped.message()));
-    }
+  for (Source& source : sources) {
+    if (!source.stopped) Detach(source, result.warnings);
   }
-  std::vector<std::string> read_errors;
-  std::vector<BeamRead> reads = ReadSources(sources, &read_errors);
-  for (std::string& e : read_errors) result.warnings.push_back(std::move(e));
+  std::vector<BeamRead> reads;
+  for (const Source& source : sources) {
+    protocol::BeamStatus& status = result.beam_statuses[source.status];
+    auto read = ReadSource(source);
+    if (!read.ok()) {
+      status.status = protocol::BeamOutcome::kFailed;
+      status.reason = "reading its counts: " + std::string(read.status().message());
+      result.warnings.push_back(BeamName(source.beam) + ": " + status.reason);
+      continue;
+    }
+    for (const probes::FunctionStats& f : read->functions) status.calls += f.wall.count();
+    if (status.calls == 0 && source.breakpoints == 0) {
+      status.status = protocol::BeamOutcome::kModuleNotLoaded;
+      status.reason = "none of the patterns names a function of its loaded code";
+    }
+    if (::kill(source.beam.pid, 0) != 0) {
+      const std::string exited = "exited during the capture; its calls until then are counted";
+      result.warnings.push_back(
+          "BEAM " + std::to_string(source.beam.pid) +
+          (source.beam.node_name.empty() ? "" : " (" + source.beam.node_name + ")") + " " +
+          exited);
+      status.reason += (status.reason.empty() ? "" : "; ") + exited;
+    }
+    reads.push_back(*std::move(read));
+  }
   if (intervals) spec.on_interval(reads, true);
   std::vector<protocol::CaptureResult> parts;
   for (BeamRead& read : reads) {
@@ -228,13 +294,6 @@ StatusOr<HostCaptureResult> RunHostCapture(const HostCaptureSpec& spec,
   ASSIGN_OR_RETURN(protocol::CaptureResult merged, protocol::MergeCaptureResults(std::move(parts)));
   result.functions = std::move(merged.functions);
   result.lost = merged.lost;
-  for (const beam::BeamProcess& b : result.beams) {
-    if (::kill(b.pid, 0) != 0) {
-      result.warnings.push_back("BEAM " + std::to_string(b.pid) +
-                                (b.node_name.empty() ? "" : " (" + b.node_name + ")") +
-                                " exited during the capture; its calls until then are counted");
-    }
-  }
   return result;
 }
 

@@ -2,10 +2,12 @@
 // read, detach. The CLI's `orion capture --pid` does the same with a live view; this one is
 // headless and bounded.
 //
-// Each BEAM is captured in probes mode (its function probes: the emu flavor of a USDT build,
-// one BPF object for all of them) or in tracer mode (docs/tracer.md: orion_tracer loaded over
-// the distribution channel with the daemon's cookie, one TracerCapture per node), as the
-// request's mode says; the results are merged by function.
+// Each BEAM is captured on its own, in probes mode (its function probes: the emu flavor of a
+// USDT build, a BPF object of its own) or in tracer mode (docs/tracer.md: orion_tracer loaded
+// over the distribution channel with the daemon's cookie), as the request's mode says, with an
+// overload guard of its own; the results are merged by function. What becomes of each BEAM is
+// reported (protocol::BeamStatus): one that lacks the module (the operator's own shell), or
+// that cannot be captured, does not fail the others.
 #pragma once
 
 #include <atomic>
@@ -37,7 +39,7 @@ struct HostCaptureSpec {
   std::string node;                   // only the BEAM with this node name; "" = every BEAM
   uint32_t max_functions = 128;
   bool only_netns = false;            // only BEAMs in this process's network namespace
-  uint64_t max_rate = 2'000'000;      // probe hits per second that stop the capture; 0: none
+  uint64_t max_rate = 2'000'000;      // events per second that stop a BEAM's capture; 0: none
   protocol::CaptureMode mode = protocol::CaptureMode::kAuto;
   std::string match_spec;             // tracer mode's; "" = every call
   std::string cookie;                 // for tracer mode's connection to each node
@@ -52,11 +54,15 @@ struct HostCaptureSpec {
 };
 
 struct HostCaptureResult {
-  std::vector<probes::FunctionStats> functions;
+  // OK if some BEAM was captured or lacks the module; else why not (the last refusal or
+  // failure), and `beam_statuses` say it for each BEAM.
+  Status status;
+  std::vector<probes::FunctionStats> functions;  // the counted BEAMs' calls, merged
   probes::LostCounters lost;
   std::vector<beam::BeamProcess> beams;  // what was captured
+  std::vector<protocol::BeamStatus> beam_statuses;  // every BEAM of the request, one each
   std::vector<std::string> warnings;     // e.g. a BEAM that exited during the capture
-  std::optional<uint64_t> stopped_at_rate;  // the overload guard stopped it early
+  std::optional<uint64_t> stopped_at_rate;  // the overload guard stopped a BEAM early (its rate)
   std::vector<std::string> tracer_nodes;    // the nodes captured in tracer mode
 };
 
@@ -66,9 +72,9 @@ std::vector<beam::BeamProcess> HostBeams(const std::string& node, bool only_netn
                                          bool usdt_only = true);
 
 // Runs the capture for spec.duration_ms, or until `stop` is set (then what was captured so far
-// is returned). NotFound when no BEAM matches, FailedPrecondition when none of the matching
-// BEAMs can be captured in the requested mode, InvalidArgument for a bad pattern or (from a
-// node's orion_tracer) a bad match spec.
+// is returned). NotFound when no BEAM matches, InvalidArgument for a bad pattern or (from a
+// node's orion_tracer) a bad match spec: the request's errors. Anything about one BEAM is in
+// the result (its status; result.status when no BEAM could be captured at all).
 StatusOr<HostCaptureResult> RunHostCapture(const HostCaptureSpec& spec,
                                            const std::atomic<bool>& stop);
 

@@ -294,6 +294,13 @@ void WatchSet::Rescan() {
       } else if (result->stopped_at_rate) {
         why = "overloaded at " + std::to_string(*result->stopped_at_rate) +
               " probe hits/s (max_rate " + std::to_string(options_.max_rate) + ")";
+      } else if (!result->status.ok()) {
+        why = std::string(result->status.message());
+      } else if (!result->beam_statuses.empty() &&
+                 result->beam_statuses[0].status == protocol::BeamOutcome::kModuleNotLoaded &&
+                 !s->stop) {
+        // Tried again after the backoff: the module may be loaded by then.
+        why = "module not loaded: " + result->beam_statuses[0].reason;
       }
       if (why.empty() || s->stop) {
         s->state = "stopped";

@@ -327,6 +327,13 @@ StatusOr<uint64_t> Capture::CountLiveProcs() const {
   return n;
 }
 
+std::optional<uint64_t> Capture::Breakpoints() const {
+  if (paired_.empty()) return std::nullopt;
+  uint64_t total = 0;
+  for (const auto& p : paired_) total += p.claim.breakpoints();
+  return total;
+}
+
 StatusOr<uint64_t> Capture::Events() const {
   // Called about once a second while a capture runs: also the moment to keep what the pairing
   // BEAMs say they could not measure (and their names for the slots, should an orion__function

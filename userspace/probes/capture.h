@@ -11,6 +11,7 @@
 
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -72,6 +73,11 @@ class Capture {
 
   // How many of the BEAMs pair calls themselves (patch 0007) rather than in BPF.
   size_t PairedBeams() const { return paired_.size(); }
+  // The functions of the BEAMs' loaded code that carry this capture's breakpoints (patch
+  // 0008), counted when it started, over the BEAMs that pair; nullopt if none pairs (BPF
+  // pairing cannot tell what the patterns match). 0: none of the patterns names a loaded
+  // function there (a module loaded later gets its breakpoints then).
+  std::optional<uint64_t> Breakpoints() const;
 
  private:
   Capture() = default;

@@ -111,6 +111,16 @@ std::string DefaultTracerDir() {
 }
 
 StatusOr<std::unique_ptr<TracerCapture>> TracerCapture::Start(const TracerCaptureOptions& options) {
+  ASSIGN_OR_RETURN(TracerStart start, Launch(options, /*skip_missing=*/false));
+  return std::move(start.capture);
+}
+
+StatusOr<TracerStart> TracerCapture::StartSkippingMissing(const TracerCaptureOptions& options) {
+  return Launch(options, /*skip_missing=*/true);
+}
+
+StatusOr<TracerStart> TracerCapture::Launch(const TracerCaptureOptions& options,
+                                            bool skip_missing) {
   if (options.patterns.empty()) return InvalidArgument("no function pattern to capture");
   if (options.match_spec.size() > kMaxMatchSpecBytes) {
     return InvalidArgument("the match spec is longer than ", kMaxMatchSpecBytes, " bytes");
@@ -170,11 +180,14 @@ StatusOr<std::unique_ptr<TracerCapture>> TracerCapture::Start(const TracerCaptur
     ASSIGN_OR_RETURN(std::string nif_path, InstallNif(nif_bytes));
     RETURN_IF_ERROR(capture->LoadModule(beam_bytes, nif_path));
     RETURN_IF_ERROR(capture->LocateArea());
-    return capture->StartTracing();
+    return capture->StartTracing(skip_missing);
   }();
   (void)capture->Call("erlang", "exit", {claim, Term::Atom("kill")});
+  // None of the patterns here: no capture (its destructor purges orion_tracer again).
+  if (capture->none_present_) return TracerStart{.missing = std::move(capture->missing_)};
   RETURN_IF_ERROR(started);
-  return capture;
+  std::vector<std::string> missing = capture->missing_;
+  return TracerStart{.capture = std::move(capture), .missing = std::move(missing)};
 }
 
 TracerCapture::~TracerCapture() {
@@ -259,7 +272,7 @@ Status TracerCapture::LocateArea() {
   return OkStatus();
 }
 
-Status TracerCapture::StartTracing() {
+Status TracerCapture::StartTracing(bool skip_missing) {
   std::vector<Term> targets;
   for (const auto& p : options_.patterns) {
     targets.push_back(Term::Tuple({Term::Atom(AtomName(p.module)),
@@ -270,12 +283,30 @@ Status TracerCapture::StartTracing() {
       options_.match_spec.empty() ? Term::Atom("_") : Term::Binary(options_.match_spec);
   ASSIGN_OR_RETURN(Term reply, Call("orion_tracer", "start",
                                     {Term::Atom(node_->own_name()), Term::List(std::move(targets)),
-                                     spec, Term::Integer(options_.time_limit.count())}));
-  // {ok, Watchdog, [{Id, MfaBinary, {M, F, A}}]}
-  if (reply.kind() != TermKind::kTuple || reply.elements().size() != 3 ||
-      !reply.elements()[0].is_atom("ok") || reply.elements()[1].kind() != TermKind::kPid) {
+                                     spec, Term::Integer(options_.time_limit.count()),
+                                     Term::Atom(skip_missing ? "skip_missing" : "all")}));
+  // {ok, Watchdog, [{Id, MfaBinary, {M, F, A}}], [Missing]}, or with skip_missing and none of
+  // the patterns on the node, {error, {not_loaded, [Missing]}}.
+  const auto texts = [](const Term& list) {
+    std::vector<std::string> out;
+    for (const Term& t : list.elements()) {
+      if (t.kind() == TermKind::kBinary) out.push_back(Text(t));
+    }
+    return out;
+  };
+  const auto parts = reply.elements();
+  if (reply.kind() == TermKind::kTuple && parts.size() == 2 && parts[0].is_atom("error") &&
+      parts[1].kind() == TermKind::kTuple && parts[1].elements().size() == 2 &&
+      parts[1].elements()[0].is_atom("not_loaded")) {
+    missing_ = texts(parts[1].elements()[1]);
+    none_present_ = true;
+    return NotFound("none of the patterns is on ", options_.node);
+  }
+  if (reply.kind() != TermKind::kTuple || parts.size() != 4 || !parts[0].is_atom("ok") ||
+      parts[1].kind() != TermKind::kPid) {
     return InvalidArgument(ErrorText(reply));
   }
+  missing_ = texts(parts[3]);
   watchdog_ = reply.elements()[1];
   target_terms_ = reply.elements()[2];
   for (const Term& t : reply.elements()[2].elements()) {

@@ -60,9 +60,18 @@ struct TracerSnapshot {
   uint64_t threads_over_limit = 0;  // events of scheduler threads past the NIF's table: dropped
 };
 
+struct TracerStart;
+
 class TracerCapture {
  public:
+  // Every pattern must name functions the node has (InvalidArgument otherwise, as for a bad
+  // match spec): `orion capture --node`.
   static StatusOr<std::unique_ptr<TracerCapture>> Start(const TracerCaptureOptions& options);
+  // For a capture across a host's BEAMs (the daemon's): a pattern whose module the node cannot
+  // load, or that names no function of it, is left out and said in `missing`, and when none
+  // is left there is no capture (and nothing of Orion stays in the node). The operator's own
+  // shell is a BEAM of the host too.
+  static StatusOr<TracerStart> StartSkippingMissing(const TracerCaptureOptions& options);
   ~TracerCapture();  // Stop(), errors logged
   TracerCapture(const TracerCapture&) = delete;
   TracerCapture& operator=(const TracerCapture&) = delete;
@@ -86,13 +95,14 @@ class TracerCapture {
 
  private:
   TracerCapture() = default;
+  static StatusOr<TracerStart> Launch(const TracerCaptureOptions& options, bool skip_missing);
   StatusOr<erlang::Term> Call(std::string_view module, std::string_view function,
                               std::vector<erlang::Term> args);
   Status LoadModule(const std::string& beam, const std::string& nif_path);  // beam: the bytes
   Status LocateArea();
   // The NIF's counts as they are now (process_vm_readv of the node's memory).
   StatusOr<TracerSnapshot> ReadArea() const;
-  Status StartTracing();
+  Status StartTracing(bool skip_missing);
   Status Unload();
 
   TracerCaptureOptions options_;
@@ -105,6 +115,14 @@ class TracerCapture {
   std::optional<erlang::Term> watchdog_;     // the watchdog's pid, while tracing
   erlang::Term target_terms_;                // [{Id, Text, {M, F, A}}], for stop/2
   bool module_loaded_ = false;
+  std::vector<std::string> missing_;  // the patterns left out (skip_missing), and why
+  bool none_present_ = false;         // skip_missing, and every pattern was left out
+};
+
+struct TracerStart {
+  std::unique_ptr<TracerCapture> capture;  // null: none of the patterns is on the node
+  // Why each pattern left out was: "cannot load module 'Elixir.Bar.Repo': nofile".
+  std::vector<std::string> missing;
 };
 
 // The directory orion takes orion_tracer.beam and orion_tracer_nif.so from, "" for the copies

@@ -356,10 +356,40 @@ Term CallMap(const probes::FunctionStats& function) {
   return AtomMap(std::move(fields));
 }
 
-Term NodeMap(const NodeStatus& node) {
+constexpr std::pair<BeamOutcome, std::string_view> kBeamOutcomes[] = {
+    {BeamOutcome::kCounted, "counted"},
+    {BeamOutcome::kModuleNotLoaded, "module_not_loaded"},
+    {BeamOutcome::kRefused, "refused"},
+    {BeamOutcome::kFailed, "failed"},
+};
+
+Term FlavorAtom(BeamFlavor flavor) {
+  return Term::Atom(flavor == BeamFlavor::kJit ? "jit" : "emu");
+}
+
+Term BeamMap(const BeamStatus& beam) {
+  return AtomMap({{"os_pid", Term::Integer(beam.os_pid)},
+                  {"node", Term::Atom(beam.node ? *beam.node : "undefined")},
+                  {"flavor", FlavorAtom(beam.flavor)},
+                  {"mode", Term::Atom(beam.mode ? CaptureModeName(*beam.mode) : "undefined")},
+                  {"status", Term::Atom(BeamOutcomeName(beam.status))},
+                  {"reason", Term::Binary(beam.reason)},
+                  {"calls", Term::Unsigned(beam.calls)}});
+}
+
+// A node's entry; `with_beams` (capture replies): its `beams` list, also when empty, so that
+// a shell can always match #{beams := Beams}.
+Term NodeMap(const NodeStatus& node, bool with_beams) {
+  std::optional<Term> beams;
+  if (with_beams) {
+    std::vector<Term> list;
+    for (const BeamStatus& beam : node.beams) list.push_back(BeamMap(beam));
+    beams = Term::List(std::move(list));
+  }
   if (node.status.ok()) {
     std::vector<std::pair<std::string_view, Term>> fields = {{"node", Term::Atom(node.node)},
                                                              {"status", Term::Atom("ok")}};
+    if (beams) fields.emplace_back("beams", std::move(*beams));
     if (node.functions) {
       std::vector<Term> calls;
       for (const auto& function : *node.functions) calls.push_back(CallMap(function));
@@ -371,9 +401,12 @@ Term NodeMap(const NodeStatus& node) {
     }
     return AtomMap(std::move(fields));
   }
-  return AtomMap({{"node", Term::Atom(node.node)},
-                  {"status", Term::Atom("error")},
-                  {"error", Term::Binary(node.status.message())}});
+  std::vector<std::pair<std::string_view, Term>> fields = {
+      {"node", Term::Atom(node.node)},
+      {"status", Term::Atom("error")},
+      {"error", Term::Binary(node.status.message())}};
+  if (beams) fields.emplace_back("beams", std::move(*beams));
+  return AtomMap(std::move(fields));
 }
 
 // A sketch as a peer sends it: the kernel's mapping, bins within the kernel's slots, a summary
@@ -483,12 +516,79 @@ StatusOr<std::vector<probes::FunctionStats>> ReadCalls(const Term& calls,
   return functions;
 }
 
+// One of a fixed set of atoms, as the value it names.
+template <typename T, size_t N>
+StatusOr<T> ReadAtomOf(const Term& term, const std::pair<T, std::string_view> (&known)[N],
+                       std::string_view what) {
+  for (const auto& [value, name] : known) {
+    if (term.is_atom(name)) return value;
+  }
+  std::string names;
+  for (const auto& [value, name] : known) names += (names.empty() ? "" : ", ") + std::string(name);
+  return InvalidArgument(what, " must be one of ", names, ", not ", Show(term));
+}
+
+constexpr std::pair<BeamFlavor, std::string_view> kFlavors[] = {{BeamFlavor::kEmu, "emu"},
+                                                                {BeamFlavor::kJit, "jit"}};
+constexpr std::pair<std::optional<CaptureMode>, std::string_view> kBeamModes[] = {
+    {CaptureMode::kProbes, "probes"},
+    {CaptureMode::kTracer, "tracer"},
+    {std::nullopt, "undefined"}};
+
+StatusOr<BeamStatus> ReadBeam(const Term& beam, const std::string& what,
+                              const ProtocolLimits& limits) {
+  if (beam.kind() != TermKind::kMap) return InvalidArgument(what, " must be a map");
+  BeamStatus out;
+  ASSIGN_OR_RETURN(const Term* os_pid, Required(beam, what, "os_pid"));
+  ASSIGN_OR_RETURN(const uint64_t pid, ReadInRange(*os_pid, what + ": os_pid", 1, INT32_MAX));
+  out.os_pid = static_cast<pid_t>(pid);
+  ASSIGN_OR_RETURN(const Term* node, Required(beam, what, "node"));
+  if (!node->is_atom("undefined")) {
+    ASSIGN_OR_RETURN(out.node, ReadNodeName(*node, what + ": node"));
+  }
+  ASSIGN_OR_RETURN(const Term* flavor, Required(beam, what, "flavor"));
+  ASSIGN_OR_RETURN(out.flavor, ReadAtomOf(*flavor, kFlavors, what + ": flavor"));
+  ASSIGN_OR_RETURN(const Term* mode, Required(beam, what, "mode"));
+  ASSIGN_OR_RETURN(out.mode, ReadAtomOf(*mode, kBeamModes, what + ": mode"));
+  ASSIGN_OR_RETURN(const Term* status, Required(beam, what, "status"));
+  ASSIGN_OR_RETURN(out.status, ReadAtomOf(*status, kBeamOutcomes, what + ": status"));
+  ASSIGN_OR_RETURN(const Term* reason, Required(beam, what, "reason"));
+  if (reason->kind() != TermKind::kBinary) {
+    return InvalidArgument(what, ": reason must be a binary, not ", Show(*reason));
+  }
+  out.reason = Truncated(reason->text(), limits.max_error_length);
+  ASSIGN_OR_RETURN(const Term* calls, Required(beam, what, "calls"));
+  ASSIGN_OR_RETURN(out.calls, ReadUnsigned(*calls, what + ": calls"));
+  return out;
+}
+
+// A node entry's `beams`, when it has one (a daemon before this key sends none).
+Status ReadBeams(const Term& node, const std::string& what, const ProtocolLimits& limits,
+                 NodeStatus& out) {
+  const Term* beams = node.map_find("beams");
+  if (!beams) return OkStatus();
+  if (beams->kind() != TermKind::kList || beams->tail()) {
+    return InvalidArgument(what, ": beams must be a list, not ", Show(*beams));
+  }
+  const auto elements = beams->elements();
+  if (elements.size() > limits.max_beams) {
+    return InvalidArgument(what, ": ", elements.size(), " beams (at most ", limits.max_beams, ")");
+  }
+  for (size_t i = 0; i < elements.size(); ++i) {
+    ASSIGN_OR_RETURN(BeamStatus beam,
+                     ReadBeam(elements[i], what + ": beams[" + std::to_string(i) + "]", limits));
+    out.beams.push_back(std::move(beam));
+  }
+  return OkStatus();
+}
+
 StatusOr<NodeStatus> ReadNode(const Term& node, size_t index, const ProtocolLimits& limits) {
   const std::string what = "nodes[" + std::to_string(index) + "]";
   if (node.kind() != TermKind::kMap) return InvalidArgument(what, " must be a map");
   NodeStatus out;
   ASSIGN_OR_RETURN(const Term* name, Required(node, what, "node"));
   ASSIGN_OR_RETURN(out.node, ReadNodeName(*name, what + ": node"));
+  RETURN_IF_ERROR(ReadBeams(node, what, limits, out));
   ASSIGN_OR_RETURN(const Term* status, Required(node, what, "status"));
   if (status->is_atom("ok")) {
     if (const Term* calls = node.map_find("calls")) {
@@ -804,7 +904,7 @@ Term EncodeTargetsReply(const TargetsResult& targets) {
     beams.push_back(
         AtomMap({{"os_pid", Term::Integer(beam.os_pid)},
                  {"node", Term::Atom(beam.node ? *beam.node : "undefined")},
-                 {"flavor", Term::Atom(beam.flavor == BeamFlavor::kJit ? "jit" : "emu")},
+                 {"flavor", FlavorAtom(beam.flavor)},
                  {"function_probes", Term::Atom(beam.function_probes ? "true" : "false")}}));
   }
   std::vector<Term> peers;
@@ -820,7 +920,7 @@ Term EncodeCaptureReply(const CaptureResult& result) {
   calls.reserve(result.functions.size());
   for (const auto& function : result.functions) calls.push_back(CallMap(function));
   std::vector<Term> nodes;
-  for (const auto& node : result.nodes) nodes.push_back(NodeMap(node));
+  for (const auto& node : result.nodes) nodes.push_back(NodeMap(node, /*with_beams=*/true));
   std::vector<std::pair<std::string_view, Term>> lost;
   for (const auto& [key, member] : kLostFields) {
     lost.emplace_back(key, Term::Unsigned(result.lost.*member));
@@ -889,6 +989,13 @@ std::string_view CaptureModeName(CaptureMode mode) {
   return "auto";
 }
 
+std::string_view BeamOutcomeName(BeamOutcome outcome) {
+  for (const auto& [value, name] : kBeamOutcomes) {
+    if (value == outcome) return name;
+  }
+  return "failed";
+}
+
 std::string_view TopSortName(TopSort sort) {
   switch (sort) {
     case TopSort::kCpu:
@@ -937,7 +1044,7 @@ Term EncodeTopBeam(const TopBeamEntry& beam) {
   return AtomMap({{"host", Term::Atom(beam.host)},
                   {"os_pid", Term::Unsigned(static_cast<uint64_t>(beam.os_pid))},
                   {"node", beam.node ? Term::Atom(*beam.node) : Term::Atom("undefined")},
-                  {"flavor", Term::Atom(beam.flavor == BeamFlavor::kEmu ? "emu" : "jit")},
+                  {"flavor", FlavorAtom(beam.flavor)},
                   {"processes", Term::List(std::move(processes))},
                   {"ports", Term::List(std::move(ports))},
                   {"schedulers", Term::List(std::move(schedulers))}});
@@ -946,7 +1053,7 @@ Term EncodeTopBeam(const TopBeamEntry& beam) {
 Term EncodeTopReply(std::vector<Term> beams, const std::vector<NodeStatus>& nodes,
                     uint64_t duration_ms) {
   std::vector<Term> node_maps;
-  for (const auto& node : nodes) node_maps.push_back(NodeMap(node));
+  for (const auto& node : nodes) node_maps.push_back(NodeMap(node, /*with_beams=*/false));
   return Ok(AtomMap({{"beams", Term::List(std::move(beams))},
                      {"nodes", Term::List(std::move(node_maps))},
                      {"duration_ms", Term::Unsigned(duration_ms)}}));

@@ -51,7 +51,8 @@ struct ProtocolLimits {
   uint64_t max_duration_ms = 600'000;   // 10 minutes (the least is 1 ms)
   uint32_t max_functions = 4096;        // a capture's max_functions, and the calls of a reply
   size_t max_peers = 64;                // a reply lists at most max_peers + 1 nodes
-  size_t max_error_length = 1024;       // bytes kept of a peer's error message
+  size_t max_error_length = 1024;       // bytes kept of a peer's error message, of a BEAM's reason
+  size_t max_beams = 256;               // BEAMs listed in one node's entry of a capture reply
   // Bins (highest - lowest + 1, 8 bytes each) over all the sketches of a peer's reply: what its
   // sketches may make the daemon allocate.  Each sketch is also bounded by the kernel's 2816 bins.
   uint64_t max_reply_bins = uint64_t{1} << 23;
@@ -213,6 +214,28 @@ struct TargetsResult {
 };
 Term EncodeTargetsReply(const TargetsResult& targets);
 
+// What became of one BEAM of a host in a capture (`beams` in a node's entry of the reply).
+// A host's capture counts what it can: one BEAM that lacks the module (the operator's own
+// shell) or cannot be captured is reported here, not as the host's error.
+enum class BeamOutcome {
+  kCounted,          // captured; `calls` is what it counted
+  kModuleNotLoaded,  // none of the patterns names a function of its loaded code
+  kRefused,          // not captured, by rule: no USDT probes, not distributed, another
+                     // capture holds it, a limit, or stopped by the overload guard
+  kFailed,           // an error while attaching or reading
+};
+std::string_view BeamOutcomeName(BeamOutcome outcome);  // "counted", "module_not_loaded", ...
+struct BeamStatus {
+  pid_t os_pid = 0;
+  std::optional<std::string> node;  // its node name, if distributed
+  BeamFlavor flavor = BeamFlavor::kJit;
+  std::optional<CaptureMode> mode;  // kProbes or kTracer: how it was captured; none if refused
+  BeamOutcome status = BeamOutcome::kCounted;
+  std::string reason;  // why (or, when counted, what to know: it exited, modules it lacked)
+  uint64_t calls = 0;  // calls it counted (that returned), over every function
+  bool operator==(const BeamStatus&) const = default;
+};
+
 // One daemon's part in a capture: ok, or why it has no results.
 struct NodeStatus {
   std::string node;
@@ -222,6 +245,8 @@ struct NodeStatus {
   // The overload guard stopped this node's capture early at this many probe hits per second
   // (`stopped => #{reason => max_rate, rate => N}` in its node map).
   std::optional<uint64_t> stopped_at_rate;
+  // Each BEAM of its host (capture replies; empty for a daemon that did not answer).
+  std::vector<BeamStatus> beams;
 };
 
 struct CaptureResult {

@@ -128,13 +128,15 @@ bool TestCluster::Create(int hosts, bool daemons, std::vector<std::string> daemo
   return true;
 }
 
+std::vector<std::string> TestCluster::launcher(int i) const {
+  return {IpBinary(), "netns", "exec", hosts_[i].ns};
+}
+
 bool TestCluster::StartBeam(int i) {
   Host& h = hosts_[i];
   h.beam = std::make_unique<BeamNode>();
-  if (!h.beam->Start({.flavor = "emu",
-                      .name = beam_node(i),
-                      .cookie = kCookie,
-                      .launcher = {IpBinary(), "netns", "exec", h.ns}})) {
+  if (!h.beam->Start(
+          {.flavor = "emu", .name = beam_node(i), .cookie = kCookie, .launcher = launcher(i)})) {
     error_ = "BEAM " + beam_node(i) + ": " + h.beam->error();
     return false;
   }

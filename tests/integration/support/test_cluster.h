@@ -54,6 +54,8 @@ class TestCluster {
   std::string ip(int i) const { return "10.77.0." + std::to_string(i + 1); }
   std::string daemon_node(int i) const { return "orion@" + ip(i); }
   std::string beam_node(int i) const { return "app@" + ip(i); }
+  // The command prefix that runs a program on host i (in its network namespace).
+  std::vector<std::string> launcher(int i) const;
   std::string cookie_file() const { return dir_ + "/cookie"; }
   std::string daemon_log(int i) const { return dir_ + "/daemon" + std::to_string(i) + ".log"; }
   const std::string& error() const { return error_; }

@@ -474,14 +474,161 @@ TEST(ProtocolTest, CaptureReplyReadsInErlang) {
                           maps:with([mfa, count, min_ns, p99_ns, sum_ns], Empty),
                           maps:get(count, maps:get(cpu, Sort))}]))"),
             "{5000,\n"
-            " [#{node => orion@h1,status => ok},\n"
-            "  #{error => <<\"connection refused\">>,node => orion@h2,status => error}],\n"
+            " [#{beams => [],node => orion@h1,status => ok},\n"
+            "  #{beams => [],error => <<\"connection refused\">>,node => orion@h2,\n"
+            "    status => error}],\n"
             " 18446744073709551615,\n"
             " #{count => 3,exceptions => 2,max_ns => 90000,mfa => <<\"lists:sort/1\">>,\n"
             "   min_ns => 1200,p50_ns => 1504,sum_ns => 92700},\n"
             " #{count => 0,mfa => <<\"ets:lookup/2\">>,min_ns => undefined,\n"
             "   p99_ns => undefined,sum_ns => 0},\n"
             " 3}\n");
+}
+
+// A host with the app, the shell that asked (no such module there), a BEAM that is not
+// distributed and one whose capture failed.
+std::vector<BeamStatus> SampleBeams() {
+  return {{.os_pid = 4242,
+           .node = "app@h1",
+           .flavor = BeamFlavor::kEmu,
+           .mode = CaptureMode::kProbes,
+           .status = BeamOutcome::kCounted,
+           .calls = 1000},
+          {.os_pid = 4343,
+           .node = "shell@h1",
+           .flavor = BeamFlavor::kJit,
+           .mode = CaptureMode::kTracer,
+           .status = BeamOutcome::kModuleNotLoaded,
+           .reason = "cannot load module 'Elixir.Bar.Repo': nofile"},
+          {.os_pid = 4444,
+           .flavor = BeamFlavor::kJit,
+           .status = BeamOutcome::kRefused,
+           .reason = "pid 4444 is not a distributed node"},
+          {.os_pid = 4545,
+           .node = "rabbit@h1",
+           .flavor = BeamFlavor::kJit,
+           .mode = CaptureMode::kTracer,
+           .status = BeamOutcome::kFailed,
+           .reason = "tracer mode on rabbit@h1: is the cookie right?"}};
+}
+
+TEST(ProtocolTest, BeamStatusesRoundTripInTheNodeMaps) {
+  CaptureResult result = SampleResult();
+  result.nodes[0].beams = SampleBeams();
+  result.nodes[1].beams = {SampleBeams()[3]};  // a host none of whose BEAMs could be captured
+  const CaptureResult decoded = DecodeReplyOrDie(EncodeCaptureReply(result));
+  ASSERT_EQ(decoded.nodes.size(), 2u);
+  EXPECT_EQ(decoded.nodes[0].beams, SampleBeams());
+  EXPECT_EQ(decoded.nodes[1].beams, std::vector<BeamStatus>{SampleBeams()[3]});
+  ExpectSameResult(decoded, result);
+  EXPECT_EQ(BeamOutcomeName(BeamOutcome::kModuleNotLoaded), "module_not_loaded");
+}
+
+TEST(ProtocolTest, BeamStatusesAreWhatErlangWouldEncode) {
+  CaptureResult result;
+  result.nodes = {{"orion@h1", OkStatus()}};
+  result.nodes[0].beams = {SampleBeams()[0], SampleBeams()[2]};
+  const auto expected = TermToBinary(
+      {"{ok, #{calls => [], duration_ms => 0, "
+       "lost => #{frames_evicted => 0, depth_overflow => 0, functions_over_limit => 0, "
+       "mfa_truncated => 0, read_errors => 0, recursion_misses => 0, hash_collisions => 0}, "
+       "nodes => [#{node => 'orion@h1', status => ok, beams => ["
+       "#{os_pid => 4242, node => 'app@h1', flavor => emu, mode => probes, status => counted, "
+       "reason => <<>>, calls => 1000}, "
+       "#{os_pid => 4444, node => undefined, flavor => jit, mode => undefined, status => refused, "
+       "reason => <<\"pid 4444 is not a distributed node\">>, calls => 0}]}]}}"});
+  EXPECT_EQ(Hex(EncodeTerm(EncodeCaptureReply(result))), Hex(expected[0]));
+}
+
+TEST(ProtocolTest, BeamStatusesReadInErlangAndDecodeFromErlang) {
+  // What a shell sees (the sum of what was counted, each BEAM's status) ...
+  CaptureResult result = SampleResult();
+  result.nodes[0].beams = SampleBeams();
+  const auto bytes = EncodeTerm(EncodeCaptureReply(result));
+  EXPECT_EQ(RunErlang(R"({ok, #{nodes := [#{beams := Beams} | _]}} =
+                             binary_to_term(binary:decode_hex(<<")" +
+                      Hex(bytes) + R"(">>)),
+      [io:format("~p ~p ~p ~p ~p~n", [P, N, S, C, R]) ||
+       #{os_pid := P, node := N, status := S, calls := C, reason := R} <- Beams])"),
+            "4242 app@h1 counted 1000 <<>>\n"
+            "4343 shell@h1 module_not_loaded 0 <<\"cannot load module 'Elixir.Bar.Repo': "
+            "nofile\">>\n"
+            "4444 undefined refused 0 <<\"pid 4444 is not a distributed node\">>\n"
+            "4545 rabbit@h1 failed 0 <<\"tracer mode on rabbit@h1: is the cookie right?\">>\n");
+  // ... and a peer's reply written in Erlang, with a key from a newer protocol in a BEAM's map
+  // (ignored) and a node from before `beams` (none).
+  const auto peer = TermToBinary(
+      {"{ok, #{calls => [], duration_ms => 5, lost => #{frames_evicted => 0, depth_overflow => 0, "
+       "functions_over_limit => 0, mfa_truncated => 0, read_errors => 0, recursion_misses => 0, "
+       "hash_collisions => 0}, nodes => ["
+       "#{node => 'orion@h1', status => ok, beams => [#{os_pid => 4343, node => 'shell@h1', "
+       "flavor => jit, mode => tracer, status => module_not_loaded, calls => 0, "
+       "reason => <<\"cannot load module 'Elixir.Bar.Repo': nofile\">>, rss => 7}]}, "
+       "#{node => 'orion@h2', status => ok}]}}"});
+  const auto decoded = DecodeCaptureReply(DecodeOrDie(peer[0]));
+  ASSERT_TRUE(decoded.ok()) << decoded.status().ToString();
+  ASSERT_EQ(decoded->nodes.size(), 2u);
+  EXPECT_EQ(decoded->nodes[0].beams, std::vector<BeamStatus>{SampleBeams()[1]});
+  EXPECT_TRUE(decoded->nodes[1].beams.empty());
+}
+
+TEST(ProtocolTest, RejectsHostileBeamStatuses) {
+  const std::string good =
+      "#{os_pid => 1, node => undefined, flavor => emu, mode => probes, status => counted, "
+      "reason => <<>>, calls => 3}";
+  ProtocolLimits two_beams;
+  two_beams.max_beams = 2;
+  ProtocolLimits short_errors;
+  short_errors.max_error_length = 4;
+  struct Case {
+    std::string beams;  // the host's `beams`, in Erlang
+    ProtocolLimits limits;
+    std::string error;  // "ok": it decodes
+  };
+  const std::vector<Case> cases = {
+      {"[" + good + "]", {}, "ok"},
+      {"x", {}, "nodes[0]: beams must be a list, not x"},
+      {"[x]", {}, "nodes[0]: beams[0] must be a map"},
+      {"[#{os_pid => 1}]", {}, "nodes[0]: beams[0]: missing key node"},
+      {"[maps:put(status, melted, " + good + ")]",
+       {},
+       "nodes[0]: beams[0]: status must be one of counted, module_not_loaded, refused, failed, "
+       "not melted"},
+      {"[maps:put(os_pid, 0, " + good + ")]",
+       {},
+       "nodes[0]: beams[0]: os_pid must be an integer from 1 to 2147483647, not 0"},
+      {"[maps:put(node, <<\"app@h\">>, " + good + ")]",
+       {},
+       "nodes[0]: beams[0]: node must be a node name such as 'app@host', not <<\"app@h\">>"},
+      {"[maps:put(calls, -1, " + good + ")]",
+       {},
+       "nodes[0]: beams[0]: calls must be a non-negative integer, not -1"},
+      {"[maps:put(reason, reason, " + good + ")]",
+       {},
+       "nodes[0]: beams[0]: reason must be a binary, not reason"},
+      {"[" + good + ", " + good + ", " + good + "]", two_beams, "nodes[0]: 3 beams (at most 2)"},
+      // A long reason is kept only up to max_error_length.
+      {"[maps:put(reason, <<\"0123456789\">>, " + good + ")]", short_errors, "ok"},
+  };
+  std::vector<std::string> replies;
+  for (const Case& c : cases) {
+    replies.push_back(
+        "{ok, #{calls => [], duration_ms => 5, lost => #{frames_evicted => 0, "
+        "depth_overflow => 0, functions_over_limit => 0, mfa_truncated => 0, read_errors => 0, "
+        "recursion_misses => 0, hash_collisions => 0}, nodes => [#{node => 'orion@h1', "
+        "status => ok, beams => " +
+        c.beams + "}]}}");
+  }
+  const auto bytes = TermToBinary(replies);
+  ASSERT_EQ(bytes.size(), cases.size());
+  for (size_t i = 0; i < cases.size(); ++i) {
+    const auto decoded = DecodeCaptureReply(DecodeOrDie(bytes[i]), cases[i].limits);
+    EXPECT_EQ(decoded.ok() ? std::string("ok") : decoded.status().message(), cases[i].error)
+        << cases[i].beams;
+  }
+  const auto truncated = DecodeCaptureReply(DecodeOrDie(bytes.back()), short_errors);
+  ASSERT_TRUE(truncated.ok());
+  EXPECT_EQ(truncated->nodes[0].beams[0].reason, "0123...");
 }
 
 // Replaces `key` in the map of the first call of a capture reply.
