@@ -615,6 +615,48 @@ TEST_F(DaemonBeamsTest, AShellWithoutTheModuleDoesNotFailItsHostsCapture) {
       << host->dump();
 }
 
+// The cluster: three hosts, asked from a plain `erl` shell on host 0, which is a BEAM
+// of that host and has no orion_workload. Every call of every host is merged; the shell is
+// listed as lacking the module, not as its host's error.
+TEST_F(DaemonBeamsTest, AClusterCaptureAskedFromAShellOnAHostCountsEveryHostsCalls) {
+  ASSERT_TRUE(cluster_.Create(3)) << cluster_.error();
+  auto asked = std::async(std::launch::async, [this] {
+    return cluster_.ShellEvalOn(
+        0,
+        "{ok, #{calls := Calls, nodes := Nodes}} = gen_server:call({orion, '" +
+            cluster_.daemon_node(0) +
+            "'}, {capture, #{patterns => [<<\"orion_workload:known/1\">>], "
+            "duration_ms => 8000}}, 60000),"
+            "[io:format(\"CALL ~s ~p~n\", [M, C]) || #{mfa := M, count := C} <- Calls],"
+            "[io:format(\"HOST ~s ~s~n\", [N, S]) || #{node := N, status := S} <- Nodes],"
+            "[io:format(\"BEAM ~s ~s ~s ~p ~s~n\", [N, B, S, C, R]) || #{node := N, beams := Bs} "
+            "<- Nodes, #{node := B, status := S, calls := C, reason := R} <- Bs],"
+            "io:format(\"TRACER ~p~n\", [code:is_loaded(orion_tracer)]),"
+            "io:format(\"SHELL ~s~n\", [node()]),");
+  });
+  ASSERT_TRUE(WaitForCaptures(cluster_, 1, std::chrono::seconds(30)));
+  for (int i = 0; i < 3; ++i) {
+    ASSERT_EQ(cluster_.beam(i).Eval("orion_workload:call_known(300)."), "ok");
+  }
+  const std::string out = asked.get();
+
+  EXPECT_EQ(LineAfter(out, "CALL "), "orion_workload:known/1 900") << out;
+  for (int i = 0; i < 3; ++i) {
+    EXPECT_EQ(LineAfter(out, "HOST " + cluster_.daemon_node(i) + " "), "ok") << out;
+    EXPECT_EQ(LineAfter(out, "BEAM " + cluster_.daemon_node(i) + " " + cluster_.beam_node(i) + " "),
+              "counted 300 ")
+        << out;
+  }
+  const std::string shell = LineAfter(out, "SHELL ");
+  ASSERT_FALSE(shell.empty()) << out;
+  EXPECT_EQ(LineAfter(out, "BEAM " + cluster_.daemon_node(0) + " " + shell + " "),
+            "module_not_loaded 0 cannot load module orion_workload: nofile")
+      << out;
+  EXPECT_EQ(Occurrences(out, "\nBEAM ") + (out.rfind("BEAM ", 0) == 0), 4u) << out;
+  // Nothing of Orion stays in the shell.
+  EXPECT_EQ(LineAfter(out, "TRACER "), "false") << out;
+}
+
 TEST_F(DaemonClusterTest, CliErrorsSayWhatIsWrongAndNeverHang) {
   ASSERT_TRUE(cluster_.Create(1)) << cluster_.error();
   std::string out;

@@ -219,12 +219,23 @@ int TestCluster::RunOrion(const std::vector<std::string>& args, std::string* out
 
 std::string TestCluster::ShellEval(const std::string& expr, const std::string& cookie,
                                    std::chrono::milliseconds timeout) {
-  const std::string name = "shell" + std::to_string(::getpid()) + "_" + std::to_string(shells_++) +
-                           "@10.77.0.254";
+  return Shell({}, "10.77.0.254", expr, cookie, timeout);
+}
+
+std::string TestCluster::ShellEvalOn(int i, const std::string& expr,
+                                     std::chrono::milliseconds timeout) {
+  return Shell(launcher(i), ip(i), expr, kCookie, timeout);
+}
+
+std::string TestCluster::Shell(std::vector<std::string> launcher, const std::string& address,
+                               const std::string& expr, const std::string& cookie,
+                               std::chrono::milliseconds timeout) {
+  const std::string name =
+      "shell" + std::to_string(::getpid()) + "_" + std::to_string(shells_++) + "@" + address;
+  launcher.insert(launcher.end(), {"/usr/bin/erl", "-name", name, "-setcookie", cookie,
+                                   "-noshell", "-eval", expr + " halt()."});
   std::string out;
-  RunCommand({"/usr/bin/erl", "-name", name, "-setcookie", cookie, "-noshell", "-eval",
-              expr + " halt()."},
-             &out, timeout);
+  RunCommand(launcher, &out, timeout);
   return out;
 }
 

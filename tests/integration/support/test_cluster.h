@@ -67,6 +67,10 @@ class TestCluster {
   // distributed node in the root namespace with `cookie`; returns what it printed.
   std::string ShellEval(const std::string& expr, const std::string& cookie = kCookie,
                         std::chrono::milliseconds timeout = std::chrono::seconds(120));
+  // The same shell on host i (in its network namespace, named shell...@10.77.0.<i+1>): a BEAM
+  // of that host, as an operator's own shell is.
+  std::string ShellEvalOn(int i, const std::string& expr,
+                          std::chrono::milliseconds timeout = std::chrono::seconds(120));
 
  private:
   struct Host {
@@ -79,6 +83,9 @@ class TestCluster {
   bool Run(const std::vector<std::string>& argv);
   bool StartBeam(int i);
   void Destroy();
+  std::string Shell(std::vector<std::string> launcher, const std::string& address,
+                    const std::string& expr, const std::string& cookie,
+                    std::chrono::milliseconds timeout);
 
   std::vector<Host> hosts_;
   std::string dir_;
