@@ -615,6 +615,48 @@ TEST_F(DaemonBeamsTest, AShellWithoutTheModuleDoesNotFailItsHostsCapture) {
       << host->dump();
 }
 
+// The overload guard is each BEAM's: the call-heavy node is detached alone and listed refused
+// with its rate, and the app on the same host goes on being counted.
+TEST_F(DaemonBeamsTest, TheOverloadGuardStopsOnlyTheBeamOverItsRate) {
+  ASSERT_TRUE(cluster_.Create(1)) << cluster_.error();
+  ASSERT_TRUE(StartApp()) << "the Elixir app did not start in the emu flavor";
+  auto capture = CaptureAsync({"--daemon", cluster_.daemon_node(0), "--duration", "15",
+                               "--max-rate", "20000", "orion_workload:known/1",
+                               "Bar.Repo.get/1"});
+  ASSERT_TRUE(WaitForCaptures(cluster_, 1, std::chrono::seconds(30)));
+  // The cluster's node pairs calls itself (patch 0007): one event per call, a million.
+  ASSERT_NE(cluster_.beam(0).Eval("orion_workload:call_known(1000000)."), "DEAD");
+  ASSERT_TRUE(testing::WaitFor(
+      [&] { return ReadFile(cluster_.daemon_log(0)).find("stopped early") != std::string::npos; },
+      std::chrono::seconds(10)));
+  // After the heavy node was stopped: the app's calls are still counted.
+  app_.WriteLine("run 500");
+  ASSERT_EQ(app_.WaitForLine("DONE ", std::chrono::seconds(20)), "DONE 500");
+  auto [status, doc] = capture.get();
+  ASSERT_EQ(status, 0);
+  ASSERT_FALSE(doc.is_discarded());
+  const json* host = NodeEntry(doc, cluster_.daemon_node(0));
+  ASSERT_NE(host, nullptr);
+  EXPECT_EQ((*host)["status"], "ok") << host->dump();
+  ASSERT_TRUE(host->contains("stopped")) << host->dump();
+  EXPECT_EQ((*host)["stopped"]["reason"], "max_rate") << host->dump();
+  EXPECT_EQ(CountOf(doc, "'Elixir.Bar.Repo':get/1"), 500u) << doc.dump();
+  std::map<std::string, json> beams;
+  for (const json& b : (*host)["beams"]) beams[b["node"].get<std::string>()] = b;
+  ASSERT_EQ(beams.size(), 2u) << host->dump();
+  EXPECT_EQ(beams[app_node()]["status"], "counted") << host->dump();
+  EXPECT_EQ(beams[app_node()]["calls"], 500u) << host->dump();
+  const json& heavy = beams[cluster_.beam_node(0)];
+  EXPECT_EQ(heavy["status"], "refused") << host->dump();
+  EXPECT_NE(heavy["reason"].get<std::string>().find("over max_rate 20000"), std::string::npos)
+      << host->dump();
+  // Its calls until then are counted (all of them, if the million ended before the guard's
+  // once-a-second look), and they are what the merged result has of known/1.
+  EXPECT_GT(heavy["calls"].get<uint64_t>(), 0u) << host->dump();
+  EXPECT_EQ(CountOf(doc, "orion_workload:known/1"), heavy["calls"].get<uint64_t>())
+      << doc.dump();
+}
+
 // The cluster: three hosts, asked from a plain `erl` shell on host 0, which is a BEAM
 // of that host and has no orion_workload. Every call of every host is merged; the shell is
 // listed as lacking the module, not as its host's error.
