@@ -275,7 +275,7 @@ TEST_F(DaemonClusterTest, PlainErlangShellGetsTheDocumentedMap) {
             "[{'" + cluster_.daemon_node(0) + "',ok},{'" + cluster_.daemon_node(1) + "',ok}]")
       << out;
   EXPECT_EQ(LineAfter(out, "PING "), "{ok,pong}") << out;
-  EXPECT_EQ(LineAfter(out, "PROTOCOL "), "1") << out;
+  EXPECT_EQ(LineAfter(out, "PROTOCOL "), "2") << out;
   EXPECT_EQ(LineAfter(out, "TARGETS "), "[{'" + cluster_.beam_node(1) + "',emu,true}]") << out;
 }
 

@@ -182,6 +182,11 @@ void Daemon::OnMessage(const erlang::Message& message, const ReplyChannel& reply
     StartCapture(*capture, incoming->call, reply);
   } else if (const auto* top = std::get_if<protocol::TopRequest>(&request)) {
     StartTop(*top, incoming->call, reply);
+  } else if (std::holds_alternative<protocol::StreamRequest>(request) ||
+             std::holds_alternative<protocol::StreamStopRequest>(request) ||
+             std::holds_alternative<protocol::FunctionsRequest>(request)) {
+    answer(protocol::EncodeError(protocol::ErrorKind::kUnavailable,
+                                 "this daemon does not serve streams and functions yet"));
   } else {
     answer(AnswerWatchRequest(request));
   }

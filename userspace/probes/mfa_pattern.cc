@@ -202,4 +202,28 @@ uint64_t Fnv1a(std::string_view bytes) {
   return h;
 }
 
+std::string AtomName(std::string_view printed) {
+  if (printed.size() < 2 || printed.front() != '\'' || printed.back() != '\'') {
+    return std::string(printed);
+  }
+  std::string name;
+  for (size_t i = 1; i + 1 < printed.size(); ++i) {
+    if (printed[i] == '\\' && i + 2 < printed.size()) ++i;
+    name += printed[i];
+  }
+  return name;
+}
+
+std::string DisplayMfa(std::string_view mfa) {
+  constexpr std::string_view kElixir = "Elixir.";
+  const auto parts = SplitPrintedMfa(mfa);
+  if (!parts) return std::string(mfa);
+  const std::string module = AtomName(parts->module);
+  if (module.size() <= kElixir.size() || module.compare(0, kElixir.size(), kElixir) != 0) {
+    return std::string(mfa);
+  }
+  return module.substr(kElixir.size()) + "." + AtomName(parts->function) + "/" +
+         std::string(parts->arity);
+}
+
 }  // namespace orion::probes

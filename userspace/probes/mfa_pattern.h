@@ -46,4 +46,12 @@ struct PrintedMfa {
 };
 std::optional<PrintedMfa> SplitPrintedMfa(std::string_view mfa);
 
+// The name of an atom as the BEAM prints it: "'Elixir.Foo'" -> "Elixir.Foo", "lists" -> "lists".
+std::string AtomName(std::string_view printed);
+
+// How a function is shown to people: Elixir's form for a function of an Elixir module
+// ("'Elixir.Bar.Repo':get/1" -> "Bar.Repo.get/1"), the BEAM's printed MFA otherwise.
+// ParseMfaPattern reads both forms back to the same function.
+std::string DisplayMfa(std::string_view mfa);
+
 }  // namespace orion::probes

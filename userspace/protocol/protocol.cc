@@ -7,6 +7,7 @@
 
 #include "sketch/bucket_index.h"
 #include "sketch/encoding/ddsketch_encoding.h"
+#include "userspace/probes/mfa_pattern.h"
 
 namespace orion::protocol {
 namespace {
@@ -74,6 +75,10 @@ constexpr std::string_view kCaptureKeys[] = {"patterns", "duration_ms",   "node"
                                              "scope",    "max_functions", "per_node",
                                              "max_rate", "mode",          "match_spec"};
 constexpr std::string_view kTopKeys[] = {"duration_ms", "node", "scope", "sort", "limit"};
+constexpr std::string_view kStreamKeys[] = {"patterns",      "duration_ms", "interval_ms",
+                                            "node",          "scope",       "max_functions",
+                                            "max_rate",      "mode",        "match_spec"};
+constexpr std::string_view kFunctionsKeys[] = {"node", "scope"};
 
 // A request's options: a map whose keys are all atoms of `known`.
 Status CheckRequestKeys(const Term& map, std::string_view request,
@@ -154,8 +159,9 @@ StatusOr<std::string> ReadText(const Term& term, std::string_view what) {
   return text;
 }
 
-StatusOr<std::string> ReadPattern(const Term& term, size_t index, const ProtocolLimits& limits) {
-  const std::string what = "capture: patterns[" + std::to_string(index) + "]";
+StatusOr<std::string> ReadPattern(const Term& term, std::string_view request, size_t index,
+                                  const ProtocolLimits& limits) {
+  const std::string what = std::string(request) + ": patterns[" + std::to_string(index) + "]";
   ASSIGN_OR_RETURN(std::string pattern, ReadText(term, what));
   if (pattern.empty()) return InvalidArgument(what, " is empty");
   if (pattern.size() > limits.max_pattern_length) {
@@ -169,19 +175,20 @@ StatusOr<std::string> ReadPattern(const Term& term, size_t index, const Protocol
   return pattern;
 }
 
-StatusOr<std::vector<std::string>> ReadPatterns(const Term& term, const ProtocolLimits& limits) {
+StatusOr<std::vector<std::string>> ReadPatterns(const Term& term, std::string_view request,
+                                                const ProtocolLimits& limits) {
   if (term.kind() != TermKind::kList || term.tail() || term.is_nil()) {
-    return InvalidArgument("capture: patterns must be a non-empty list such as ",
+    return InvalidArgument(request, ": patterns must be a non-empty list such as ",
                            "[<<\"lists:sort/1\">>, <<\"ets:_/_\">>], not ", Show(term));
   }
   const auto elements = term.elements();
   if (elements.size() > limits.max_patterns) {
-    return InvalidArgument("capture: ", elements.size(), " patterns (at most ", limits.max_patterns,
-                           ")");
+    return InvalidArgument(request, ": ", elements.size(), " patterns (at most ",
+                           limits.max_patterns, ")");
   }
   std::vector<std::string> patterns;
   for (size_t i = 0; i < elements.size(); ++i) {
-    ASSIGN_OR_RETURN(std::string pattern, ReadPattern(elements[i], i, limits));
+    ASSIGN_OR_RETURN(std::string pattern, ReadPattern(elements[i], request, i, limits));
     patterns.push_back(std::move(pattern));
   }
   return patterns;
@@ -244,32 +251,42 @@ StatusOr<std::string> ReadMatchSpec(const Term& spec, CaptureMode mode, std::str
   return std::string(spec.text());
 }
 
+// What a capture and a stream share: patterns, duration_ms, node, scope, max_functions,
+// max_rate, mode and match_spec (the request's own keys are checked by the caller).
+template <typename R>
+Status ReadCaptureFields(const Term& map, std::string_view what, const ProtocolLimits& limits,
+                         R& out) {
+  const std::string prefix = std::string(what) + ": ";
+  ASSIGN_OR_RETURN(const Term* patterns, Required(map, what, "patterns"));
+  ASSIGN_OR_RETURN(out.patterns, ReadPatterns(*patterns, what, limits));
+  RETURN_IF_ERROR(ReadWindow(map, what, limits, out));
+  if (const Term* max_functions = map.map_find("max_functions")) {
+    ASSIGN_OR_RETURN(const uint64_t n, ReadInRange(*max_functions, prefix + "max_functions", 1,
+                                                   limits.max_functions));
+    out.max_functions = static_cast<uint32_t>(n);
+  }
+  if (const Term* max_rate = map.map_find("max_rate")) {
+    ASSIGN_OR_RETURN(out.max_rate,
+                     ReadInRange(*max_rate, prefix + "max_rate", 0, 1'000'000'000'000ull));
+  }
+  if (const Term* mode = map.map_find("mode")) {
+    ASSIGN_OR_RETURN(out.mode, ReadCaptureMode(*mode, what));
+  }
+  if (const Term* spec = map.map_find("match_spec")) {
+    ASSIGN_OR_RETURN(out.match_spec, ReadMatchSpec(*spec, out.mode, what, limits));
+  }
+  return OkStatus();
+}
+
 StatusOr<Request> ParseCapture(const Term& map, const ProtocolLimits& limits) {
   RETURN_IF_ERROR(CheckRequestKeys(map, "capture", kCaptureKeys));
   CaptureRequest capture;
-  ASSIGN_OR_RETURN(const Term* patterns, Required(map, "capture", "patterns"));
-  ASSIGN_OR_RETURN(capture.patterns, ReadPatterns(*patterns, limits));
-  RETURN_IF_ERROR(ReadWindow(map, "capture", limits, capture));
-  if (const Term* max_functions = map.map_find("max_functions")) {
-    ASSIGN_OR_RETURN(const uint64_t n, ReadInRange(*max_functions, "capture: max_functions", 1,
-                                                   limits.max_functions));
-    capture.max_functions = static_cast<uint32_t>(n);
-  }
+  RETURN_IF_ERROR(ReadCaptureFields(map, "capture", limits, capture));
   if (const Term* per_node = map.map_find("per_node")) {
     if (!per_node->is_atom("true") && !per_node->is_atom("false")) {
       return InvalidArgument("capture: per_node must be true or false, not ", Show(*per_node));
     }
     capture.per_node = per_node->is_atom("true");
-  }
-  if (const Term* max_rate = map.map_find("max_rate")) {
-    ASSIGN_OR_RETURN(capture.max_rate,
-                     ReadInRange(*max_rate, "capture: max_rate", 0, 1'000'000'000'000ull));
-  }
-  if (const Term* mode = map.map_find("mode")) {
-    ASSIGN_OR_RETURN(capture.mode, ReadCaptureMode(*mode, "capture"));
-  }
-  if (const Term* spec = map.map_find("match_spec")) {
-    ASSIGN_OR_RETURN(capture.match_spec, ReadMatchSpec(*spec, capture.mode, "capture", limits));
   }
   return Request(std::move(capture));
 }
@@ -280,7 +297,7 @@ StatusOr<Request> ParseWatchAdd(const Term& map, const ProtocolLimits& limits) {
   RETURN_IF_ERROR(CheckRequestKeys(map, "watch_add", kWatchKeys));
   WatchAddRequest watch;
   ASSIGN_OR_RETURN(const Term* patterns, Required(map, "watch_add", "patterns"));
-  ASSIGN_OR_RETURN(watch.patterns, ReadPatterns(*patterns, limits));
+  ASSIGN_OR_RETURN(watch.patterns, ReadPatterns(*patterns, "watch_add", limits));
   if (const Term* node = map.map_find("node")) {
     ASSIGN_OR_RETURN(watch.node, ReadNodeName(*node, "watch_add: node"));
   }
@@ -291,6 +308,51 @@ StatusOr<Request> ParseWatchAdd(const Term& map, const ProtocolLimits& limits) {
     ASSIGN_OR_RETURN(watch.match_spec, ReadMatchSpec(*spec, watch.mode, "watch_add", limits));
   }
   return Request(std::move(watch));
+}
+
+StatusOr<Request> ParseStream(const Term& map, const ProtocolLimits& limits) {
+  RETURN_IF_ERROR(CheckRequestKeys(map, "stream", kStreamKeys));
+  StreamRequest stream;
+  RETURN_IF_ERROR(ReadCaptureFields(map, "stream", limits, stream));
+  if (const Term* interval = map.map_find("interval_ms")) {
+    ASSIGN_OR_RETURN(const uint64_t ms,
+                     ReadInRange(*interval, "stream: interval_ms", limits.min_interval_ms,
+                                 limits.max_interval_ms));
+    stream.interval_ms = static_cast<uint32_t>(ms);
+  }
+  return Request(std::move(stream));
+}
+
+StatusOr<Request> ParseStreamStop(const Term& id) {
+  if (id.kind() != TermKind::kReference) {
+    return InvalidArgument("stream_stop takes the reference {stream, ...} answered, not ",
+                           Show(id));
+  }
+  return Request(StreamStopRequest{.id = id});
+}
+
+// {functions, Prefix} or {functions, Prefix, #{node => N, scope => local}}.
+StatusOr<Request> ParseFunctions(std::span<const Term> arguments, const ProtocolLimits& limits) {
+  FunctionsRequest functions;
+  ASSIGN_OR_RETURN(functions.prefix, ReadText(arguments[0], "functions: the prefix"));
+  if (functions.prefix.size() > limits.max_pattern_length) {
+    return InvalidArgument("functions: the prefix is ", functions.prefix.size(),
+                           " bytes long (at most ", limits.max_pattern_length, ")");
+  }
+  if (std::any_of(functions.prefix.begin(), functions.prefix.end(),
+                  [](char c) { return static_cast<uint8_t>(c) < 0x20 || c == 0x7F; })) {
+    return InvalidArgument("functions: the prefix holds a control character");
+  }
+  if (arguments.size() == 2) {
+    RETURN_IF_ERROR(CheckRequestKeys(arguments[1], "functions", kFunctionsKeys));
+    if (const Term* node = arguments[1].map_find("node")) {
+      ASSIGN_OR_RETURN(functions.node, ReadNodeName(*node, "functions: node"));
+    }
+    if (const Term* scope = arguments[1].map_find("scope")) {
+      ASSIGN_OR_RETURN(functions.scope, ReadScope(*scope, "functions"));
+    }
+  }
+  return Request(std::move(functions));
 }
 
 StatusOr<Request> ParseTop(const Term& map, const ProtocolLimits& limits) {
@@ -666,6 +728,31 @@ Status ReadErrorReason(const Term& reason, const ProtocolLimits& limits) {
   return Internal(elements[0].text(), ": ", message);  // a kind from a newer protocol
 }
 
+// The options a capture and a stream share.
+template <typename R>
+std::vector<std::pair<Term, Term>> CaptureOptionTerms(const R& capture) {
+  std::vector<Term> patterns;
+  for (const auto& pattern : capture.patterns) patterns.push_back(Term::Binary(pattern));
+  std::vector<std::pair<Term, Term>> options = {
+      {Term::Atom("patterns"), Term::List(std::move(patterns))},
+      {Term::Atom("duration_ms"), Term::Unsigned(capture.duration_ms)},
+      {Term::Atom("scope"), Term::Atom(ScopeName(capture.scope))}};
+  if (capture.node) options.emplace_back(Term::Atom("node"), Term::Atom(*capture.node));
+  if (capture.max_functions) {
+    options.emplace_back(Term::Atom("max_functions"), Term::Unsigned(*capture.max_functions));
+  }
+  if (capture.max_rate) {
+    options.emplace_back(Term::Atom("max_rate"), Term::Unsigned(*capture.max_rate));
+  }
+  if (capture.mode != CaptureMode::kAuto) {
+    options.emplace_back(Term::Atom("mode"), Term::Atom(CaptureModeName(capture.mode)));
+  }
+  if (capture.match_spec) {
+    options.emplace_back(Term::Atom("match_spec"), Term::Binary(*capture.match_spec));
+  }
+  return options;
+}
+
 }  // namespace
 
 // ---------------------------------------------------------------------------------------------
@@ -717,10 +804,11 @@ StatusOr<Request> ParseRequest(const Term& request, const ProtocolLimits& limits
     if (name == "version") return Request(VersionRequest{});
     return Request(TargetsRequest{});
   }
-  if (name == "capture" || name == "top") {
+  if (name == "capture" || name == "top" || name == "stream") {
     if (arguments != 1) {
       return InvalidArgument(name, " takes one map of options, e.g. ", kRequestExample);
     }
+    if (name == "stream") return ParseStream(parts[1], limits);
     return name == "capture" ? ParseCapture(parts[1], limits) : ParseTop(parts[1], limits);
   }
   if (name == "watch_add") {
@@ -739,9 +827,19 @@ StatusOr<Request> ParseRequest(const Term& request, const ProtocolLimits& limits
     ASSIGN_OR_RETURN(const uint64_t id, ReadInRange(parts[1], "watch_remove: id", 1, UINT32_MAX));
     return Request(WatchRemoveRequest{.id = static_cast<uint32_t>(id)});
   }
+  if (name == "stream_stop") {
+    if (arguments != 1) return InvalidArgument("stream_stop takes one argument: {stream_stop, Id}");
+    return ParseStreamStop(parts[1]);
+  }
+  if (name == "functions") {
+    if (arguments != 1 && arguments != 2) {
+      return InvalidArgument("functions takes a prefix: {functions, <<\"lists:so\">>}");
+    }
+    return ParseFunctions(parts.subspan(1), limits);
+  }
   return InvalidArgument("unknown request ", Show(parts[0]),
                          " (known: ping, version, targets, capture, top, watch_add, watches, "
-                         "watch_remove)");
+                         "watch_remove, stream, stream_stop, functions)");
 }
 
 Term EncodeRequest(const Request& request) {
@@ -750,27 +848,24 @@ Term EncodeRequest(const Request& request) {
     Term operator()(const VersionRequest&) const { return Term::Tuple({Term::Atom("version")}); }
     Term operator()(const TargetsRequest&) const { return Term::Tuple({Term::Atom("targets")}); }
     Term operator()(const CaptureRequest& capture) const {
-      std::vector<Term> patterns;
-      for (const auto& pattern : capture.patterns) patterns.push_back(Term::Binary(pattern));
-      std::vector<std::pair<Term, Term>> options = {
-          {Term::Atom("patterns"), Term::List(std::move(patterns))},
-          {Term::Atom("duration_ms"), Term::Unsigned(capture.duration_ms)},
-          {Term::Atom("scope"), Term::Atom(ScopeName(capture.scope))}};
-      if (capture.node) options.emplace_back(Term::Atom("node"), Term::Atom(*capture.node));
-      if (capture.max_functions) {
-        options.emplace_back(Term::Atom("max_functions"), Term::Unsigned(*capture.max_functions));
-      }
+      std::vector<std::pair<Term, Term>> options = CaptureOptionTerms(capture);
       if (capture.per_node) options.emplace_back(Term::Atom("per_node"), Term::Atom("true"));
-      if (capture.max_rate) {
-        options.emplace_back(Term::Atom("max_rate"), Term::Unsigned(*capture.max_rate));
-      }
-      if (capture.mode != CaptureMode::kAuto) {
-        options.emplace_back(Term::Atom("mode"), Term::Atom(CaptureModeName(capture.mode)));
-      }
-      if (capture.match_spec) {
-        options.emplace_back(Term::Atom("match_spec"), Term::Binary(*capture.match_spec));
-      }
       return Term::Tuple({Term::Atom("capture"), Term::Map(std::move(options))});
+    }
+    Term operator()(const StreamRequest& stream) const {
+      std::vector<std::pair<Term, Term>> options = CaptureOptionTerms(stream);
+      options.emplace_back(Term::Atom("interval_ms"), Term::Unsigned(stream.interval_ms));
+      return Term::Tuple({Term::Atom("stream"), Term::Map(std::move(options))});
+    }
+    Term operator()(const StreamStopRequest& stop) const {
+      return Term::Tuple({Term::Atom("stream_stop"), stop.id});
+    }
+    Term operator()(const FunctionsRequest& functions) const {
+      std::vector<std::pair<Term, Term>> options = {
+          {Term::Atom("scope"), Term::Atom(ScopeName(functions.scope))}};
+      if (functions.node) options.emplace_back(Term::Atom("node"), Term::Atom(*functions.node));
+      return Term::Tuple({Term::Atom("functions"), Term::Binary(functions.prefix),
+                          Term::Map(std::move(options))});
     }
     Term operator()(const TopRequest& top) const {
       std::vector<std::pair<Term, Term>> options = {
@@ -894,8 +989,11 @@ Term EncodePingReply() {
 }
 
 Term EncodeVersionReply(std::string_view orion_version) {
-  return Ok(AtomMap(
-      {{"protocol", Term::Integer(kProtocolVersion)}, {"orion", Term::Binary(orion_version)}}));
+  std::vector<Term> versions;
+  for (int version : kProtocolVersions) versions.push_back(Term::Integer(version));
+  return Ok(AtomMap({{"protocol", Term::Integer(kProtocolVersion)},
+                     {"versions", Term::List(std::move(versions))},
+                     {"orion", Term::Binary(orion_version)}}));
 }
 
 Term EncodeTargetsReply(const TargetsResult& targets) {
@@ -1081,6 +1179,322 @@ StatusOr<TopReplyParts> ReadTopReply(const Term& reply, const ProtocolLimits& li
   ASSIGN_OR_RETURN(const Term* nodes, Required(parts[1], "top reply", "nodes"));
   ASSIGN_OR_RETURN(out.nodes, ReadNodes(*nodes, limits));
   return out;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Streams.
+
+namespace {
+
+Term IntervalFunctionMap(const probes::FunctionStats& function) {
+  return AtomMap({{"name", Term::Binary(probes::DisplayMfa(function.mfa))},
+                  {"mfa", Term::Binary(function.mfa)},
+                  {"calls", Term::Unsigned(function.wall.count())},
+                  {"exceptions", Term::Unsigned(function.exceptions)},
+                  {"wall", Term::Binary(sketch::EncodeDDSketch(function.wall))},
+                  {"cpu", Term::Binary(sketch::EncodeDDSketch(function.cpu))}});
+}
+
+Term NodeIntervalMap(const NodeInterval& node) {
+  std::vector<Term> functions;
+  functions.reserve(node.functions.size());
+  for (const auto& function : node.functions) functions.push_back(IntervalFunctionMap(function));
+  return AtomMap({{"node", Term::Atom(node.node)},
+                  {"host", Term::Binary(node.host)},
+                  {"os_pid", Term::Unsigned(node.os_pid)},
+                  {"functions", Term::List(std::move(functions))},
+                  {"lost", Term::Unsigned(node.lost)}});
+}
+
+Term StreamEventTerm(const StreamEvent& event) {
+  struct Visitor {
+    Term operator()(const IntervalEvent& interval) const {
+      std::vector<Term> nodes;
+      nodes.reserve(interval.nodes.size());
+      for (const auto& node : interval.nodes) nodes.push_back(NodeIntervalMap(node));
+      return Term::Tuple({Term::Atom("interval"),
+                          AtomMap({{"seq", Term::Unsigned(interval.seq)},
+                                   {"end_ms", Term::Unsigned(interval.end_ms)},
+                                   {"interval_ms", Term::Unsigned(interval.interval_ms)},
+                                   {"nodes", Term::List(std::move(nodes))},
+                                   {"dropped", Term::Unsigned(interval.dropped)}})});
+    }
+    Term operator()(const NodeDownEvent& down) const {
+      return Term::Tuple(
+          {Term::Atom("node_down"), Term::Atom(down.node), Term::Binary(down.reason)});
+    }
+    Term operator()(const StoppedEvent& stopped) const {
+      Term reason = Term::Atom(StopReasonName(stopped.reason));
+      if (stopped.reason == StopReason::kOverload) {
+        reason = Term::Tuple({reason, Term::Unsigned(stopped.rate)});
+      } else if (stopped.reason == StopReason::kError) {
+        reason = Term::Tuple({reason, Term::Binary(stopped.error)});
+      }
+      return Term::Tuple({Term::Atom("stopped"), std::move(reason)});
+    }
+  };
+  return std::visit(Visitor{}, event);
+}
+
+StatusOr<probes::FunctionStats> ReadIntervalFunction(const Term& map, const std::string& what,
+                                                     const ProtocolLimits& limits) {
+  if (map.kind() != TermKind::kMap) return InvalidArgument(what, " must be a map");
+  probes::FunctionStats function;
+  ASSIGN_OR_RETURN(const Term* mfa, Required(map, what, "mfa"));
+  if (mfa->kind() != TermKind::kBinary || mfa->text().empty() ||
+      mfa->text().size() > limits.max_pattern_length) {
+    return InvalidArgument(what, ": mfa must be a binary of 1 to ", limits.max_pattern_length,
+                           " bytes, not ", Show(*mfa));
+  }
+  function.mfa = std::string(mfa->text());
+  const std::string where = what + " (" + function.mfa + ")";
+  ASSIGN_OR_RETURN(const Term* wall, Required(map, where, "wall"));
+  ASSIGN_OR_RETURN(function.wall, ReadSketch(*wall, where + ": wall"));
+  ASSIGN_OR_RETURN(const Term* cpu, Required(map, where, "cpu"));
+  ASSIGN_OR_RETURN(function.cpu, ReadSketch(*cpu, where + ": cpu"));
+  ASSIGN_OR_RETURN(const Term* calls, Required(map, where, "calls"));
+  if (calls->to_uint64() != function.wall.count()) {
+    return InvalidArgument(where, ": calls ", Show(*calls), " but its sketch holds ",
+                           function.wall.count());
+  }
+  ASSIGN_OR_RETURN(const Term* exceptions, Required(map, where, "exceptions"));
+  ASSIGN_OR_RETURN(function.exceptions, ReadUnsigned(*exceptions, where + ": exceptions"));
+  return function;
+}
+
+StatusOr<NodeInterval> ReadNodeInterval(const Term& map, size_t index, const ProtocolLimits& limits,
+                                        uint64_t& bins) {
+  const std::string what = "interval: nodes[" + std::to_string(index) + "]";
+  if (map.kind() != TermKind::kMap) return InvalidArgument(what, " must be a map");
+  NodeInterval node;
+  ASSIGN_OR_RETURN(const Term* name, Required(map, what, "node"));
+  ASSIGN_OR_RETURN(node.node, ReadNodeName(*name, what + ": node"));
+  ASSIGN_OR_RETURN(const Term* host, Required(map, what, "host"));
+  if (host->kind() != TermKind::kBinary || host->text().size() > limits.max_pattern_length) {
+    return InvalidArgument(what, ": host must be a binary of at most ", limits.max_pattern_length,
+                           " bytes, not ", Show(*host));
+  }
+  node.host = std::string(host->text());
+  ASSIGN_OR_RETURN(const Term* os_pid, Required(map, what, "os_pid"));
+  ASSIGN_OR_RETURN(node.os_pid, ReadUnsigned(*os_pid, what + ": os_pid"));
+  ASSIGN_OR_RETURN(const Term* lost, Required(map, what, "lost"));
+  ASSIGN_OR_RETURN(node.lost, ReadUnsigned(*lost, what + ": lost"));
+  ASSIGN_OR_RETURN(const Term* functions, Required(map, what, "functions"));
+  if (functions->kind() != TermKind::kList || functions->tail() ||
+      functions->elements().size() > limits.max_functions) {
+    return InvalidArgument(what, ": functions must be a list of at most ", limits.max_functions,
+                           " maps");
+  }
+  const auto elements = functions->elements();
+  for (size_t i = 0; i < elements.size(); ++i) {
+    ASSIGN_OR_RETURN(probes::FunctionStats function,
+                     ReadIntervalFunction(elements[i],
+                                          what + ": functions[" + std::to_string(i) + "]", limits));
+    bins += BinSpan(function.wall) + BinSpan(function.cpu);
+    if (bins > limits.max_reply_bins) {
+      return InvalidArgument("interval: sketches of more than ", limits.max_reply_bins, " bins");
+    }
+    node.functions.push_back(std::move(function));
+  }
+  std::sort(node.functions.begin(), node.functions.end(),
+            [](const auto& a, const auto& b) { return a.mfa < b.mfa; });
+  const auto twice =
+      std::adjacent_find(node.functions.begin(), node.functions.end(),
+                         [](const auto& a, const auto& b) { return a.mfa == b.mfa; });
+  if (twice != node.functions.end()) {
+    return InvalidArgument(what, ": ", twice->mfa, " is listed twice");
+  }
+  return node;
+}
+
+StatusOr<IntervalEvent> ReadInterval(const Term& map, const ProtocolLimits& limits) {
+  if (map.kind() != TermKind::kMap) return InvalidArgument("interval: must be a map");
+  IntervalEvent interval;
+  ASSIGN_OR_RETURN(const Term* seq, Required(map, "interval", "seq"));
+  ASSIGN_OR_RETURN(interval.seq, ReadUnsigned(*seq, "interval: seq"));
+  ASSIGN_OR_RETURN(const Term* end_ms, Required(map, "interval", "end_ms"));
+  ASSIGN_OR_RETURN(interval.end_ms, ReadUnsigned(*end_ms, "interval: end_ms"));
+  ASSIGN_OR_RETURN(const Term* interval_ms, Required(map, "interval", "interval_ms"));
+  ASSIGN_OR_RETURN(const uint64_t ms,
+                   ReadInRange(*interval_ms, "interval: interval_ms", 1, limits.max_interval_ms));
+  interval.interval_ms = static_cast<uint32_t>(ms);
+  if (const Term* dropped = map.map_find("dropped")) {
+    ASSIGN_OR_RETURN(interval.dropped, ReadUnsigned(*dropped, "interval: dropped"));
+  }
+  ASSIGN_OR_RETURN(const Term* nodes, Required(map, "interval", "nodes"));
+  if (nodes->kind() != TermKind::kList || nodes->tail() ||
+      nodes->elements().size() > limits.max_stream_nodes) {
+    return InvalidArgument("interval: nodes must be a list of at most ", limits.max_stream_nodes,
+                           " maps");
+  }
+  uint64_t bins = 0;
+  const auto elements = nodes->elements();
+  for (size_t i = 0; i < elements.size(); ++i) {
+    ASSIGN_OR_RETURN(NodeInterval node, ReadNodeInterval(elements[i], i, limits, bins));
+    interval.nodes.push_back(std::move(node));
+  }
+  return interval;
+}
+
+StatusOr<StoppedEvent> ReadStopped(const Term& reason, const ProtocolLimits& limits) {
+  StoppedEvent stopped;
+  if (reason.is_atom("done")) return stopped;
+  if (reason.is_atom("stopped")) {
+    stopped.reason = StopReason::kStopped;
+    return stopped;
+  }
+  const auto parts = reason.elements();
+  if (reason.kind() == TermKind::kTuple && parts.size() == 2) {
+    if (parts[0].is_atom("overload")) {
+      stopped.reason = StopReason::kOverload;
+      ASSIGN_OR_RETURN(stopped.rate, ReadUnsigned(parts[1], "stopped: overload rate"));
+      return stopped;
+    }
+    if (parts[0].is_atom("error") && parts[1].kind() == TermKind::kBinary) {
+      stopped.reason = StopReason::kError;
+      stopped.error = Truncated(parts[1].text(), limits.max_error_length);
+      return stopped;
+    }
+  }
+  return InvalidArgument(
+      "stopped: the reason must be done, stopped, {overload, Rate} or {error, Message}, not ",
+      Show(reason));
+}
+
+}  // namespace
+
+std::string_view StopReasonName(StopReason reason) {
+  switch (reason) {
+    case StopReason::kDone:
+      return "done";
+    case StopReason::kStopped:
+      return "stopped";
+    case StopReason::kOverload:
+      return "overload";
+    case StopReason::kError:
+      return "error";
+  }
+  return "error";
+}
+
+Term StreamMessageTerm(const Term& id, const StreamEvent& event) {
+  return Term::Tuple({Term::Atom("orion_stream"), id, StreamEventTerm(event)});
+}
+
+std::vector<uint8_t> EncodeStreamMessage(const Term& id, const StreamEvent& event) {
+  return EncodeTerm(StreamMessageTerm(id, event));
+}
+
+StatusOr<StreamMessage> DecodeStreamMessage(const Term& message, const ProtocolLimits& limits) {
+  const auto parts = message.elements();
+  if (message.kind() != TermKind::kTuple || parts.size() != 3 ||
+      !parts[0].is_atom("orion_stream") || parts[2].kind() != TermKind::kTuple ||
+      parts[2].elements().empty()) {
+    return InvalidArgument("not a stream message {orion_stream, Id, Event}: ", Show(message));
+  }
+  const auto event = parts[2].elements();
+  if (event[0].is_atom("interval") && event.size() == 2) {
+    ASSIGN_OR_RETURN(IntervalEvent interval, ReadInterval(event[1], limits));
+    return StreamMessage{.id = parts[1], .event = std::move(interval)};
+  }
+  if (event[0].is_atom("node_down") && event.size() == 3) {
+    NodeDownEvent down;
+    ASSIGN_OR_RETURN(down.node, ReadNodeName(event[1], "node_down: node"));
+    if (event[2].kind() != TermKind::kBinary) {
+      return InvalidArgument("node_down: the reason must be a binary, not ", Show(event[2]));
+    }
+    down.reason = Truncated(event[2].text(), limits.max_error_length);
+    return StreamMessage{.id = parts[1], .event = std::move(down)};
+  }
+  if (event[0].is_atom("stopped") && event.size() == 2) {
+    ASSIGN_OR_RETURN(StoppedEvent stopped, ReadStopped(event[1], limits));
+    return StreamMessage{.id = parts[1], .event = std::move(stopped)};
+  }
+  return InvalidArgument("unknown stream event ", Show(parts[2]),
+                         " (known: interval, node_down, stopped)");
+}
+
+Term EncodeStreamReply(const Term& id) {
+  return Ok(id);
+}
+
+StatusOr<Term> DecodeStreamReply(const Term& reply, const ProtocolLimits& limits) {
+  const auto parts = reply.elements();
+  const bool pair = reply.kind() == TermKind::kTuple && parts.size() == 2;
+  if (pair && parts[0].is_atom("error")) return ReadErrorReason(parts[1], limits);
+  if (!pair || !parts[0].is_atom("ok") || parts[1].kind() != TermKind::kReference) {
+    return InvalidArgument("a stream reply is {ok, Ref} or {error, {Kind, Message}}, not ",
+                           Show(reply));
+  }
+  return parts[1];
+}
+
+// ---------------------------------------------------------------------------------------------
+// Function names.
+
+Term EncodeFunctionsReply(const FunctionsResult& result) {
+  std::vector<Term> names;
+  names.reserve(result.functions.size());
+  for (const std::string& name : result.functions) names.push_back(Term::Binary(name));
+  return Ok(AtomMap({{"functions", Term::List(std::move(names))},
+                     {"truncated", Term::Atom(result.truncated ? "true" : "false")}}));
+}
+
+StatusOr<FunctionsResult> DecodeFunctionsReply(const Term& reply, const ProtocolLimits& limits) {
+  const auto parts = reply.elements();
+  const bool pair = reply.kind() == TermKind::kTuple && parts.size() == 2;
+  if (pair && parts[0].is_atom("error")) return ReadErrorReason(parts[1], limits);
+  if (!pair || !parts[0].is_atom("ok") || parts[1].kind() != TermKind::kMap) {
+    return InvalidArgument("a functions reply is {ok, #{functions => [...]}} or {error, ...}, not ",
+                           Show(reply));
+  }
+  ASSIGN_OR_RETURN(const Term* names, Required(parts[1], "functions reply", "functions"));
+  ASSIGN_OR_RETURN(const Term* truncated, Required(parts[1], "functions reply", "truncated"));
+  if (names->kind() != TermKind::kList || names->tail() ||
+      names->elements().size() > limits.max_function_names ||
+      (!truncated->is_atom("true") && !truncated->is_atom("false"))) {
+    return InvalidArgument("functions reply: functions must be a list of at most ",
+                           limits.max_function_names, " binaries, truncated true or false");
+  }
+  FunctionsResult result;
+  result.truncated = truncated->is_atom("true");
+  size_t bytes = 0;
+  for (const Term& name : names->elements()) {
+    if (name.kind() != TermKind::kBinary || name.text().empty() ||
+        name.text().size() > limits.max_pattern_length) {
+      return InvalidArgument("functions reply: a name must be a binary of 1 to ",
+                             limits.max_pattern_length, " bytes, not ", Show(name));
+    }
+    bytes += name.text().size();
+    if (bytes > limits.max_function_bytes) {
+      return InvalidArgument("functions reply: more than ", limits.max_function_bytes,
+                             " bytes of names");
+    }
+    result.functions.emplace_back(name.text());
+  }
+  return result;
+}
+
+FunctionsResult MergeFunctions(std::vector<FunctionsResult> parts, const ProtocolLimits& limits) {
+  FunctionsResult merged;
+  std::vector<std::string> all;
+  for (FunctionsResult& part : parts) {
+    merged.truncated = merged.truncated || part.truncated;
+    for (std::string& name : part.functions) all.push_back(std::move(name));
+  }
+  std::sort(all.begin(), all.end());
+  all.erase(std::unique(all.begin(), all.end()), all.end());
+  size_t bytes = 0;
+  for (std::string& name : all) {
+    if (merged.functions.size() == limits.max_function_names ||
+        bytes + name.size() > limits.max_function_bytes) {
+      merged.truncated = true;
+      break;
+    }
+    bytes += name.size();
+    merged.functions.push_back(std::move(name));
+  }
+  return merged;
 }
 
 }  // namespace orion::protocol

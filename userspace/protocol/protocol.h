@@ -1,5 +1,6 @@
-// The daemon's protocol, version 1: what `orion daemon` accepts from Erlang/Elixir shells and
-// from peer daemons, and what it answers.  docs/protocol.md is the spec; this module is its one
+// The daemon's protocol, version 2: what `orion daemon` accepts from Erlang/Elixir shells and
+// from peer daemons, and what it answers (version 1's requests are unchanged; version 2 adds
+// streams and {functions, Prefix}).  docs/protocol.md is the spec; this module is its one
 // implementation, on top of the bounded term codec (term.h).
 //
 // A request is a gen_server:call to {orion, 'orion@host'}.  The daemon's loop:
@@ -15,6 +16,9 @@
 //   CaptureRequest local = capture; local.scope = Scope::kLocal;
 //   send EncodeGenCall(self, tag, EncodeRequest(local)) to {orion, Peer}
 //   reply: ParseGenReply(term) -> DecodeCaptureReply(reply.reply) -> MergeCaptureResults(...)
+//
+// A stream ({stream, ...} -> {ok, Id}) then sends the caller EncodeStreamMessage(Id, Event) for
+// each interval, node lost and the end; a daemon reads its peers' with DecodeStreamMessage.
 #pragma once
 
 #include <sys/types.h>
@@ -40,7 +44,9 @@ using erlang::ErlangPid;
 using erlang::Term;
 using erlang::TermKind;
 
-inline constexpr int kProtocolVersion = 1;
+inline constexpr int kProtocolVersion = 2;
+// Every version this implementation serves ({version} lists them).
+inline constexpr int kProtocolVersions[] = {1, 2};
 
 // Bounds on what a request or a peer's reply may ask for or carry (docs/protocol.md, "Limits").
 struct ProtocolLimits {
@@ -56,6 +62,12 @@ struct ProtocolLimits {
   // Bins (highest - lowest + 1, 8 bytes each) over all the sketches of a peer's reply: what its
   // sketches may make the daemon allocate.  Each sketch is also bounded by the kernel's 2816 bins.
   uint64_t max_reply_bins = uint64_t{1} << 23;
+  uint32_t min_interval_ms = 100;     // a stream's interval_ms
+  uint32_t max_interval_ms = 60'000;
+  size_t max_stream_nodes = 256;      // node entries of one interval (BEAMs over every host)
+  // {functions, Prefix}: entries of a reply, and their bytes.
+  size_t max_function_names = 100;
+  size_t max_function_bytes = 64 * 1024;
 };
 
 // ---------------------------------------------------------------------------------------------
@@ -142,8 +154,38 @@ struct WatchRemoveRequest {
   bool operator==(const WatchRemoveRequest&) const = default;
 };
 
-using Request = std::variant<PingRequest, VersionRequest, TargetsRequest, CaptureRequest,
-                             TopRequest, WatchAddRequest, WatchesRequest, WatchRemoveRequest>;
+// {stream, #{...}}: a capture that reports every interval_ms to the calling process
+// (docs/protocol.md, "Streams"). The same options as a capture, less per_node (a stream is
+// always per node), plus interval_ms.
+struct StreamRequest {
+  std::vector<std::string> patterns;
+  uint64_t duration_ms = 0;
+  uint32_t interval_ms = 1000;
+  std::optional<std::string> node;
+  Scope scope = Scope::kCluster;
+  std::optional<uint32_t> max_functions;
+  std::optional<uint64_t> max_rate;
+  CaptureMode mode = CaptureMode::kAuto;
+  std::optional<std::string> match_spec;
+  bool operator==(const StreamRequest&) const = default;
+};
+// {stream_stop, Id}: Id is the reference {stream, ...} answered.
+struct StreamStopRequest {
+  Term id;
+  bool operator==(const StreamStopRequest&) const = default;
+};
+// {functions, Prefix} (and {functions, Prefix, #{node => N, scope => local}}): the loaded
+// functions whose names start with Prefix, for completion.
+struct FunctionsRequest {
+  std::string prefix;  // "lists:so", "Enum.ma", "lis"
+  std::optional<std::string> node;
+  Scope scope = Scope::kCluster;
+  bool operator==(const FunctionsRequest&) const = default;
+};
+using Request =
+    std::variant<PingRequest, VersionRequest, TargetsRequest, CaptureRequest, TopRequest,
+                 WatchAddRequest, WatchesRequest, WatchRemoveRequest, StreamRequest,
+                 StreamStopRequest, FunctionsRequest>;
 
 // Validates a request term against the spec and the limits.  InvalidArgument says what is wrong
 // in words a shell user can act on (the daemon answers it as bad_request).
@@ -199,6 +241,8 @@ struct WatchEntry {
 Term EncodeWatchAddReply(uint32_t id);                          // {ok, Id}
 Term EncodeWatchesReply(const std::vector<WatchEntry>& watches);  // {ok, [...]}
 Term EncodeVersionReply(std::string_view orion_version);  // {ok, #{protocol => 1, orion => <<V>>}}
+// {ok, #{protocol => 2, versions => [1, 2], orion => <<V>>}}
+Term EncodeVersionReply(std::string_view orion_version);
 
 enum class BeamFlavor { kEmu, kJit };
 struct BeamTarget {
@@ -302,6 +346,68 @@ struct TopReplyParts {
   std::vector<NodeStatus> nodes;
 };
 StatusOr<TopReplyParts> ReadTopReply(const Term& reply, const ProtocolLimits& limits = {});
+
+// ---------------------------------------------------------------------------------------------
+// Streams (version 2).
+
+// One BEAM's part of an interval: what its targeted functions did in that interval (deltas).
+struct NodeInterval {
+  std::string node;   // the BEAM's node name; 'nonode@nohost' for a BEAM that is not distributed
+  std::string host;   // the host it runs on (the daemon's host)
+  uint64_t os_pid = 0;
+  std::vector<probes::FunctionStats> functions;  // sorted by MFA; functions with no change left out
+  uint64_t lost = 0;  // every loss counter of the interval added up
+};
+struct IntervalEvent {
+  uint64_t seq = 0;     // 1, 2, ...: one per interval, none skipped on the daemon's side
+  uint64_t end_ms = 0;  // Unix time the interval ended (the reporting daemon's clock)
+  uint32_t interval_ms = 0;
+  std::vector<NodeInterval> nodes;
+  uint64_t dropped = 0;  // intervals of this stream not delivered so far (the caller was slow)
+};
+// A peer daemon or a BEAM lost mid-stream; the stream goes on with the others.
+struct NodeDownEvent {
+  std::string node;
+  std::string reason;
+};
+enum class StopReason { kDone, kStopped, kOverload, kError };
+std::string_view StopReasonName(StopReason reason);  // "done", "stopped", "overload", "error"
+// The last message of a stream.
+struct StoppedEvent {
+  StopReason reason = StopReason::kDone;
+  uint64_t rate = 0;   // kOverload: events per second the guard saw
+  std::string error;   // kError: what went wrong
+};
+using StreamEvent = std::variant<IntervalEvent, NodeDownEvent, StoppedEvent>;
+
+// {orion_stream, Id, Event}, with the version byte: the message a stream sends its caller.
+std::vector<uint8_t> EncodeStreamMessage(const Term& id, const StreamEvent& event);
+Term StreamMessageTerm(const Term& id, const StreamEvent& event);
+struct StreamMessage {
+  Term id;
+  StreamEvent event;
+};
+// A stream message from a peer, validated like a capture reply: sketches of the kernel's
+// mapping, counts that agree with them, at most max_stream_nodes nodes, max_functions
+// functions each and max_reply_bins bins in all. InvalidArgument for anything else (including
+// a message that is not {orion_stream, _, _}).
+StatusOr<StreamMessage> DecodeStreamMessage(const Term& message, const ProtocolLimits& limits = {});
+
+// {ok, Id}: the answer to {stream, ...}.
+Term EncodeStreamReply(const Term& id);
+// The Id of a peer's {ok, Id}, or its error as a Status.
+StatusOr<Term> DecodeStreamReply(const Term& reply, const ProtocolLimits& limits = {});
+
+// {ok, #{functions => [<<"lists:sort/1">>, ...], truncated => Bool}}.
+struct FunctionsResult {
+  std::vector<std::string> functions;  // sorted, unique, within the limits
+  bool truncated = false;              // more matched than the limits let through
+};
+Term EncodeFunctionsReply(const FunctionsResult& result);
+StatusOr<FunctionsResult> DecodeFunctionsReply(const Term& reply, const ProtocolLimits& limits = {});
+// The union of several results, sorted, cut to max_function_names entries and
+// max_function_bytes bytes (truncated if anything was cut or any part was truncated).
+FunctionsResult MergeFunctions(std::vector<FunctionsResult> parts, const ProtocolLimits& limits = {});
 
 // One result with every function merged exactly (bin by bin, counts and exact summaries added),
 // counters summed, nodes concatenated, the longest duration.

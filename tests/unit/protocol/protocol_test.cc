@@ -118,7 +118,7 @@ TEST(ProtocolTest, ABadRequestInAGoodEnvelopeIsAnswered) {
       DecodeOrDie(EncodeGenReply(in->call.tag, EncodeErrorStatus(in->request.status())));
   EXPECT_EQ(FormatTerm(reply),
             "{tag,{error,{bad_request,<<\"unknown request reboot (known: ping, version, targets, "
-            "capture, top, watch_add, watches, watch_remove)\">>}}}");
+            "capture, top, watch_add, watches, watch_remove, stream, stream_stop, functions)\">>}}}");
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -193,8 +193,9 @@ TEST(ProtocolTest, RejectsBadRequestsWithAReason) {
        "a request is a tuple such as {ping} or {capture, #{patterns => "
        "[<<\"lists:sort/1\">>], duration_ms => 5000}}, not ping"},
       {"{}", "a request is a tuple such as {ping}"},
-      {"{pong}", "unknown request pong (known: ping, version, targets, capture, top, watch_add, "
-                 "watches, watch_remove)"},
+      {"{pong}",
+       "unknown request pong (known: ping, version, targets, capture, top, watch_add, watches, "
+       "watch_remove, stream, stream_stop, functions)"},
       {"{watch_add, #{}}", "watch_add: missing key patterns"},
       {"{watch_add, #{patterns => [<<\"a\">>], duration_ms => 5}}",
        "watch_add: unknown key duration_ms (known: patterns, node, mode, match_spec)"},
@@ -294,7 +295,8 @@ TEST(ProtocolTest, RepliesAreWhatErlangWouldEncode) {
                               .peers = {"orion@h2"}};
   const std::vector<std::pair<Term, std::string>> cases = {
       {EncodePingReply(), "{ok, pong}"},
-      {EncodeVersionReply("0.1.0"), "{ok, #{protocol => 1, orion => <<\"0.1.0\">>}}"},
+      {EncodeVersionReply("0.1.0"),
+       "{ok, #{protocol => 2, versions => [1, 2], orion => <<\"0.1.0\">>}}"},
       {EncodeTargetsReply(targets),
        "{ok, #{node => 'orion@h1', beams => [#{os_pid => 123, node => 'app@h1', flavor => emu, "
        "function_probes => true}, #{os_pid => 456, node => undefined, flavor => jit, "
