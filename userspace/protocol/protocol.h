@@ -240,7 +240,6 @@ struct WatchEntry {
 };
 Term EncodeWatchAddReply(uint32_t id);                          // {ok, Id}
 Term EncodeWatchesReply(const std::vector<WatchEntry>& watches);  // {ok, [...]}
-Term EncodeVersionReply(std::string_view orion_version);  // {ok, #{protocol => 1, orion => <<V>>}}
 // {ok, #{protocol => 2, versions => [1, 2], orion => <<V>>}}
 Term EncodeVersionReply(std::string_view orion_version);
 
