@@ -8,6 +8,7 @@
 #include "userspace/cli/probes_command.h"
 #include "userspace/cli/sketch_command.h"
 #include "userspace/cli/top_command.h"
+#include "userspace/cli/ui_command.h"
 
 namespace {
 
@@ -27,6 +28,8 @@ constexpr Command kCommands[] = {
      orion::RunSketchCommand},
     {"top", "processes, mailboxes, GC, ports and schedulers of a running BEAM, from the kernel",
      orion::RunTopCommand},
+    {"ui", "the live console: latency over time across the cluster, in a browser",
+     orion::RunUiCommand},
 };
 
 void PrintUsage(FILE* out) {

@@ -2,7 +2,6 @@
 
 #include <sys/stat.h>
 
-#include <charconv>
 #include <fstream>
 
 #include <httplib.h>
@@ -11,47 +10,6 @@
 #include "userspace/metrics/prometheus.h"
 
 namespace orion::daemon {
-namespace {
-
-// The same length and bytes, in time that does not depend on where they differ.
-bool TokensEqual(std::string_view a, std::string_view b) {
-  if (a.size() != b.size()) return false;
-  unsigned char diff = 0;
-  for (size_t i = 0; i < a.size(); ++i) diff |= static_cast<unsigned char>(a[i] ^ b[i]);
-  return diff == 0;
-}
-
-}  // namespace
-
-StatusOr<ListenAddress> ParseListenAddress(const std::string& text) {
-  ListenAddress out;
-  std::string port;
-  if (!text.empty() && text.front() == '[') {
-    const size_t close = text.find("]:");
-    if (close == std::string::npos) {
-      return InvalidArgument("bad listen address '", text, "': write [IPv6]:PORT");
-    }
-    out.host = text.substr(1, close - 1);
-    port = text.substr(close + 2);
-  } else {
-    const size_t colon = text.rfind(':');
-    if (colon == std::string::npos || colon == 0) {
-      return InvalidArgument("bad listen address '", text,
-                             "': write HOST:PORT, e.g. 127.0.0.1:9464");
-    }
-    out.host = text.substr(0, colon);
-    port = text.substr(colon + 1);
-  }
-  const auto [end, ec] = std::from_chars(port.data(), port.data() + port.size(), out.port);
-  if (ec != std::errc() || end != port.data() + port.size() || out.port < 0 || out.port > 65535) {
-    return InvalidArgument("bad port in listen address '", text, "'");
-  }
-  return out;
-}
-
-bool IsLoopback(const std::string& host) {
-  return host == "localhost" || host == "::1" || host.rfind("127.", 0) == 0;
-}
 
 StatusOr<std::string> ReadTokenFile(const std::string& path) {
   struct stat st {};
@@ -89,10 +47,7 @@ StatusOr<std::unique_ptr<MetricsServer>> MetricsServer::Start(const ListenAddres
   http.set_payload_max_length(4096);
   http.Get("/metrics", [token = std::move(token), render = std::move(render)](
                            const httplib::Request& request, httplib::Response& response) {
-    const std::string auth = request.get_header_value("Authorization");
-    constexpr std::string_view kBearer = "Bearer ";
-    if (auth.rfind(kBearer, 0) != 0 ||
-        !TokensEqual(std::string_view(auth).substr(kBearer.size()), token)) {
+    if (!http::RequestHasToken(request, token, /*query_too=*/false)) {
       response.status = 401;
       response.set_header("WWW-Authenticate", "Bearer");
       response.set_content("orion: /metrics needs 'Authorization: Bearer <token>' "

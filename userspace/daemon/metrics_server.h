@@ -13,6 +13,7 @@
 #include <thread>
 
 #include "base/status.h"
+#include "userspace/http/http_access.h"
 
 namespace httplib {
 class Server;
@@ -20,16 +21,10 @@ class Server;
 
 namespace orion::daemon {
 
-struct ListenAddress {
-  std::string host;
-  int port = 0;
-};
-
-// "127.0.0.1:9464", "[::1]:9464", "localhost:9464"; the port is required.
-StatusOr<ListenAddress> ParseListenAddress(const std::string& text);
-
-// True for addresses that only this host can reach.
-bool IsLoopback(const std::string& host);
+// The listen address and its checks are shared with `orion ui` (userspace/http/http_access.h).
+using http::IsLoopback;
+using http::ListenAddress;
+using http::ParseListenAddress;
 
 // Reads a bearer token: the file's first line, at least 16 characters; the file must not be
 // readable by others (mode & 007 == 0).

@@ -1013,6 +1013,58 @@ Term EncodeTargetsReply(const TargetsResult& targets) {
                      {"peers", Term::List(std::move(peers))}}));
 }
 
+StatusOr<TargetsResult> DecodeTargetsReply(const Term& reply, const ProtocolLimits& limits) {
+  const auto parts = reply.elements();
+  const bool pair = reply.kind() == TermKind::kTuple && parts.size() == 2;
+  if (pair && parts[0].is_atom("error")) return ReadErrorReason(parts[1], limits);
+  if (!pair || !parts[0].is_atom("ok") || parts[1].kind() != TermKind::kMap) {
+    return InvalidArgument("a targets reply is {ok, #{node => ..., beams => [...]}}, not ",
+                           Show(reply));
+  }
+  const Term& map = parts[1];
+  TargetsResult out;
+  ASSIGN_OR_RETURN(const Term* node, Required(map, "targets", "node"));
+  if (node->kind() != TermKind::kAtom) return InvalidArgument("targets: node must be an atom");
+  out.node = std::string(node->text());
+  ASSIGN_OR_RETURN(const Term* beams, Required(map, "targets", "beams"));
+  if (beams->kind() != TermKind::kList && !beams->is_nil()) {
+    return InvalidArgument("targets: beams must be a list");
+  }
+  if (beams->elements().size() > limits.max_stream_nodes) {
+    return InvalidArgument("targets: more than ", limits.max_stream_nodes, " beams");
+  }
+  for (const Term& beam : beams->elements()) {
+    if (beam.kind() != TermKind::kMap) return InvalidArgument("targets: a beam must be a map");
+    BeamTarget target;
+    ASSIGN_OR_RETURN(const Term* os_pid, Required(beam, "targets: beam", "os_pid"));
+    target.os_pid = static_cast<pid_t>(os_pid->to_int64().value_or(0));
+    if (const Term* name = beam.map_find("node");
+        name != nullptr && name->kind() == TermKind::kAtom && !name->is_atom("undefined")) {
+      target.node = std::string(name->text());
+    }
+    if (const Term* flavor = beam.map_find("flavor")) {
+      target.flavor = flavor->is_atom("jit") ? BeamFlavor::kJit : BeamFlavor::kEmu;
+    }
+    if (const Term* probes = beam.map_find("function_probes")) {
+      target.function_probes = probes->is_atom("true");
+    }
+    out.beams.push_back(std::move(target));
+  }
+  if (const Term* peers = map.map_find("peers")) {
+    if (peers->elements().size() > limits.max_peers) {
+      return InvalidArgument("targets: more than ", limits.max_peers, " peers");
+    }
+    for (const Term& peer : peers->elements()) {
+      const Term* name = peer.kind() == TermKind::kMap ? peer.map_find("node") : nullptr;
+      if (name == nullptr || name->kind() != TermKind::kAtom) {
+        return InvalidArgument("targets: a peer must be #{node => Node}");
+      }
+      out.peers.emplace_back(name->text());
+    }
+  }
+  return out;
+}
+
 Term EncodeCaptureReply(const CaptureResult& result) {
   std::vector<Term> calls;
   calls.reserve(result.functions.size());

@@ -256,6 +256,8 @@ struct TargetsResult {
   std::vector<std::string> peers;  // peer daemons' node names
 };
 Term EncodeTargetsReply(const TargetsResult& targets);
+// A daemon's answer to {targets} (what `orion ui` lists as nodes), or its error as a Status.
+StatusOr<TargetsResult> DecodeTargetsReply(const Term& reply, const ProtocolLimits& limits = {});
 
 // What became of one BEAM of a host in a capture (`beams` in a node's entry of the reply).
 // A host's capture counts what it can: one BEAM that lacks the module (the operator's own
