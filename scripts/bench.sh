@@ -8,6 +8,8 @@
 #   sudo scripts/bench.sh beam  # BEAM workloads under orion vs Erlang tracing (root, BPF, USDT OTP)
 #   ORION_BENCH_BEAM_REPS=9 sudo scripts/bench.sh beam
 #   ORION_BENCH_ORION=/path/to/orion sudo scripts/bench.sh beam   # measure that orion binary
+#   sudo scripts/bench.sh ui    # orion ui's page in chromium, 10 functions x 3 nodes, 12 min
+#                               # (scripts/bench/ui_goal.sh; written to docs/ui.md)
 #
 # Each section is a function bench_<name> that prints a Markdown body on stdout; add BPF or BEAM
 # workload sections as more functions and list them in SECTIONS.
@@ -17,7 +19,7 @@ readonly ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 readonly BUILD_DIR="${ORION_BUILD_DIR:-$ROOT/build}"
 readonly DOC="$ROOT/docs/performance.md"
 readonly MIN_TIME="${ORION_BENCH_MIN_TIME:-0.5}"
-readonly SECTIONS=(sketch beam)
+readonly SECTIONS=(sketch beam ui)
 # This invocation as a user would type it (with the ORION_* settings it used), for the doc.
 COMMAND_LINE="$(env | { grep -E '^ORION_(BUILD_DIR|BENCH_[A-Z_]+)=' || true; } | sort | tr '\n' ' ')scripts/bench.sh${*:+ $*}"
 readonly COMMAND_LINE
@@ -189,13 +191,22 @@ run as root with \`$COMMAND_LINE\`."
   fi
 }
 
+bench_ui() {
+  [[ $EUID -eq 0 ]] || die "the ui section runs a cluster of BEAMs and daemons: run it as root"
+  echo "$(machine_line) Debian's chromium, headless; run as root with \`$COMMAND_LINE\`"
+  echo "(\`scripts/bench/ui_goal.sh\`)."
+  echo
+  ORION_BUILD_DIR="$BUILD_DIR" "$ROOT/scripts/bench/ui_goal.sh" || die "ui_goal.sh failed"
+}
+
 # Replaces the section between <!-- bench:NAME:begin --> and <!-- bench:NAME:end --> of the doc
-# (appending it if absent) with the given title and body.
+# (appending it if absent) with the given title and body: update_section NAME TITLE BODY [DOC],
+# DOC docs/performance.md by default.
 update_section() {
-  local name="$1" title="$2" body="$3"
-  mkdir -p "$(dirname "$DOC")"
-  [[ -f "$DOC" ]] || printf '# Performance\n\nWritten by `scripts/bench.sh`; each section says where and when it was measured.\n' >"$DOC"
-  python3 - "$DOC" "$name" "$title" "$body" <<'PY'
+  local name="$1" title="$2" body="$3" doc="${4:-$DOC}"
+  mkdir -p "$(dirname "$doc")"
+  [[ -f "$doc" ]] || printf '# Performance\n\nWritten by `scripts/bench.sh`; each section says where and when it was measured.\n' >"$doc"
+  python3 - "$doc" "$name" "$title" "$body" <<'PY'
 import re, sys
 path, name, title, body = sys.argv[1:]
 begin, end = f"<!-- bench:{name}:begin -->", f"<!-- bench:{name}:end -->"
@@ -212,6 +223,7 @@ run_section() {
   case "$name" in
     sketch) body="$(bench_sketch)"; update_section sketch "Sketch" "$body" ;;
     beam) body="$(bench_beam)"; update_section beam "BEAM workloads: a capture against Erlang tracing" "$body" ;;
+    ui) body="$(bench_ui)"; update_section ui "Performance" "$body" "$ROOT/docs/ui.md" ;;
     *) usage ;;
   esac
   printf '%s\n\n' "$body"

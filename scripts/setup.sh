@@ -42,6 +42,7 @@ readonly PACKAGES=(
   libcpp-httplib-dev  # orion daemon's /metrics listener (userspace/daemon/metrics_server.cc)
   prometheus  # the real Prometheus that scrapes /metrics in tests/integration/export_bpf_test.cc
   valgrind  # benchmarks: the patches' idle cost in instructions (tests/bench/beam/idle_instructions.sh)
+  chromium  # orion ui's browser tests and benchmark, headless (tests/ui, scripts/bench/ui_goal.sh)
 )
 
 missing_packages() {

@@ -79,7 +79,10 @@ const server = createServer((req, res) => {
     req.on('end', () => {
       const request = JSON.parse(body);
       const id = `c${nextId++}`;
-      const functions = request.patterns.flatMap((p) => known.filter((f) => f.startsWith(p.replace(/\/.*$/, ''))));
+      const functions = request.patterns.flatMap((p) => {
+        const matching = known.filter((f) => f.startsWith(p.replace(/\/.*$/, '')));
+        return matching.length ? matching : [p];
+      });
       const capture = { info: { id, patterns: request.patterns, node: request.node || '', match_spec: request.match_spec || '',
         state: 'running', started_ms: Date.now(), duration_s: request.duration_s || 600 },
       functions: functions.length ? functions : request.patterns, intervals: [], down: new Set(), clients: new Set() };

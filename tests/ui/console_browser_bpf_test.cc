@@ -1,0 +1,221 @@
+// The console as a person uses it: Debian's chromium (headless, driven by playwright-core through
+// tests/ui/browser_driver.mjs) on the page of a real `orion ui`, joined through a real daemon to
+// a cluster of real USDT BEAMs (support/test_cluster.h).
+//
+// What is proved: autocomplete offers the function and TAB completes it; the calls the page
+// counts equal GET /api/captures/ID's and the calls the workload made, per node too; the heatmap
+// and the charts are drawn; a dragged time range shows its histogram, quantiles and the
+// sketch's accuracy; stop stops; a peer daemon killed mid-capture shows as a lost node; a wrong
+// or missing token gets no page and no data. The screenshot of docs/ui.md is taken here
+// (build/tests/ui/ui-console.png; ORION_UI_SCREENSHOT=PATH writes it there too).
+#include <gtest/gtest.h>
+#include <nlohmann/json.hpp>
+
+#include <chrono>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "tests/integration/support/bpf_requirements.h"
+#include "tests/integration/support/capture_json.h"
+#include "tests/integration/support/subprocess.h"
+#include "tests/integration/support/test_cluster.h"
+#include "tests/ui/browser_driver.h"
+
+namespace orion {
+namespace {
+
+using nlohmann::json;
+using testing::BrowserDriver;
+using testing::Subprocess;
+using testing::TestCluster;
+
+constexpr char kKnown[] = "orion_workload:known/1";
+
+#define ASSERT_OK(answer) \
+  ASSERT_TRUE((answer).value("ok", false)) << (answer).value("error", (answer).dump())
+
+// The count of `mfa` in a summary document (orion capture --json's keys).
+uint64_t SummaryCount(const json& doc, const std::string& mfa) {
+  if (!doc.contains("calls")) return 0;
+  for (const auto& c : doc["calls"]) {
+    if (c.value("mfa", "") == mfa || c.value("name", "") == mfa) return c.value("count", uint64_t{0});
+  }
+  return 0;
+}
+
+class ConsoleBrowserTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    ORION_REQUIRE_BPF_OR_SKIP();
+    ASSERT_TRUE(std::filesystem::exists(std::string(ORION_UI_WEB_DIR) + "/node_modules/playwright-core"))
+        << "run scripts/setup.sh (npm ci in userspace/ui/web)";
+    ASSERT_TRUE(std::filesystem::exists("/usr/bin/chromium"))
+        << "Debian's chromium is missing: scripts/setup.sh installs it";
+  }
+
+  void TearDown() override {
+    if (!HasFailure()) return;
+    std::fprintf(stderr, "---- orion ui output ----\n%s\n", ui_.ReadAll(std::chrono::seconds(1)).c_str());
+    for (int i = 0; i < cluster_.size(); ++i) {
+      std::ifstream log(cluster_.daemon_log(i));
+      std::string text((std::istreambuf_iterator<char>(log)), {});
+      if (text.size() > 4000) text = "..." + text.substr(text.size() - 4000);
+      std::fprintf(stderr, "---- %s log ----\n%s\n", cluster_.daemon_node(i).c_str(), text.c_str());
+    }
+  }
+
+  // Starts `orion ui` through host 0's daemon on a free port; returns the URL it printed.
+  std::string StartUi() {
+    const std::vector<std::string> argv = {ORION_TEST_ORION_BIN, "ui", "--daemon",
+                                           cluster_.daemon_node(0), "--cookie-file",
+                                           cluster_.cookie_file(), "--listen", "127.0.0.1:0"};
+    if (!ui_.Start(argv, {}, /*merge_stderr=*/true)) return "";
+    const std::string line = ui_.WaitForLine("http://", std::chrono::seconds(30));
+    return line.substr(0, line.find_first_of(" \t"));
+  }
+
+  // A cluster of `hosts`, orion ui on it, and chromium on its page.
+  void OpenConsole(int hosts) {
+    ASSERT_TRUE(cluster_.Create(hosts)) << cluster_.error();
+    url_ = StartUi();
+    ASSERT_FALSE(url_.empty()) << "orion ui printed no URL";
+    ASSERT_TRUE(browser_.Start(ORION_UI_NODE, ORION_UI_DRIVER));
+    const json answer = browser_.Run({{"op", "goto"}, {"url", url_}});
+    ASSERT_OK(answer);
+    EXPECT_EQ(answer["status"], 200);
+    EXPECT_EQ(answer["title"], "Orion console");
+  }
+
+  TestCluster cluster_;
+  Subprocess ui_;
+  std::string url_;
+  BrowserDriver browser_;
+};
+
+TEST_F(ConsoleBrowserTest, PageCountsWhatTheWorkloadCalledDrawsItAndShowsARange) {
+  OpenConsole(2);
+  if (HasFatalFailure()) return;
+  BrowserDriver& browser = browser_;
+
+  // Autocomplete: the loaded functions of the nodes, and TAB completes the common prefix.
+  for (int i = 0; i < cluster_.size(); ++i) {
+    ASSERT_EQ(cluster_.beam(i).Eval("element(1, code:ensure_loaded(orion_workload))."), "module");
+  }
+  json answer = browser.Run({{"op", "typeQuery"}, {"text", "orion_workload:kno"}});
+  ASSERT_OK(answer);
+  EXPECT_EQ(answer["suggestions"], json::array({kKnown}));
+  answer = browser.Run({{"op", "key"}, {"key", "Tab"}});
+  ASSERT_OK(answer);
+  EXPECT_EQ(answer["value"], kKnown);
+
+  answer = browser.Run({{"op", "start"}});
+  ASSERT_OK(answer);
+  const std::string id = answer["id"];
+  ASSERT_OK(browser.Run({{"op", "waitFor"}, {"id", id}, {"state", "capturing"}, {"timeoutMs", 20000}}));
+
+  // The workload, after the capture is attached: exactly this many calls on each host.
+  EXPECT_EQ(cluster_.beam(0).Eval("orion_workload:call_known(30000)."), "ok");
+  EXPECT_EQ(cluster_.beam(1).Eval("orion_workload:call_known(20000)."), "ok");
+  answer = browser.Run({{"op", "waitFor"}, {"id", id}, {"function", kKnown}, {"calls", 50000},
+                        {"drawn", true}, {"timeoutMs", 30000}});
+  ASSERT_OK(answer);
+  const json seen = answer["capture"];
+  EXPECT_EQ(seen["functions"][kKnown]["calls"], 50000);
+  EXPECT_EQ(seen["nodes"][cluster_.beam_node(0)]["calls"], 30000) << seen["nodes"].dump();
+  EXPECT_EQ(seen["nodes"][cluster_.beam_node(1)]["calls"], 20000) << seen["nodes"].dump();
+  EXPECT_GT(seen["drawn"]["wall-chart"]["heat"], 20) << "no heatmap in the wall-time chart";
+  EXPECT_GT(seen["drawn"]["cpu-chart"]["heat"], 20) << "no heatmap in the on-CPU chart";
+  EXPECT_GT(seen["drawn"]["rate-chart"]["painted"], 0) << "no calls/s line";
+
+  // The server's summary (an oracle outside the page) says the same.
+  answer = browser.Run({{"op", "api"}, {"path", "/api/captures/" + id}});
+  ASSERT_OK(answer);
+  ASSERT_EQ(answer["status"], 200) << answer.dump();
+  EXPECT_EQ(SummaryCount(answer["json"], kKnown), 50000u) << answer["json"].dump();
+
+  // A time range over the whole window (dragged from the left edge to past the right one, as a
+  // person would): its histogram, quantiles and the accuracy.
+  answer = browser.Run({{"op", "selectRange"}, {"id", id}, {"from", 0.002}, {"to", 1.05}});
+  ASSERT_OK(answer);
+  const json range = answer["capture"]["range"];
+  ASSERT_TRUE(range.is_object()) << answer.dump();
+  EXPECT_EQ(range["calls"], 50000);
+  EXPECT_NE(range["accuracy"].get<std::string>().find("0.54 %"), std::string::npos) << range.dump();
+  EXPECT_NE(range["quantiles"].get<std::string>().find("p99.9"), std::string::npos);
+  EXPECT_GT(answer["capture"]["drawn"]["histogram"]["painted"], 50) << "no histogram drawn";
+
+  const std::string shot = std::string(ORION_TEST_BUILD_DIR) + "/tests/ui/ui-console.png";
+  ASSERT_OK(browser.Run({{"op", "screenshot"}, {"path", shot}, {"fullPage", true}}));
+  if (const char* copy = std::getenv("ORION_UI_SCREENSHOT")) {
+    std::filesystem::copy_file(shot, copy, std::filesystem::copy_options::overwrite_existing);
+  }
+
+  // Stop: the page says so, and the server agrees.
+  ASSERT_OK(browser.Run({{"op", "click"}, {"id", id}, {"selector", "[data-testid=stop]"}}));
+  ASSERT_OK(browser.Run({{"op", "waitFor"}, {"id", id}, {"state", "stopped"}, {"timeoutMs", 20000}}));
+  answer = browser.Run({{"op", "api"}, {"path", "/api/captures/" + id}});
+  ASSERT_OK(answer);
+  EXPECT_EQ(answer["json"].value("state", ""), "stopped") << answer.dump();
+
+  answer = browser.Run({{"op", "stats"}});
+  ASSERT_OK(answer);
+  EXPECT_EQ(answer["pageErrors"], json::array()) << "the page logged errors";
+}
+
+TEST_F(ConsoleBrowserTest, APeerDaemonKilledMidCaptureShowsAsALostNode) {
+  OpenConsole(2);
+  if (HasFatalFailure()) return;
+  BrowserDriver& browser = browser_;
+  ASSERT_OK(browser.Run({{"op", "fill"}, {"selector", "[data-testid=query]"}, {"text", kKnown}}));
+  json answer = browser.Run({{"op", "start"}});
+  ASSERT_OK(answer);
+  const std::string id = answer["id"];
+  ASSERT_OK(browser.Run({{"op", "waitFor"}, {"id", id}, {"state", "capturing"}, {"timeoutMs", 20000}}));
+  EXPECT_EQ(cluster_.beam(1).Eval("orion_workload:call_known(1000)."), "ok");
+  ASSERT_OK(browser.Run({{"op", "waitFor"}, {"id", id}, {"function", kKnown}, {"calls", 1000},
+                         {"timeoutMs", 20000}}));
+
+  cluster_.KillDaemon(1);
+  answer = browser.Run({{"op", "waitFor"}, {"id", id}, {"notice", "lost"}, {"timeoutMs", 40000}});
+  ASSERT_OK(answer);
+  bool names_the_node = false;
+  for (const auto& notice : answer["capture"]["notices"]) {
+    names_the_node = names_the_node ||
+                     notice.get<std::string>().find(cluster_.beam_node(1)) != std::string::npos ||
+                     notice.get<std::string>().find(cluster_.daemon_node(1)) != std::string::npos;
+  }
+  EXPECT_TRUE(names_the_node) << answer["capture"]["notices"].dump();
+  // The rest goes on: host 0's calls still arrive.
+  EXPECT_EQ(cluster_.beam(0).Eval("orion_workload:call_known(500)."), "ok");
+  ASSERT_OK(browser.Run({{"op", "waitFor"}, {"id", id}, {"function", kKnown}, {"calls", 1500},
+                         {"timeoutMs", 20000}}));
+}
+
+TEST_F(ConsoleBrowserTest, AWrongOrMissingTokenGetsNoPageAndNoData) {
+  OpenConsole(1);
+  if (HasFatalFailure()) return;
+  BrowserDriver& browser = browser_;
+  const std::string base = url_.substr(0, url_.find("/?token="));
+
+  for (const std::string& bad : {base + "/?token=0123456789abcdef0123456789abcdef", base + "/"}) {
+    json answer = browser.Run({{"op", "goto"}, {"url", bad}});
+    ASSERT_OK(answer);
+    EXPECT_EQ(answer["status"], 401) << bad;
+    EXPECT_NE(answer["title"], "Orion console") << bad;
+    EXPECT_NE(answer["body"].get<std::string>().find("token"), std::string::npos) << answer.dump();
+  }
+  json answer = browser.Run({{"op", "api"}, {"path", "/api/captures"}, {"token", "wrong"}});
+  ASSERT_OK(answer);
+  EXPECT_EQ(answer["status"], 401);
+  // The right token still works after the refusals.
+  answer = browser.Run({{"op", "goto"}, {"url", url_}});
+  ASSERT_OK(answer);
+  EXPECT_EQ(answer["status"], 200);
+}
+
+}  // namespace
+}  // namespace orion
