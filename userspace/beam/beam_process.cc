@@ -8,6 +8,8 @@
 #include <fstream>
 #include <iterator>
 
+#include "userspace/beam/namespaces.h"
+#include "userspace/beam/node_names.h"
 #include "userspace/beam/usdt_notes.h"
 
 namespace orion::beam {
@@ -41,48 +43,8 @@ bool IsBeamBinaryName(std::string_view base) {
   return base.rfind("beam.", 0) == 0;
 }
 
-std::string ShortHostname() {
-  char host[HOST_NAME_MAX + 1] = {};
-  gethostname(host, sizeof(host) - 1);
-  std::string h(host);
-  return h.substr(0, h.find('.'));
-}
-
-}  // namespace
-
-std::string_view FlavorName(Flavor f) { return f == Flavor::kEmu ? "emu" : "jit"; }
-
-std::string NodeNameFromArgs(const std::vector<std::string>& args) {
-  for (size_t i = 0; i + 1 < args.size(); ++i) {
-    if (args[i] == "-sname" || args[i] == "-name") {
-      const std::string& name = args[i + 1];
-      if (name.find('@') != std::string::npos || args[i] == "-name") return name;
-      return name + "@" + ShortHostname();
-    }
-  }
-  return "";
-}
-
-StatusOr<BeamProcess> InspectBeam(pid_t pid) {
-  ASSIGN_OR_RETURN(BeamProcess beam, InspectAnyBeam(pid));
-  if (beam.usdt_sites == 0) {
-    return FailedPrecondition(
-        "the BEAM of pid ", pid, " (", beam.exe,
-        ") has no erlang USDT probes: it was built without --with-dynamic-trace=systemtap "
-        "(Debian's and most distributions' erlang are). Start the node with the USDT-enabled "
-        "OTP that beam_dtrace_build/build.sh builds: \"$(beam_dtrace_build/build.sh "
-        "--print-prefix)/bin/erl -emu_flavor emu\"");
-  }
-  return beam;
-}
-
-std::string WhyNoFunctionProbes(const BeamProcess& beam) {
-  if (beam.usdt_sites == 0) return "has no USDT probes (an OTP built without dynamic trace)";
-  if (!beam.function_probes) return "runs the JIT flavor (no function probes since OTP 24)";
-  return "";
-}
-
-StatusOr<BeamProcess> InspectAnyBeam(pid_t pid) {
+// What /proc/<pid> and the emulator binary tell, the command line's node name included.
+StatusOr<BeamProcess> InspectOne(pid_t pid) {
   if (pid <= 0) return InvalidArgument("invalid pid ", pid);
   const std::string proc = "/proc/" + std::to_string(pid);
   if (access(proc.c_str(), F_OK) != 0) return NotFound("no process with pid ", pid);
@@ -110,7 +72,8 @@ StatusOr<BeamProcess> InspectAnyBeam(pid_t pid) {
                            ", not a BEAM (an Erlang VM runs as beam.smp, beam.emu or beam.jit)");
   }
   beam.argv = ReadCmdline(pid);
-  beam.node_name = NodeNameFromArgs(beam.argv);
+  beam.node_name = NodeNameFromArgs(beam.argv, ShortHostname());
+  if (!beam.node_name.empty()) beam.node_source = NameSource::kCmdline;
   // Through /proc/<pid>/root the binary is reachable even from another mount namespace.
   beam.attach_path = proc + "/root" + beam.exe;
 
@@ -122,6 +85,63 @@ StatusOr<BeamProcess> InspectAnyBeam(pid_t pid) {
   beam.batch_probe = CountSites(notes, kProvider, "orion__calls") > 0;
   beam.flavor = beam.function_probes ? Flavor::kEmu : Flavor::kJit;
   return beam;
+}
+
+StatusOr<BeamProcess> RequireUsdt(BeamProcess beam) {
+  if (beam.usdt_sites == 0) {
+    return FailedPrecondition(
+        "the BEAM of pid ", beam.pid, " (", beam.exe,
+        ") has no erlang USDT probes: it was built without --with-dynamic-trace=systemtap "
+        "(Debian's and most distributions' erlang are). Start the node with the USDT-enabled "
+        "OTP that beam_dtrace_build/build.sh builds: \"$(beam_dtrace_build/build.sh "
+        "--print-prefix)/bin/erl -emu_flavor emu\"");
+  }
+  return beam;
+}
+
+}  // namespace
+
+std::string_view FlavorName(Flavor f) { return f == Flavor::kEmu ? "emu" : "jit"; }
+
+std::string_view NameSourceName(NameSource s) {
+  switch (s) {
+    case NameSource::kCmdline: return "cmdline";
+    case NameSource::kEpmd: return "epmd";
+    case NameSource::kNone: break;
+  }
+  return "none";
+}
+
+std::string NodeNameFromArgs(const std::vector<std::string>& args, const std::string& short_host) {
+  for (size_t i = 0; i + 1 < args.size(); ++i) {
+    if (args[i] == "-sname" || args[i] == "-name") {
+      const std::string& name = args[i + 1];
+      if (name.find('@') != std::string::npos || args[i] == "-name") return name;
+      return name + "@" + short_host;
+    }
+  }
+  return "";
+}
+
+StatusOr<BeamProcess> InspectAnyBeam(pid_t pid) {
+  ASSIGN_OR_RETURN(BeamProcess beam, InspectOne(pid));
+  std::vector<BeamProcess> one{std::move(beam)};
+  ResolveNodeNames(one);
+  return std::move(one.front());
+}
+
+StatusOr<BeamProcess> InspectBeam(pid_t pid) {
+  ASSIGN_OR_RETURN(BeamProcess found, InspectOne(pid));
+  ASSIGN_OR_RETURN(BeamProcess beam, RequireUsdt(std::move(found)));
+  std::vector<BeamProcess> one{std::move(beam)};
+  ResolveNodeNames(one);
+  return std::move(one.front());
+}
+
+std::string WhyNoFunctionProbes(const BeamProcess& beam) {
+  if (beam.usdt_sites == 0) return "has no USDT probes (an OTP built without dynamic trace)";
+  if (!beam.function_probes) return "runs the JIT flavor (no function probes since OTP 24)";
+  return "";
 }
 
 Status CheckFunctionProbes(const BeamProcess& beam) {
@@ -139,7 +159,8 @@ Status CheckFunctionProbes(const BeamProcess& beam) {
 
 namespace {
 
-std::vector<BeamProcess> FindBeams(bool usdt_only) {
+std::vector<BeamProcess> FindBeams(bool usdt_only, bool only_own_netns) {
+  const ino_t own_netns = only_own_netns ? NamespaceInode(0, "net") : 0;
   std::vector<BeamProcess> beams;
   DIR* dir = opendir("/proc");
   if (!dir) return beams;
@@ -149,17 +170,23 @@ std::vector<BeamProcess> FindBeams(bool usdt_only) {
     if (*end != '\0' || pid <= 0) continue;
     std::string exe = ReadLink("/proc/" + std::string(entry->d_name) + "/exe");
     if (!IsBeamBinaryName(exe.substr(exe.rfind('/') + 1))) continue;
-    auto beam = usdt_only ? InspectBeam(static_cast<pid_t>(pid))
-                          : InspectAnyBeam(static_cast<pid_t>(pid));
+    if (only_own_netns && NamespaceInode(static_cast<pid_t>(pid), "net") != own_netns) continue;
+    auto beam = InspectOne(static_cast<pid_t>(pid));
+    if (beam.ok() && usdt_only) beam = RequireUsdt(std::move(*beam));
     if (beam.ok()) beams.push_back(std::move(*beam));
   }
   closedir(dir);
+  ResolveNodeNames(beams);
   return beams;
 }
 
 }  // namespace
 
-std::vector<BeamProcess> FindUsdtBeams() { return FindBeams(/*usdt_only=*/true); }
-std::vector<BeamProcess> FindAllBeams() { return FindBeams(/*usdt_only=*/false); }
+std::vector<BeamProcess> FindUsdtBeams(bool only_own_netns) {
+  return FindBeams(/*usdt_only=*/true, only_own_netns);
+}
+std::vector<BeamProcess> FindAllBeams(bool only_own_netns) {
+  return FindBeams(/*usdt_only=*/false, only_own_netns);
+}
 
 }  // namespace orion::beam

@@ -15,6 +15,12 @@ namespace orion::beam {
 enum class Flavor { kEmu, kJit };
 std::string_view FlavorName(Flavor f);
 
+// Where a BEAM's node name came from (userspace/beam/node_names.h): epmd, which knows names
+// given at run time too, or only the command line's -sname/-name (epmd does not know the
+// node: still starting, or not registered).
+enum class NameSource { kNone, kCmdline, kEpmd };
+std::string_view NameSourceName(NameSource s);  // "none", "cmdline", "epmd"
+
 struct BeamProcess {
   pid_t pid = 0;
   std::string exe;          // the emulator binary, e.g. .../erts-13.1.5/bin/beam.emu
@@ -25,12 +31,13 @@ struct BeamProcess {
   bool exception_probe = false;  // Orion's patch 0002 (exception__catch) is in
   bool pair_probe = false;       // Orion's patch 0007 (orion__call: calls paired in the BEAM)
   bool batch_probe = false;      // Orion's patch 0010 (orion__calls: ended calls in batches)
-  std::string node_name;         // "app@host" from -sname/-name, "" if not distributed
+  std::string node_name;         // "app@host", "" if not distributed
+  NameSource node_source = NameSource::kNone;
   std::vector<std::string> argv;
 };
 
-// Inspects /proc/<pid>: NotFound if there is no such process, FailedPrecondition if it is
-// not a BEAM or its emulator has no erlang USDT probes.
+// Inspects /proc/<pid> and finds its node name (ResolveNodeNames): NotFound if there is no such
+// process, FailedPrecondition if it is not a BEAM or its emulator has no erlang USDT probes.
 StatusOr<BeamProcess> InspectBeam(pid_t pid);
 
 // The same for any BEAM, with or without USDT probes (usdt_sites == 0 then): what tracer mode
@@ -46,13 +53,15 @@ std::string WhyNoFunctionProbes(const BeamProcess& beam);
 Status CheckFunctionProbes(const BeamProcess& beam);
 
 // All running BEAMs with the erlang USDT provider (for the daemon and `orion top` without
-// --pid). Processes that vanish while being read are skipped.
-std::vector<BeamProcess> FindUsdtBeams();
+// --pid), with their node names. Processes that vanish while being read are skipped.
+// `only_own_netns`: only those in the caller's network namespace.
+std::vector<BeamProcess> FindUsdtBeams(bool only_own_netns = false);
 // Every running BEAM, with or without USDT probes (InspectAnyBeam): tracer mode's candidates.
-std::vector<BeamProcess> FindAllBeams();
+std::vector<BeamProcess> FindAllBeams(bool only_own_netns = false);
 
-// The node name a BEAM started with `args` has: "-sname a" -> "a@<short hostname>",
-// "-name a@h.example" -> "a@h.example"; "" if neither flag is given.
-std::string NodeNameFromArgs(const std::vector<std::string>& args);
+// The node name a BEAM started with `args` has: "-sname a" -> "a@<short_host>",
+// "-name a@h.example" -> "a@h.example"; "" if neither flag is given. A hint: a node may be
+// named at run time, or renamed (ResolveNodeNames asks epmd).
+std::string NodeNameFromArgs(const std::vector<std::string>& args, const std::string& short_host);
 
 }  // namespace orion::beam

@@ -8,6 +8,8 @@
 #include <cstring>
 #include <memory>
 
+#include "base/unique_fd.h"
+
 namespace orion::beam {
 namespace {
 
@@ -16,20 +18,6 @@ constexpr uint32_t kStapsdtType = 3;
 
 struct ElfCloser {
   void operator()(Elf* e) const { elf_end(e); }
-};
-
-class Fd {
- public:
-  explicit Fd(int fd) : fd_(fd) {}
-  ~Fd() {
-    if (fd_ >= 0) close(fd_);
-  }
-  Fd(const Fd&) = delete;
-  Fd& operator=(const Fd&) = delete;
-  int get() const { return fd_; }
-
- private:
-  int fd_;
 };
 
 // A stapsdt note's descriptor: pc, base, semaphore (each an address of the ELF's class),
@@ -65,7 +53,7 @@ bool ParseNote(const char* desc, size_t size, bool elf64, UsdtNote* out) {
 
 StatusOr<std::vector<UsdtNote>> ReadUsdtNotes(const std::string& path) {
   if (elf_version(EV_CURRENT) == EV_NONE) return Internal("libelf: ", elf_errmsg(-1));
-  Fd fd(open(path.c_str(), O_RDONLY | O_CLOEXEC));
+  UniqueFd fd(open(path.c_str(), O_RDONLY | O_CLOEXEC));
   if (fd.get() < 0) return NotFound("cannot open ", path, ": ", std::strerror(errno));
   std::unique_ptr<Elf, ElfCloser> elf(elf_begin(fd.get(), ELF_C_READ, nullptr));
   if (!elf || elf_kind(elf.get()) != ELF_K_ELF) return InvalidArgument(path, " is not an ELF file");

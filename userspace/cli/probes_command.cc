@@ -38,7 +38,8 @@ constexpr char kUsage[] =
     "  -p, --pid PID          the BEAM's OS pid (beam.smp / beam.emu)\n"
     "  -d, --duration S       count for S seconds (default 5)\n"
     "  -m, --mfa M:F/A        also count function-entry hits of this exact MFA\n"
-    "  -l, --list             list the probe sites in the binary, count nothing\n"
+    "  -l, --list             list the probe sites in the binary and the node's name (with\n"
+    "                         where it came from: epmd or the command line), count nothing\n"
     "  -v, --verbose          debug logs, including libbpf's\n"
     "  -h, --help             this help\n"
     "\n"
@@ -124,9 +125,13 @@ int ListProbes(const beam::BeamProcess& beam) {
   for (const auto& n : *notes) {
     if (n.provider == "erlang") ++sites[n.name];
   }
+  // "node rabbit@web1 (epmd)": the name and where it came from (docs/probes.md).
+  const std::string node =
+      beam.node_name.empty()
+          ? std::string("-")
+          : beam.node_name + " (" + std::string(beam::NameSourceName(beam.node_source)) + ")";
   std::printf("pid %d  %s  flavor %s  node %s\n", beam.pid, beam.exe.c_str(),
-              std::string(beam::FlavorName(beam.flavor)).c_str(),
-              beam.node_name.empty() ? "-" : beam.node_name.c_str());
+              std::string(beam::FlavorName(beam.flavor)).c_str(), node.c_str());
   std::printf("%-36s %s\n", "PROBE", "SITES");
   for (const auto& [name, count] : sites) std::printf("%-36s %d\n", name.c_str(), count);
   PrintEnableTable(beam);

@@ -67,8 +67,8 @@ constexpr char kUsage[] =
     "  -d, --duration S       stop after S seconds (default: until q or Ctrl-C)\n"
     "      --node NAME        the node's name, to show registered names and initial calls\n"
     "                         (looked up once per process with erlang:process_info/2 over a\n"
-    "                         hidden C-node connection); default: the node name of the BEAM's\n"
-    "                         -sname/-name when --cookie-file is given\n"
+    "                         hidden C-node connection); default: the BEAM's node name (from\n"
+    "                         epmd, or its -sname/-name) when --cookie-file is given\n"
     "      --cookie-file PATH the node's cookie (default with --node: $HOME/.erlang.cookie)\n"
     "      --probes GROUPS    probe groups to attach, comma-separated (default all):\n"
     "                         sched, offcpu, messages, gc, ports (costs: docs/top.md)\n"
@@ -703,7 +703,8 @@ int RunTopCommand(int argc, char** argv) {
     std::string node = options.node.empty() ? beam->node_name : options.node;
     if (node.empty()) {
       return UsageError("the BEAM of pid " + std::to_string(beam->pid) +
-                        " is not distributed (no -sname/-name): names cannot be looked up");
+                        " is not distributed (epmd knows no name for it, and its command line "
+                        "gives no -sname/-name): names cannot be looked up");
     }
     std::string cookie_file = options.cookie_file;
     if (cookie_file.empty()) {

@@ -415,6 +415,9 @@ protocol::TargetsResult Daemon::Targets() {
     protocol::BeamTarget t;
     t.os_pid = b.pid;
     if (!b.node_name.empty()) t.node = b.node_name;
+    t.node_source = b.node_source == beam::NameSource::kEpmd      ? protocol::NodeSource::kEpmd
+                    : b.node_source == beam::NameSource::kCmdline ? protocol::NodeSource::kCmdline
+                                                                  : protocol::NodeSource::kNone;
     t.flavor =
         b.flavor == beam::Flavor::kEmu ? protocol::BeamFlavor::kEmu : protocol::BeamFlavor::kJit;
     t.function_probes = b.function_probes;

@@ -1,7 +1,6 @@
 #include "userspace/daemon/host_capture.h"
 
 #include <signal.h>
-#include <sys/stat.h>
 
 #include <algorithm>
 #include <chrono>
@@ -10,6 +9,7 @@
 
 #include <spdlog/spdlog.h>
 
+#include "userspace/beam/node_names.h"
 #include "userspace/probes/capture.h"
 #include "userspace/probes/mfa_pattern.h"
 #include "userspace/probes/rate_guard.h"
@@ -17,12 +17,6 @@
 
 namespace orion::daemon {
 namespace {
-
-ino_t NetnsInode(const std::string& proc_dir) {
-  struct stat st {};
-  if (::stat((proc_dir + "/ns/net").c_str(), &st) != 0) return 0;
-  return st.st_ino;
-}
 
 std::string BeamName(const beam::BeamProcess& b) {
   return b.node_name.empty() ? "pid " + std::to_string(b.pid) : b.node_name;
@@ -109,14 +103,32 @@ std::vector<BeamRead> ReadSources(const std::vector<Source>& sources) {
 
 std::vector<beam::BeamProcess> HostBeams(const std::string& node, bool only_netns,
                                          bool usdt_only) {
-  const ino_t own_netns = only_netns ? NetnsInode("/proc/self") : 0;
-  std::vector<beam::BeamProcess> out;
-  for (beam::BeamProcess& b : usdt_only ? beam::FindUsdtBeams() : beam::FindAllBeams()) {
-    if (!node.empty() && b.node_name != node) continue;
-    if (only_netns && NetnsInode("/proc/" + std::to_string(b.pid)) != own_netns) continue;
-    out.push_back(std::move(b));
+  std::vector<beam::BeamProcess> out =
+      usdt_only ? beam::FindUsdtBeams(only_netns) : beam::FindAllBeams(only_netns);
+  if (!node.empty()) {
+    std::erase_if(out, [&](const beam::BeamProcess& b) {
+      return !beam::NodeNameMatches(b.node_name, node);
+    });
   }
   return out;
+}
+
+Status NoBeamFound(const std::string& node, bool only_netns, bool usdt_only) {
+  const std::string what = usdt_only ? "USDT-enabled BEAM" : "BEAM";
+  if (node.empty()) return NotFound("no ", what, " runs on this host");
+  constexpr size_t kMaxListed = 8;
+  const std::vector<beam::BeamProcess> here = HostBeams("", only_netns, usdt_only);
+  std::string list;
+  for (size_t i = 0; i < here.size() && i < kMaxListed; ++i) {
+    const beam::BeamProcess& b = here[i];
+    list += (i ? ", " : "") + (b.node_name.empty()
+                                   ? "pid " + std::to_string(b.pid) + " (no node name)"
+                                   : b.node_name + " (" +
+                                         std::string(beam::NameSourceName(b.node_source)) + ")");
+  }
+  if (here.size() > kMaxListed) list += ", ...";
+  return NotFound("no ", what, " named ", node, " runs on this host",
+                  list.empty() ? "" : " (its " + what + "s: " + list + ")");
 }
 
 StatusOr<HostCaptureResult> RunHostCapture(const HostCaptureSpec& spec,
@@ -137,8 +149,9 @@ StatusOr<HostCaptureResult> RunHostCapture(const HostCaptureSpec& spec,
     std::erase_if(candidates, [&](const beam::BeamProcess& b) { return b.pid != spec.pid; });
   }
   if (candidates.empty()) {
-    return NotFound("no BEAM", spec.pid != 0 ? " with pid " + std::to_string(spec.pid) : "",
-                    spec.node.empty() ? "" : " named " + spec.node, " runs on this host");
+    if (spec.pid == 0) return NoBeamFound(spec.node, spec.only_netns, /*usdt_only=*/false);
+    return NotFound("no BEAM with pid ", spec.pid, spec.node.empty() ? "" : " named " + spec.node,
+                    " runs on this host");
   }
   HostCaptureResult result;
   std::vector<Source> sources;
@@ -192,8 +205,9 @@ StatusOr<HostCaptureResult> RunHostCapture(const HostCaptureSpec& spec,
       }
     } else {
       problem = want_tracer ? FailedPrecondition("pid ", b.pid,
-                                                 " is not a distributed node (no -sname/-name): "
-                                                 "tracer mode cannot reach it")
+                                                 " is not a distributed node (epmd knows no "
+                                                 "name for it, and its command line gives no "
+                                                 "-sname/-name): tracer mode cannot reach it")
                             : beam::CheckFunctionProbes(b);
     }
     if (!problem.ok()) {

@@ -67,9 +67,14 @@ struct HostCaptureResult {
 };
 
 // The BEAMs of this host that a request may target (`usdt_only`: those with USDT probes, emu
-// and jit alike; `node` filters by node name, `only_netns` by network namespace).
+// and jit alike; `node` filters by node name (beam::NodeNameMatches), `only_netns` by network
+// namespace).
 std::vector<beam::BeamProcess> HostBeams(const std::string& node, bool only_netns,
                                          bool usdt_only = true);
+
+// NotFound, for a request whose BEAMs HostBeams did not find. With a `node`, the message lists
+// the names this host's BEAMs have and where each came from (epmd, cmdline).
+Status NoBeamFound(const std::string& node, bool only_netns, bool usdt_only);
 
 // Runs the capture for spec.duration_ms, or until `stop` is set (then what was captured so far
 // is returned). NotFound when no BEAM matches, InvalidArgument for a bad pattern or (from a

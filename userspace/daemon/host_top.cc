@@ -84,11 +84,7 @@ protocol::TopBeamEntry Summarize(const beam::BeamProcess& beam, probes::TopSnaps
 StatusOr<std::vector<protocol::TopBeamEntry>> RunHostTop(const HostTopSpec& spec,
                                                          const std::atomic<bool>& stop) {
   const std::vector<beam::BeamProcess> beams = HostBeams(spec.node, spec.only_netns);
-  if (beams.empty()) {
-    return NotFound(spec.node.empty() ? std::string("no USDT-enabled BEAM runs on this host")
-                                      : "no USDT-enabled BEAM named " + spec.node +
-                                            " runs on this host");
-  }
+  if (beams.empty()) return NoBeamFound(spec.node, spec.only_netns, /*usdt_only=*/true);
   std::vector<std::pair<const beam::BeamProcess*, std::unique_ptr<probes::Top>>> running;
   for (const beam::BeamProcess& b : beams) {
     auto top = probes::Top::Start(b, probes::TopOptions{});

@@ -996,12 +996,22 @@ Term EncodeVersionReply(std::string_view orion_version) {
                      {"orion", Term::Binary(orion_version)}}));
 }
 
+std::string_view NodeSourceName(NodeSource source) {
+  switch (source) {
+    case NodeSource::kEpmd: return "epmd";
+    case NodeSource::kCmdline: return "cmdline";
+    case NodeSource::kNone: break;
+  }
+  return "none";
+}
+
 Term EncodeTargetsReply(const TargetsResult& targets) {
   std::vector<Term> beams;
   for (const BeamTarget& beam : targets.beams) {
     beams.push_back(
         AtomMap({{"os_pid", Term::Integer(beam.os_pid)},
                  {"node", Term::Atom(beam.node ? *beam.node : "undefined")},
+                 {"node_source", Term::Atom(NodeSourceName(beam.node_source))},
                  {"flavor", FlavorAtom(beam.flavor)},
                  {"function_probes", Term::Atom(beam.function_probes ? "true" : "false")}}));
   }

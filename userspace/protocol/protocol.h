@@ -244,9 +244,13 @@ Term EncodeWatchesReply(const std::vector<WatchEntry>& watches);  // {ok, [...]}
 Term EncodeVersionReply(std::string_view orion_version);
 
 enum class BeamFlavor { kEmu, kJit };
+// Where a BEAM's node name came from: epmd (registered, possibly at run time), or only its
+// command line's -sname/-name (epmd does not know it).
+enum class NodeSource { kNone, kCmdline, kEpmd };
 struct BeamTarget {
   pid_t os_pid = 0;
   std::optional<std::string> node;  // its node name, if distributed
+  NodeSource node_source = NodeSource::kNone;
   BeamFlavor flavor = BeamFlavor::kEmu;
   bool function_probes = false;  // function entry/return probes fire (USDT build, emu flavor)
 };
@@ -255,6 +259,7 @@ struct TargetsResult {
   std::vector<BeamTarget> beams;
   std::vector<std::string> peers;  // peer daemons' node names
 };
+std::string_view NodeSourceName(NodeSource source);  // "epmd", "cmdline", "none"
 Term EncodeTargetsReply(const TargetsResult& targets);
 // A daemon's answer to {targets} (what `orion ui` lists as nodes), or its error as a Status.
 StatusOr<TargetsResult> DecodeTargetsReply(const Term& reply, const ProtocolLimits& limits = {});

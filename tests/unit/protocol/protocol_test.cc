@@ -289,6 +289,7 @@ TEST(ProtocolTest, RepliesAreWhatErlangWouldEncode) {
   const TargetsResult targets{.node = "orion@h1",
                               .beams = {{.os_pid = 123,
                                          .node = "app@h1",
+                                         .node_source = NodeSource::kEpmd,
                                          .flavor = BeamFlavor::kEmu,
                                          .function_probes = true},
                                         {.os_pid = 456, .flavor = BeamFlavor::kJit}},
@@ -298,9 +299,10 @@ TEST(ProtocolTest, RepliesAreWhatErlangWouldEncode) {
       {EncodeVersionReply("0.1.0"),
        "{ok, #{protocol => 2, versions => [1, 2], orion => <<\"0.1.0\">>}}"},
       {EncodeTargetsReply(targets),
-       "{ok, #{node => 'orion@h1', beams => [#{os_pid => 123, node => 'app@h1', flavor => emu, "
-       "function_probes => true}, #{os_pid => 456, node => undefined, flavor => jit, "
-       "function_probes => false}], peers => [#{node => 'orion@h2'}]}}"},
+       "{ok, #{node => 'orion@h1', beams => [#{os_pid => 123, node => 'app@h1', node_source => "
+       "epmd, flavor => emu, function_probes => true}, #{os_pid => 456, node => undefined, "
+       "node_source => none, flavor => jit, function_probes => false}], "
+       "peers => [#{node => 'orion@h2'}]}}"},
       {EncodeWatchAddReply(3), "{ok, 3}"},
       {EncodeWatchesReply({{.id = 3,
                             .patterns = {"lists:sort/1"},
