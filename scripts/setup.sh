@@ -41,6 +41,8 @@ readonly PACKAGES=(
   libtomlplusplus-dev  # orion daemon's config file (userspace/daemon/config.cc)
   libcpp-httplib-dev  # orion daemon's /metrics listener (userspace/daemon/metrics_server.cc)
   prometheus  # the real Prometheus that scrapes /metrics in tests/integration/export_bpf_test.cc
+  rabbitmq-server python3-pika  # a real RabbitMQ node (named at run time, stock erl) and its AMQP
+                                # workload: NodeNamesTest in tests/integration/node_names_bpf_test.cc
   valgrind  # benchmarks: the patches' idle cost in instructions (tests/bench/beam/idle_instructions.sh)
   chromium  # orion ui's browser tests and benchmark, headless (tests/ui, scripts/bench/ui_goal.sh)
 )

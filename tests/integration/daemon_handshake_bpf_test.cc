@@ -194,9 +194,7 @@ class DaemonHandshakeTest : public ::testing::Test {
 
   void TearDown() override {
     if (!HasFailure() || cluster_.size() == 0) return;
-    std::string text = ReadFile(cluster_.daemon_log(0));
-    if (text.size() > 6000) text = "..." + text.substr(text.size() - 6000);
-    std::fprintf(stderr, "---- daemon log ----\n%s\n", text.c_str());
+    std::fprintf(stderr, "---- daemon log ----\n%s\n", cluster_.DaemonLogTail(0).c_str());
   }
 
   TestCluster cluster_;

@@ -176,6 +176,11 @@ bool TestCluster::StartDaemon(int i, std::vector<std::string> extra_args, bool d
   return true;
 }
 
+std::string TestCluster::DaemonLogTail(int i, size_t max_bytes) const {
+  const std::string text = ReadFile(daemon_log(i));
+  return text.size() > max_bytes ? "..." + text.substr(text.size() - max_bytes) : text;
+}
+
 void TestCluster::KillDaemon(int i) {
   hosts_[i].daemon->Signal(SIGKILL);
   hosts_[i].daemon->Wait(std::chrono::seconds(5));

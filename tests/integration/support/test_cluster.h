@@ -58,6 +58,8 @@ class TestCluster {
   std::vector<std::string> launcher(int i) const;
   std::string cookie_file() const { return dir_ + "/cookie"; }
   std::string daemon_log(int i) const { return dir_ + "/daemon" + std::to_string(i) + ".log"; }
+  // The end of host i's daemon log (its last `max_bytes`), for a failed test's output.
+  std::string DaemonLogTail(int i, size_t max_bytes = 6000) const;
   const std::string& error() const { return error_; }
 
   // Runs `orion ARGS` in the root namespace; stdout in `out` (stderr to the test's log).
