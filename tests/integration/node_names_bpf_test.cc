@@ -302,6 +302,15 @@ TEST_F(NodeNamesTest, RabbitMqIsFoundByItsNodeNameAndCapturedAsCallCountCounts) 
             std::string::npos)
       << targets;
 
+  // orion probes --list from the root namespace: a BEAM without probes, listed by its name.
+  std::string listing;
+  ASSERT_EQ(cluster_.RunOrion({"probes", "--list", "--pid", std::to_string(rabbit.os_pid())},
+                              &listing),
+            0)
+      << listing;
+  EXPECT_NE(listing.find("node " + name + " (epmd)"), std::string::npos) << listing;
+  EXPECT_NE(listing.find("no erlang USDT probes"), std::string::npos) << listing;
+
   // Called once per basic.publish: by the channel, and the exchange's routing.
   const std::vector<std::string> mfas = {"rabbit_channel:deliver_to_queues/2",
                                          "rabbit_exchange:route/2"};

@@ -39,7 +39,8 @@ constexpr char kUsage[] =
     "  -d, --duration S       count for S seconds (default 5)\n"
     "  -m, --mfa M:F/A        also count function-entry hits of this exact MFA\n"
     "  -l, --list             list the probe sites in the binary and the node's name (with\n"
-    "                         where it came from: epmd or the command line), count nothing\n"
+    "                         where it came from: epmd or the command line), count nothing;\n"
+    "                         for a BEAM without probes (Debian's erl), its name only\n"
     "  -v, --verbose          debug logs, including libbpf's\n"
     "  -h, --help             this help\n"
     "\n"
@@ -118,20 +119,30 @@ void PrintPairTable(const beam::BeamProcess& beam) {
                           : "off (as in stock OTP: no capture holds the enable table)");
 }
 
+// Any BEAM, with or without probes: its node name is worth knowing either way (a stock node is
+// what tracer mode takes, by that name).
 int ListProbes(const beam::BeamProcess& beam) {
-  auto notes = beam::ReadUsdtNotes(beam.attach_path);
-  if (!notes.ok()) return cli::ReportError("probes", notes.status());
-  std::map<std::string, int> sites;
-  for (const auto& n : *notes) {
-    if (n.provider == "erlang") ++sites[n.name];
-  }
   // "node rabbit@web1 (epmd)": the name and where it came from (docs/probes.md).
   const std::string node =
       beam.node_name.empty()
           ? std::string("-")
           : beam.node_name + " (" + std::string(beam::NameSourceName(beam.node_source)) + ")";
   std::printf("pid %d  %s  flavor %s  node %s\n", beam.pid, beam.exe.c_str(),
-              std::string(beam::FlavorName(beam.flavor)).c_str(), node.c_str());
+              beam.usdt_sites == 0 ? "unknown" : std::string(beam::FlavorName(beam.flavor)).c_str(),
+              node.c_str());
+  if (beam.usdt_sites == 0) {
+    std::printf("no erlang USDT probes (an OTP built without --with-dynamic-trace=systemtap)%s\n",
+                beam.node_name.empty()
+                    ? ""
+                    : ": a capture takes this node in tracer mode, by its name (docs/tracer.md)");
+    return cli::kExitOk;
+  }
+  auto notes = beam::ReadUsdtNotes(beam.attach_path);
+  if (!notes.ok()) return cli::ReportError("probes", notes.status());
+  std::map<std::string, int> sites;
+  for (const auto& n : *notes) {
+    if (n.provider == "erlang") ++sites[n.name];
+  }
   std::printf("%-36s %s\n", "PROBE", "SITES");
   for (const auto& [name, count] : sites) std::printf("%-36s %d\n", name.c_str(), count);
   PrintEnableTable(beam);
@@ -186,9 +197,13 @@ int RunProbesCommand(int argc, char** argv) {
   cli::ConfigureLogging(verbose);
   probes::InstallLibbpfLogger(verbose);
 
+  if (list) {
+    auto any = beam::InspectAnyBeam(static_cast<pid_t>(pid));
+    if (!any.ok()) return cli::ReportError("probes", any.status());
+    return ListProbes(*any);
+  }
   auto beam = beam::InspectBeam(static_cast<pid_t>(pid));
   if (!beam.ok()) return cli::ReportError("probes", beam.status());
-  if (list) return ListProbes(*beam);
 
   if (Status env = probes::CheckBpfEnvironment(); !env.ok()) return cli::ReportError("probes", env);
   auto wanted = probes::ProbeCounter::DefaultProbes();
