@@ -1052,6 +1052,11 @@ StatusOr<TargetsResult> DecodeTargetsReply(const Term& reply, const ProtocolLimi
         name != nullptr && name->kind() == TermKind::kAtom && !name->is_atom("undefined")) {
       target.node = std::string(name->text());
     }
+    if (const Term* source = beam.map_find("node_source")) {
+      target.node_source = source->is_atom("epmd")      ? NodeSource::kEpmd
+                           : source->is_atom("cmdline") ? NodeSource::kCmdline
+                                                        : NodeSource::kNone;
+    }
     if (const Term* flavor = beam.map_find("flavor")) {
       target.flavor = flavor->is_atom("jit") ? BeamFlavor::kJit : BeamFlavor::kEmu;
     }

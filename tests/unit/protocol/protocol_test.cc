@@ -326,6 +326,33 @@ TEST(ProtocolTest, RepliesAreWhatErlangWouldEncode) {
   }
 }
 
+// What a client (orion ui's DaemonLink) decodes is what the daemon encoded, node_source included.
+TEST(ProtocolTest, TargetsReplyRoundTrips) {
+  const TargetsResult targets{.node = "orion@h1",
+                              .beams = {{.os_pid = 123,
+                                         .node = "rabbit@h1",
+                                         .node_source = NodeSource::kEpmd,
+                                         .flavor = BeamFlavor::kJit},
+                                        {.os_pid = 124,
+                                         .node = "quiet@h1",
+                                         .node_source = NodeSource::kCmdline,
+                                         .flavor = BeamFlavor::kEmu,
+                                         .function_probes = true},
+                                        {.os_pid = 456, .flavor = BeamFlavor::kJit}},
+                              .peers = {"orion@h2"}};
+  auto decoded = DecodeTargetsReply(EncodeTargetsReply(targets));
+  ASSERT_TRUE(decoded.ok()) << decoded.status().ToString();
+  ASSERT_EQ(decoded->beams.size(), 3u);
+  for (size_t i = 0; i < 3; ++i) {
+    EXPECT_EQ(decoded->beams[i].os_pid, targets.beams[i].os_pid);
+    EXPECT_EQ(decoded->beams[i].node, targets.beams[i].node);
+    EXPECT_EQ(decoded->beams[i].node_source, targets.beams[i].node_source);
+    EXPECT_EQ(decoded->beams[i].flavor, targets.beams[i].flavor);
+    EXPECT_EQ(decoded->beams[i].function_probes, targets.beams[i].function_probes);
+  }
+  EXPECT_EQ(decoded->peers, targets.peers);
+}
+
 TEST(ProtocolTest, ErrorKindsFollowStatusCodes) {
   EXPECT_EQ(ErrorKindOf(InvalidArgument("x")), ErrorKind::kBadRequest);
   EXPECT_EQ(ErrorKindOf(ResourceExhausted("x")), ErrorKind::kBusy);
