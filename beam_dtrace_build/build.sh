@@ -65,9 +65,11 @@ Options:
   --jobs N          parallel make jobs (default: number of cores)
   -h, --help        this help
 
-Orion's emulator patches exist for OTP 25 only so far (beam_dtrace_build/patches/); for 27
-and 29 they will live in beam_dtrace_build/patches/otp-RELEASE/. Until then --otp 27|29 needs
---no-patches.
+Orion's emulator patches: OTP 25's in beam_dtrace_build/patches/, OTP 29's in
+beam_dtrace_build/patches/otp-29/ (emu flavor: probes, pairing, batches; same probe ABI).
+OTP 27 has none yet: --otp 27 needs --no-patches. A patched 29 takes its libraries from the
+stock 29 prefix when that is built (build it first: --otp 29 --no-patches), and then compiles
+only the two patched emulators.
 
 Environment:
   ORION_OTP_PREFIX  use this prefix instead of the default under $CACHE_DIR
@@ -79,6 +81,7 @@ Examples:
   $(basename "$0") --no-patches             # stock USDT OTP 25, for overhead baselines
   $(basename "$0") --otp 29 --no-patches    # stock USDT OTP 29 (jit and emu)
   $(basename "$0") --otp 29 --no-patches --print-prefix
+  $(basename "$0") --otp 29                 # patched 29 (after the stock one: emulators only)
   $(basename "$0") --tarball otp_src_27.3.4.1.tar.gz --no-patches
 USAGE
 }
@@ -129,11 +132,11 @@ else
     die "--otp $release: this script builds OTP ${SUPPORTED_RELEASES[*]} (or any release from --tarball)"
 fi
 # Where the release's patch set lives: 25's is the original set in patches/; the ports to
-# later releases go in patches/otp-RELEASE/.
+# later releases are in patches/otp-RELEASE/ (one folded set per release, same probe ABI).
 if [[ "$release" == 25 ]]; then patch_dir="$HERE/patches"; else patch_dir="$HERE/patches/otp-$release"; fi
 if (( patches )) && ! compgen -G "$patch_dir/*.patch" >/dev/null; then
-  die "Orion's emulator patch set for OTP $release does not exist yet (it is written for OTP 25;
-  the port to $release goes in ${patch_dir#"$HERE/"}/). Build the stock variant, which tracer mode
+  die "Orion's emulator patch set for OTP $release does not exist yet (there are sets for OTP 25
+  and 29; the port to $release goes in ${patch_dir#"$HERE/"}/). Build the stock variant, which tracer mode
   uses, with: $(basename "$0") --otp $release --no-patches"
 fi
 
@@ -341,6 +344,23 @@ unpack_release_source() {
   echo "debian:$version ($kind)"
 }
 
+# A patched full build takes its libraries from the stock prefix of the same release when that
+# one is built (from the same source revision, checked after unpacking) and the patch set
+# changes nothing outside erts/emulator/: then only the two patched emulators are compiled
+# (minutes instead of a second full build) and the rest of the prefix is the stock one's.
+stock_prefix=""
+if (( patches )) && [[ "$recipe" == full && -z "$tarball" ]]; then
+  candidate="$(ORION_OTP_PREFIX="" "$HERE/build.sh" --otp "$release" --no-patches --print-prefix)"
+  outside="$(grep -h '^+++ ' "$patch_dir"/*.patch | awk '{print $2}' | grep -v '^b/erts/emulator/' || true)"
+  if [[ -f "$candidate/.orion-build" && -z "$outside" ]]; then
+    stock_prefix="$candidate"
+  elif [[ -n "$outside" ]]; then
+    log "the patch set changes files outside erts/emulator/ ($outside): a full build"
+  else
+    log "no stock OTP $release prefix ($candidate): a full build (build.sh --otp $release --no-patches first saves it)"
+  fi
+fi
+
 # ---- unpack -------------------------------------------------------------------------------
 readonly WORK="$CACHE_DIR/build/$key"
 rm -rf "$WORK"
@@ -364,6 +384,10 @@ fi
 [[ -f "$src/OTP_VERSION" ]] || die "$src does not look like an OTP source tree (no OTP_VERSION)"
 src_version="$(cat "$src/OTP_VERSION")"
 [[ "${src_version%%.*}" == "$release" ]] || die "the source is OTP $src_version, not $release"
+if [[ -n "$stock_prefix" ]] && ! grep -qxF "source=$built_from" "$stock_prefix/.orion-build"; then
+  log "$stock_prefix was built from another source than $built_from: a full build"
+  stock_prefix=""
+fi
 
 # ---- patches --------------------------------------------------------------------------
 if (( patches )); then
@@ -405,7 +429,16 @@ target="$(erts/autoconf/config.guess)"
 bindir="$src/bin/$target"
 staging="$prefix.tmp"
 rm -rf "$staging"
-if [[ "$recipe" == full ]]; then
+if [[ -n "$stock_prefix" ]]; then
+  step "assembling the prefix from the stock $stock_prefix and the patched emulators"
+  cp -a "$stock_prefix" "$staging"
+  rm -f "$staging/.orion-build"
+  # bin/erl and bin/start (and their copies in erts-*/bin) name their root directory.
+  grep -rlIF "$stock_prefix" "$staging" | while read -r f; do sed -i "s|$stock_prefix|$prefix|g" "$f"; done
+  erts_dir="$(find "$staging/lib/erlang" -maxdepth 1 -name 'erts-*' | head -1)"
+  cp "$bindir"/beam.emu "$bindir"/beam.jit "$erts_dir/bin/"
+  cp "$bindir"/beam.jit "$erts_dir/bin/beam.smp" # the default flavor, as make install puts it
+elif [[ "$recipe" == full ]]; then
   step "building the rest of OTP $src_version: ${FULL_BUILD_APPS[*]} ($jobs jobs; log: $WORK/make-all.log)"
   make -j"$jobs" > "$WORK/make-all.log" 2>&1 ||
     { tail -30 "$WORK/make-all.log" >&2; die "the OTP build failed (log: $WORK/make-all.log)"; }
@@ -453,7 +486,7 @@ done
   echo "key=$key"
   echo "otp=$src_version"
   echo "source=$built_from"
-  echo "recipe=$recipe"
+  echo "recipe=$recipe${stock_prefix:+ (emulators only; the rest from $stock_prefix)}"
   echo "patches=$( (( patches )) && (cd "$patch_dir" && ls *.patch | tr '\n' ' ') || echo none)"
   echo "built=$(date -u +%FT%TZ)"
   echo "build_seconds=$(( SECONDS - start_s ))"
