@@ -13,7 +13,9 @@
 # installed erlang-base of the same version. OTP 27 and 29 have no Debian 12 binaries: their
 # source comes from Debian's trixie/forky/sid archive through an apt configuration of this
 # script's own (under $CACHE_DIR/apt; the machine's apt sources and lists are not touched),
-# and they get a full build of the applications a node, erl_interface and the tests need.
+# and they get a full build of the applications a node, erl_interface and the tests need;
+# a patched one takes the libraries of the stock prefix of the same source when that is built
+# (the patches change only the emulator) and compiles just the two emulators.
 # An official OTP source tarball (--tarball) of another version than the installed one gets the
 # same full build.
 set -euo pipefail
