@@ -12,6 +12,9 @@
 
 /* Set by the loader before load: the BEAM's OS pid (sched_switch filters on it). */
 const volatile __u32 target_tgid = 0;
+/* Set by the loader before load: queue lengths come from orion__mailbox (patch 0011), fired by
+ * the senders, instead of message__queued (top.h, "messages"). */
+const volatile __u32 sender_queue_len = 0;
 
 /* The queue high-water mark window (top.h); userspace increments it at each refresh. */
 __u32 epoch = 0;
@@ -169,6 +172,17 @@ int BPF_KPROBE(orion_top_sched_out) /* BPF_UPROBE: libbpf >= 1.2 */ {
   return 0;
 }
 
+/* The key of the local process whose pid term (the emulator's Eterm) is `id`; -1 if it is not
+ * a local pid (top.h, "Keys"). */
+static __always_inline int pid_term_key(__u64 id, __u64* key) {
+  const __u32 low = (__u32)id;
+  if ((low & TOP_TAG_MASK) != TOP_TAG_PID) return -1;
+  const __u32 data = low >> 4;
+  *key = top_proc_key(data & ((1u << TOP_PID_NUM_BITS) - 1),
+                      (data >> TOP_PID_NUM_BITS) & ((1u << TOP_PID_SER_BITS) - 1));
+  return 0;
+}
+
 /* Return of erts_schedule(): the process it returns runs on this thread from now on. */
 SEC("uretprobe")
 int BPF_KRETPROBE(orion_top_sched_in, void* proc) {
@@ -179,11 +193,8 @@ int BPF_KRETPROBE(orion_top_sched_in, void* proc) {
     bump(TOP_READ_ERRORS);
     return 0;
   }
-  const __u32 low = (__u32)id;
-  if ((low & TOP_TAG_MASK) != TOP_TAG_PID) return 0;
-  const __u32 data = low >> 4;
-  const __u64 key = top_proc_key(data & ((1u << TOP_PID_NUM_BITS) - 1),
-                                 (data >> TOP_PID_NUM_BITS) & ((1u << TOP_PID_SER_BITS) - 1));
+  __u64 key;
+  if (pid_term_key(id, &key) != 0) return 0;
   struct top_proc* p = get_or_create_proc(key);
   if (!p) return 0;
   __u64 now = bpf_ktime_get_ns();
@@ -301,14 +312,37 @@ int BPF_USDT(orion_top_queued, void* receiver_str, long size, long queue_len) {
   return 0;
 }
 
-/* message__receive(receiver, size, queue_len, ...): queue_len still counts the message. */
+/* orion__mailbox(receiver, queue_len, n) (patch 0011): fired by the sender once n messages are
+ * in the receiver's queues; queue_len counts every message in them, the new ones included,
+ * whether or not the receiver ever looks. Senders on several CPUs can update one receiver at
+ * once: the counts are atomic, and the length's last writer wins. */
+SEC("usdt")
+int BPF_USDT(orion_top_mailbox, __u64 receiver, long queue_len, unsigned int n) {
+  bump(TOP_EVENTS);
+  __u64 key;
+  if (pid_term_key(receiver, &key) != 0) return 0;
+  struct top_proc* p = get_or_create_proc(key);
+  if (!p) return 0;
+  __sync_fetch_and_add(&p->msgs_in, n);
+  note_queue_len(p, queue_len > 0 ? queue_len : 0);
+  return 0;
+}
+
+/* message__receive(receiver, size, queue_len, ...): queue_len is the length of the receiver's
+ * private queue (inner and middle parts), the message taken still in it; messages still in its
+ * outer queue are not. With orion__mailbox, the length the senders last reported minus the message taken
+ * can be larger, and the larger is kept: both are lower bounds of the real length (the
+ * senders' one misses only messages no sender reported: those the receiver made from signals,
+ * such as 'DOWN' and alias messages; the next send corrects it). */
 SEC("usdt")
 int BPF_USDT(orion_top_receive, void* receiver_str, long size, long queue_len) {
   bump(TOP_EVENTS);
   struct top_proc* p = proc_of(receiver_str, 0);
   if (!p) return 0;
   p->msgs_received += 1;
-  note_queue_len(p, queue_len > 0 ? queue_len - 1 : 0);
+  __u64 len = queue_len > 0 ? queue_len - 1 : 0;
+  if (sender_queue_len && p->queue_len > len + 1) len = p->queue_len - 1;
+  note_queue_len(p, len);
   return 0;
 }
 

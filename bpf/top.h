@@ -14,8 +14,12 @@
  *             schedulers do), hence the uprobes on the function both flavors share.
  *   offcpu    tp_btf/sched_switch: time a scheduler thread holding an Erlang process spent off
  *             the CPU (preempted by the OS or blocked in the kernel); needs `sched`
- *   messages  message__send(+__remote), message__queued, message__receive: messages out and
- *             in, message-queue length and its high-water mark
+ *   messages  message__send(+__remote), orion__mailbox, message__receive: messages out and
+ *             in, message-queue length and its high-water mark. orion__mailbox (patch 0011)
+ *             is fired by the sender at each send, with integer arguments: the receiver's pid
+ *             term and the messages in all its queues. On a BEAM without it, message__queued
+ *             instead, which the receiver fires only when it handles its signals (a process
+ *             that never looks at its queue fires none); `sender_queue_len` says which.
  *   gc        gc_minor/major__start/end, process__heap_grow: GC count, pauses, heap growth
  *   ports     port__command, driver__output(v): commands and bytes handed to each port
  *

@@ -33,6 +33,7 @@ CASES = [
     ("sched", "spawn", 20_000),
     ("offcpu", "pingpong", 100_000),
     ("messages", "pingpong", 100_000),
+    ("messages", "flood", 200_000),
     ("gc", "alloc", 100_000),
     ("ports", "tcp", 50_000),
     ("all", "pingpong", 100_000),
@@ -171,8 +172,9 @@ How to read it: each workload fires one group's probes back to back (a message r
 about 0.5 µs without top), so the overhead percentages are the worst case. What carries over to a
 real node is the cost per event, paid per process run, message, collection or port command
 whatever else the node does: cost per hit times hits per event (2 per process run with `sched`:
-the uprobe and uretprobe on `erts_schedule`; 3 per message with `messages`: send, queued,
-receive; 2 per collection with `gc`; 2 per port command with `ports`). The time inside the BPF
+the uprobe and uretprobe on `erts_schedule`; 3 per message read with `messages`: send, the
+sender's orion__mailbox (patch 0011; message__queued on a BEAM without it) and receive, 2 per
+message never read (flood); 2 per collection with `gc`; 2 per port command with `ports`). The time inside the BPF
 programs (below) is a fraction of it; the rest is the uprobe trap (about 0.55 µs) and the BEAM
 formatting the probe arguments while a tracer is attached. The machine may be shared with other
 builds and tests: baselines vary between runs more than the costs per hit do."""

@@ -1,9 +1,16 @@
 %% Workloads for `orion top`'s integration tests (tests/integration/top_bpf_test.cc), each with
-%% a property known exactly on the Erlang side: a mailbox that is never read, a busy loop, a
-%% TCP socket written a known number of bytes, a process that allocates under
-%% erlang:trace(Pid, true, [garbage_collection]) as the oracle of its GC count.
+%% a property known exactly on the Erlang side: mailboxes that are never read, read in a
+%% selective receive, read slowly or fast, a busy loop, a TCP socket written a known number of
+%% bytes, a process that allocates under erlang:trace(Pid, true, [garbage_collection]) as the
+%% oracle of its GC count.
+%%
+%% The mailbox workloads never ask the processes they fill anything while they run (no
+%% process_info, no sys:get_state): that would make them handle their signals, which changes
+%% what is measured. The tests read the oracle, sink_queue_len/1, after the measurement.
 -module(orion_top_workload).
--export([start_sink/1, flood/2, sink_queue_len/1, stop_registered/1,
+-export([start_sink/1, start_sleeper/1, send_n/2, sink_queue_len/1, stop_registered/1,
+         start_selective/1, casts_and_calls/3,
+         start_reader/2, stop_reading/1,
          start_busy/1, pid_string/1,
          tcp_send/2,
          traced_gc/1, gc_worker_loop/1,
@@ -16,18 +23,20 @@ start_sink(Name) ->
     true = register(Name, Pid),
     pid_string(Pid).
 
-%% Sends N messages to the registered process Name; returns when all are in its queue.
-flood(Name, N) ->
+%% A process registered as Name in timer:sleep(infinity): it never looks at its queue.
+start_sleeper(Name) ->
+    Pid = spawn(fun() -> timer:sleep(infinity) end),
+    true = register(Name, Pid),
+    pid_string(Pid).
+
+%% Sends N messages to the registered process Name and returns N. A send returns once the
+%% message is in the receiver's queues; nothing asks the receiver anything.
+send_n(Name, N) ->
     Pid = whereis(Name),
     lists:foreach(fun(I) -> Pid ! {msg, I} end, lists:seq(1, N)),
-    wait_queue(Pid, N).
+    N.
 
-wait_queue(Pid, N) ->
-    case erlang:process_info(Pid, message_queue_len) of
-        {message_queue_len, L} when L >= N -> L;
-        _ -> timer:sleep(10), wait_queue(Pid, N)
-    end.
-
+%% The oracle: the receiver's queue length as the BEAM counts it (read after the measurement).
 sink_queue_len(Name) ->
     {message_queue_len, L} = erlang:process_info(whereis(Name), message_queue_len),
     L.
@@ -37,6 +46,62 @@ stop_registered(Name) ->
         undefined -> ok;
         Pid -> unregister(Name), exit(Pid, kill), ok
     end.
+
+%% A process registered as Name that serves {call, From, Ref} (it replies {Ref, ok}) and leaves
+%% every other message in its queue: a selective receive whose unmatched messages pile up, as
+%% in a server that waits for one kind of message while casts it never matches arrive.
+start_selective(Name) ->
+    Pid = spawn(fun selective_loop/0),
+    true = register(Name, Pid),
+    pid_string(Pid).
+
+selective_loop() ->
+    receive {call, From, Ref} -> From ! {Ref, ok} end,
+    selective_loop().
+
+%% Sends Casts messages that Name never matches, with a call after every Every casts (waiting
+%% for its reply); returns the number of calls.
+casts_and_calls(Name, Casts, Every) ->
+    Pid = whereis(Name),
+    lists:foldl(fun(I, Calls) ->
+                        Pid ! {cast, I},
+                        case I rem Every of
+                            0 ->
+                                Ref = make_ref(),
+                                Pid ! {call, self(), Ref},
+                                receive {Ref, ok} -> Calls + 1 end;
+                            _ ->
+                                Calls
+                        end
+                end, 0, lists:seq(1, Casts)).
+
+%% A process registered as Name that takes any message, then sleeps Ms milliseconds (0: no
+%% sleep, a fast reader), until stop_reading(Name): then it takes no more (it waits for a
+%% message that never comes), so that its backlog stays what it was for the oracle. The flag
+%% is an atomics array, read by the reader itself: stopping it sends it nothing.
+start_reader(Name, Ms) ->
+    %% timer is loaded here: loaded by the reader's first timer:sleep/1, it would cost the reader
+    %% one more message (the code server's reply), and the test counts exactly what it sends.
+    {module, timer} = code:ensure_loaded(timer),
+    Flag = atomics:new(1, []),
+    persistent_term:put({?MODULE, Name}, Flag),
+    Pid = spawn(fun() -> reader_loop(Flag, Ms) end),
+    true = register(Name, Pid),
+    pid_string(Pid).
+
+reader_loop(Flag, Ms) ->
+    case atomics:get(Flag, 1) of
+        0 ->
+            receive _ -> ok end,
+            Ms > 0 andalso timer:sleep(Ms),
+            reader_loop(Flag, Ms);
+        _ ->
+            receive '$orion_top_never' -> ok end
+    end.
+
+stop_reading(Name) ->
+    atomics:put(persistent_term:get({?MODULE, Name}), 1, 1),
+    ok.
 
 %% A process registered as Name that loops without ever waiting.
 start_busy(Name) ->
@@ -123,6 +188,8 @@ tracer_loop(Counts, Start, Pauses) ->
 %% microseconds of N rounds of a workload that fires one group's probes often.
 %%   pingpong  two processes exchange N messages each way (sends, queueing, receives, and a
 %%             process switch per message)
+%%   flood     N messages sent to a process that never reads them (sends and queueing only:
+%%             what a mailbox nobody reads costs)
 %%   spawn     N processes spawned and exited, one at a time
 %%   alloc     N lists of 1,000 elements built and dropped (garbage collections)
 %%   tcp       N gen_tcp:send of 64 bytes over loopback (port commands, driver output)
@@ -130,6 +197,11 @@ bench(pingpong, N) ->
     Pong = spawn(fun pong/0),
     {T, ok} = timer:tc(fun() -> ping(Pong, N) end),
     exit(Pong, kill),
+    T;
+bench(flood, N) ->
+    Sink = spawn(fun() -> timer:sleep(infinity) end),
+    {T, ok} = timer:tc(fun() -> lists:foreach(fun(I) -> Sink ! I end, lists:seq(1, N)) end),
+    exit(Sink, kill),
     T;
 bench(spawn, N) ->
     {T, ok} = timer:tc(fun() -> spawn_wait(N) end),

@@ -5,9 +5,9 @@
 // attached afterwards.
 #include <ei.h>
 #include <gtest/gtest.h>
-#include <nlohmann/json.hpp>
 #include <sys/stat.h>
 #include <unistd.h>
+#include <nlohmann/json.hpp>
 
 #include <algorithm>
 #include <cmath>
@@ -15,8 +15,8 @@
 #include <cstdio>
 #include <fstream>
 #include <numeric>
-#include <sstream>
 #include <set>
+#include <sstream>
 #include <string>
 #include <thread>
 #include <vector>
@@ -105,10 +105,12 @@ class RunningTop {
     if (!beam.ok()) return false;
     // Attached once the BEAM sees the semaphores of the groups set (driver__outputv is the last
     // USDT probe attached; the erts_schedule uprobes and sched_switch follow within a moment).
+    // message__send, not message__queued: top attaches message__queued only on a BEAM without
+    // patch 0011's orion__mailbox.
     const bool attached = testing::WaitFor(
                               [&] {
                                 return (testing::SemaphoreOf(*beam, "process__spawn") > 0 &&
-                                        testing::SemaphoreOf(*beam, "message__queued") > 0 &&
+                                        testing::SemaphoreOf(*beam, "message__send") > 0 &&
                                         testing::SemaphoreOf(*beam, "driver__outputv") > 0) ||
                                        !process_.Alive();
                               },
@@ -165,24 +167,34 @@ class TopTest : public ::testing::TestWithParam<std::string> {
   std::string cookie_file_;
 };
 
-TEST_P(TopTest, UnreadMailboxTopsTheQueueSortWithItsRegisteredName) {
-  const std::string sink = Unquote(node_.Eval("orion_top_workload:start_sink(orion_top_sink)."));
+// The mailbox tests never ask the processes they fill anything while top measures (no
+// process_info: that makes a process handle its signals, which is what the probe of an
+// unpatched BEAM waits for); the oracle, process_info(P, message_queue_len), is read after top
+// has stopped. On the patched BEAM the lengths come from the senders (orion__mailbox, patch
+// 0011).
+
+TEST_P(TopTest, MailboxNobodyReadsTopsTheQueueSortWithoutBeingPolled) {
+  const std::string sink = Unquote(node_.Eval("orion_top_workload:start_sleeper(orion_top_sink)."));
   ASSERT_EQ(sink.front(), '<') << sink;
   RunningTop top;
   std::vector<std::string> flags = {"--sort", "queue"};
   for (const auto& f : NameFlags()) flags.push_back(f);
   ASSERT_TRUE(top.Start(node_, flags));
-  const std::string queued = node_.Eval("orion_top_workload:flood(orion_top_sink, 100000).");
-  ASSERT_EQ(queued, "100000");
+  ASSERT_EQ(node_.Eval("orion_top_workload:send_n(orion_top_sink, 100000)."), "100000");
+  std::this_thread::sleep_for(std::chrono::milliseconds(300));
   json doc = top.Stop();
   ASSERT_FALSE(doc.is_discarded());
+  const uint64_t oracle =
+      std::stoull(node_.Eval("orion_top_workload:sink_queue_len(orion_top_sink)."));
+  EXPECT_EQ(oracle, 100000u);
   EXPECT_EQ(top.exit_status(), 0);
+  EXPECT_EQ(doc["queue_source"], "senders");
   ASSERT_FALSE(doc["processes"].empty());
   const json& first = doc["processes"][0];
   EXPECT_EQ(first["pid"], sink) << first.dump();
   EXPECT_EQ(first["name"], "orion_top_sink") << first.dump();
   EXPECT_GE(first["queue_len_max"].get<uint64_t>(), 100000u) << first.dump();
-  EXPECT_EQ(first["queue_len"].get<uint64_t>(), 100000u) << first.dump();
+  EXPECT_EQ(first["queue_len"].get<uint64_t>(), oracle) << first.dump();
   EXPECT_EQ(first["msgs_in"].get<uint64_t>(), 100000u) << first.dump();
   EXPECT_EQ(first["msgs_received"].get<uint64_t>(), 0u) << first.dump();
   EXPECT_EQ(doc["sort"], "queue");
@@ -193,6 +205,81 @@ TEST_P(TopTest, UnreadMailboxTopsTheQueueSortWithItsRegisteredName) {
     max_sent = std::max(max_sent, p["msgs_out"].get<uint64_t>());
   EXPECT_GE(max_sent, 100000u);
   for (const auto& [name, value] : doc["lost"].items()) EXPECT_EQ(value, 0u) << name;
+  node_.Eval("orion_top_workload:stop_registered(orion_top_sink).");
+}
+
+// A server in a selective receive: it answers calls while casts it never matches pile up.
+// Bound: top's length is the senders' count of every message in the server's queues, so it
+// differs from process_info's only by the messages the server took while a sender read its
+// queue's length (a race of a few instructions): at most one per call here, and the test allows
+// 1 % of the calls' count + 2 messages.
+TEST_P(TopTest, SelectiveReceiveBacklogMatchesProcessInfoReadAfter) {
+  const std::string server =
+      Unquote(node_.Eval("orion_top_workload:start_selective(orion_top_selective)."));
+  ASSERT_EQ(server.front(), '<') << server;
+  RunningTop top;
+  ASSERT_TRUE(top.Start(node_, {"--sort", "queue", "--limit", "0"}));
+  constexpr uint64_t kCasts = 50000, kEvery = 500;
+  ASSERT_EQ(node_.Eval("orion_top_workload:casts_and_calls(orion_top_selective, 50000, 500)."),
+            std::to_string(kCasts / kEvery));
+  std::this_thread::sleep_for(std::chrono::milliseconds(300));
+  json doc = top.Stop();
+  ASSERT_FALSE(doc.is_discarded());
+  const uint64_t oracle =
+      std::stoull(node_.Eval("orion_top_workload:sink_queue_len(orion_top_selective)."));
+  EXPECT_EQ(oracle, kCasts);
+  EXPECT_EQ(doc["queue_source"], "senders");
+  ASSERT_FALSE(doc["processes"].empty());
+  const json& first = doc["processes"][0];
+  EXPECT_EQ(first["pid"], server) << first.dump();
+  const double bound = 2 + 0.01 * (kCasts / kEvery);
+  EXPECT_NEAR(first["queue_len"].get<double>(), static_cast<double>(oracle), bound) << first.dump();
+  EXPECT_GE(first["queue_len_max"].get<double>(), static_cast<double>(oracle) - bound)
+      << first.dump();
+  EXPECT_EQ(first["msgs_in"].get<uint64_t>(), kCasts + kCasts / kEvery) << first.dump();
+  EXPECT_EQ(first["msgs_received"].get<uint64_t>(), kCasts / kEvery) << first.dump();
+  node_.Eval("orion_top_workload:stop_registered(orion_top_selective).");
+}
+
+// A slow reader (one message, then 1 ms of sleep) flooded with 20,000 messages builds a backlog;
+// it stops reading (a flag it reads itself) before top stops. A fast reader keeps its queue
+// near empty. Both lengths equal process_info's read after top stopped, within the same race as
+// above (a sender that read the length while the reader took a message): one message.
+TEST_P(TopTest, SlowAndFastReadersMatchProcessInfoReadAfter) {
+  const std::string slow =
+      Unquote(node_.Eval("orion_top_workload:start_reader(orion_top_slow, 1)."));
+  const std::string fast =
+      Unquote(node_.Eval("orion_top_workload:start_reader(orion_top_fast, 0)."));
+  RunningTop top;
+  ASSERT_TRUE(top.Start(node_, {"--sort", "queue", "--limit", "0"}));
+  ASSERT_EQ(node_.Eval("orion_top_workload:send_n(orion_top_slow, 20000)."), "20000");
+  ASSERT_EQ(node_.Eval("orion_top_workload:send_n(orion_top_fast, 20000)."), "20000");
+  std::this_thread::sleep_for(std::chrono::milliseconds(500));
+  node_.Eval("orion_top_workload:stop_reading(orion_top_slow).");
+  std::this_thread::sleep_for(std::chrono::milliseconds(300));
+  json doc = top.Stop();
+  ASSERT_FALSE(doc.is_discarded());
+  const uint64_t slow_oracle =
+      std::stoull(node_.Eval("orion_top_workload:sink_queue_len(orion_top_slow)."));
+  const uint64_t fast_oracle =
+      std::stoull(node_.Eval("orion_top_workload:sink_queue_len(orion_top_fast)."));
+  EXPECT_EQ(doc["queue_source"], "senders");
+  const json* s = FindProcess(doc, slow);
+  const json* f = FindProcess(doc, fast);
+  ASSERT_NE(s, nullptr) << slow;
+  ASSERT_NE(f, nullptr) << fast;
+  EXPECT_GT(slow_oracle, 10000u) << "the slow reader should have a backlog";
+  EXPECT_NEAR((*s)["queue_len"].get<double>(), static_cast<double>(slow_oracle), 1) << s->dump();
+  EXPECT_GE((*s)["queue_len_max"].get<uint64_t>(), slow_oracle) << s->dump();
+  EXPECT_EQ((*s)["msgs_in"].get<uint64_t>(), 20000u) << s->dump();
+  EXPECT_EQ((*s)["msgs_received"].get<uint64_t>(), 20000u - slow_oracle) << s->dump();
+  EXPECT_EQ(fast_oracle, 0u);
+  EXPECT_LE((*f)["queue_len"].get<uint64_t>(), 1u) << f->dump();  // the race above: a message
+  EXPECT_EQ((*f)["msgs_in"].get<uint64_t>(), 20000u) << f->dump();
+  EXPECT_EQ((*f)["msgs_received"].get<uint64_t>(), 20000u) << f->dump();
+  EXPECT_LE((*f)["queue_len_max"].get<uint64_t>(), 20000u) << f->dump();
+  node_.Eval("orion_top_workload:stop_registered(orion_top_slow).");
+  node_.Eval("orion_top_workload:stop_registered(orion_top_fast).");
 }
 
 TEST_P(TopTest, BusyLoopTopsCpuWithAboutOneSchedulerAndIdleNodeIsIdle) {
@@ -357,7 +444,7 @@ TEST_P(TopTest, NothingStaysAttachedAfterExitSigtermOrKill9) {
     EXPECT_TRUE(testing::WaitFor(
         [&] {
           for (const char* probe :
-               {"process__spawn", "process__exit", "message__queued", "message__send",
+               {"process__spawn", "process__exit", "orion__mailbox", "message__send",
                 "gc_minor__start", "port__command", "driver__outputv", "process__heap_grow"}) {
             if (testing::SemaphoreOf(*beam, probe) != 0) return false;
           }

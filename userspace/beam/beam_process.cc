@@ -83,6 +83,7 @@ StatusOr<BeamProcess> InspectOne(pid_t pid) {
   beam.exception_probe = CountSites(notes, kProvider, "exception__catch") > 0;
   beam.pair_probe = CountSites(notes, kProvider, "orion__call") > 0;
   beam.batch_probe = CountSites(notes, kProvider, "orion__calls") > 0;
+  beam.mailbox_probe = CountSites(notes, kProvider, "orion__mailbox") > 0;
   beam.flavor = beam.function_probes ? Flavor::kEmu : Flavor::kJit;
   return beam;
 }

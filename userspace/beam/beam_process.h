@@ -31,6 +31,7 @@ struct BeamProcess {
   bool exception_probe = false;  // Orion's patch 0002 (exception__catch) is in
   bool pair_probe = false;       // Orion's patch 0007 (orion__call: calls paired in the BEAM)
   bool batch_probe = false;      // Orion's patch 0010 (orion__calls: ended calls in batches)
+  bool mailbox_probe = false;    // Orion's patch 0011 (orion__mailbox: senders report queue lengths)
   std::string node_name;         // "app@host", "" if not distributed
   NameSource node_source = NameSource::kNone;
   std::vector<std::string> argv;

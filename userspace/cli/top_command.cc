@@ -87,12 +87,18 @@ constexpr char kUsage[] =
 
 enum class SortKey { kCpu, kQueue, kGc, kSends };
 
-// The header line's "pid 4242  app@host (jit)".
+// The header line's "pid 4242  app@host (jit)", and where its queue lengths come from.
 struct BeamDescription {
   pid_t pid = 0;
   std::string node;
   std::string flavor;
+  probes::QueueLengthSource queue_source = probes::QueueLengthSource::kNone;
 };
+
+// What the fallback misses, for the warning and the live view.
+constexpr char kReceiverSignalsCaveat[] =
+    "queue lengths come from message__queued, which a process fires only when it handles its "
+    "signals: a mailbox nobody reads shows 0";
 
 const char* SortName(SortKey k) {
   switch (k) {
@@ -527,6 +533,10 @@ std::string RenderView(const probes::TopSnapshot& snap, const BeamDescription& b
                 options.interval, SortName(sort), snap.processes.size());
   out += head;
   out += RenderSchedulers(snap);
+  if (beam.queue_source == probes::QueueLengthSource::kReceiverSignals) {
+    out += std::string("mailboxes   no orion__mailbox probe (Orion's patch 0011): ") +
+           kReceiverSignalsCaveat + "\n";
+  }
   out += "\n";
 
   const int name_width = std::clamp(screen.cols - 96, 16, 60);
@@ -723,9 +733,15 @@ int RunTopCommand(int argc, char** argv) {
   auto top = probes::Top::Start(*beam, probes::TopOptions{.groups = options.groups});
   if (!top.ok()) return cli::ReportError("top", top.status());
   cli::InstallStopSignals();
-  const BeamDescription description{beam->pid,
-                                    options.node.empty() ? beam->node_name : options.node,
-                                    std::string(beam::FlavorName(beam->flavor))};
+  const BeamDescription description{
+      beam->pid, options.node.empty() ? beam->node_name : options.node,
+      std::string(beam::FlavorName(beam->flavor)), (*top)->queue_length_source()};
+  if (description.queue_source == probes::QueueLengthSource::kReceiverSignals) {
+    spdlog::warn(
+        "the BEAM of pid {} has no orion__mailbox probe (Orion's patch 0011; "
+        "beam_dtrace_build/build.sh builds a BEAM with it): {}",
+        beam->pid, kReceiverSignalsCaveat);
+  }
 
   const bool live = !options.json && isatty(STDOUT_FILENO);
   const auto start = Clock::now();
@@ -772,6 +788,7 @@ int RunTopCommand(int argc, char** argv) {
     doc["duration_s"] = elapsed;
     doc["sort"] = SortName(options.sort);
     doc["probes"] = probes::TopProbeGroupNames(options.groups);
+    doc["queue_source"] = std::string(probes::QueueLengthSourceName(description.queue_source));
     doc["target_exited"] = target_gone;
     std::printf("%s\n", doc.dump(2).c_str());
     std::fflush(stdout);

@@ -213,6 +213,18 @@ std::optional<uint64_t> GcPauseQuantile(const ProcessStats& p, double q) {
   return static_cast<uint64_t>(std::min(*v, static_cast<double>(p.gc_max_ns)));
 }
 
+std::string_view QueueLengthSourceName(QueueLengthSource source) {
+  switch (source) {
+    case QueueLengthSource::kSenders:
+      return "senders";
+    case QueueLengthSource::kReceiverSignals:
+      return "receiver_signals";
+    case QueueLengthSource::kNone:
+      return "none";
+  }
+  return "none";
+}
+
 std::string_view SchedulerKindName(SchedulerKind kind) {
   switch (kind) {
     case SchedulerKind::kNormal:
@@ -258,6 +270,11 @@ Status Top::LoadAndAttach() {
   skel_ = top_bpf__open();
   if (!skel_) return Internal("opening the top BPF object: ", std::strerror(errno));
   skel_->rodata->target_tgid = static_cast<uint32_t>(beam_.pid);
+  if (options_.groups & kTopMessages) {
+    queue_source_ =
+        beam_.mailbox_probe ? QueueLengthSource::kSenders : QueueLengthSource::kReceiverSignals;
+  }
+  skel_->rodata->sender_queue_len = queue_source_ == QueueLengthSource::kSenders;
   bpf_map__set_max_entries(skel_->maps.procs, options_.max_procs);
   bpf_map__set_max_entries(skel_->maps.gc_hists, options_.max_gc_procs);
   bpf_map__set_max_entries(skel_->maps.ports, options_.max_ports);
@@ -274,12 +291,17 @@ Status Top::LoadAndAttach() {
     const char* probe;
     uint64_t cookie;
   };
+  // Queue lengths: from the senders (patch 0011), else from the receiver's signal handling.
+  const Attachment queue_probe =
+      queue_source_ == QueueLengthSource::kSenders
+          ? Attachment{kTopMessages, skel_->progs.orion_top_mailbox, "orion__mailbox", 0}
+          : Attachment{kTopMessages, skel_->progs.orion_top_queued, "message__queued", 0};
   const Attachment attachments[] = {
       {kTopSched, skel_->progs.orion_top_spawn, "process__spawn", 0},
       {kTopSched, skel_->progs.orion_top_exit, "process__exit", 0},
       {kTopMessages, skel_->progs.orion_top_send, "message__send", 2},  // cookie: size's arg
       {kTopMessages, skel_->progs.orion_top_send, "message__send__remote", 3},
-      {kTopMessages, skel_->progs.orion_top_queued, "message__queued", 0},
+      queue_probe,
       {kTopMessages, skel_->progs.orion_top_receive, "message__receive", 0},
       {kTopGc, skel_->progs.orion_top_gc_start, "gc_minor__start", TOP_GC_MINOR},
       {kTopGc, skel_->progs.orion_top_gc_start, "gc_major__start", TOP_GC_MAJOR},
@@ -521,13 +543,13 @@ StatusOr<TopSnapshot> Top::Read() {
   snap.lost.ports_evicted = Minus(counters[TOP_PORTS_INSERTED], ports.size());
   snap.lost.gc_hists_evicted =
       Minus(counters[TOP_GC_HISTS_INSERTED], gc_hists_deleted_before + hists.size());
-  bpf_program* progs[] = {skel_->progs.orion_top_sched_in,     skel_->progs.orion_top_sched_out,
-                          skel_->progs.orion_top_spawn,        skel_->progs.orion_top_exit,
-                          skel_->progs.orion_top_send,         skel_->progs.orion_top_queued,
-                          skel_->progs.orion_top_receive,      skel_->progs.orion_top_gc_start,
-                          skel_->progs.orion_top_gc_end,       skel_->progs.orion_top_heap_grow,
-                          skel_->progs.orion_top_port_command, skel_->progs.orion_top_output,
-                          skel_->progs.orion_top_switch};
+  bpf_program* progs[] = {skel_->progs.orion_top_sched_in,  skel_->progs.orion_top_sched_out,
+                          skel_->progs.orion_top_spawn,     skel_->progs.orion_top_exit,
+                          skel_->progs.orion_top_send,      skel_->progs.orion_top_queued,
+                          skel_->progs.orion_top_mailbox,   skel_->progs.orion_top_receive,
+                          skel_->progs.orion_top_gc_start,  skel_->progs.orion_top_gc_end,
+                          skel_->progs.orion_top_heap_grow, skel_->progs.orion_top_port_command,
+                          skel_->progs.orion_top_output,    skel_->progs.orion_top_switch};
   for (bpf_program* prog : progs) {
     if (bpf_program__fd(prog) < 0) continue;
     bpf_prog_info info = {};
@@ -539,6 +561,8 @@ StatusOr<TopSnapshot> Top::Read() {
   return snap;
 }
 
-uint64_t Top::MapMemoryBytes() const { return ObjectMapMemoryBytes(skel_->obj); }
+uint64_t Top::MapMemoryBytes() const {
+  return ObjectMapMemoryBytes(skel_->obj);
+}
 
 }  // namespace orion::probes

@@ -54,6 +54,16 @@ struct TopOptions {
   uint32_t max_threads = 1024;   // OS threads that ran Erlang processes
 };
 
+// Where the message-queue lengths come from (probe group `messages`, docs/top.md).
+enum class QueueLengthSource {
+  kSenders,          // orion__mailbox (patch 0011): each sender reports the receiver's length
+  kReceiverSignals,  // message__queued: only when the receiver handles its signals (an
+                     // unpatched BEAM: a process that never looks at its queue shows nothing)
+  kNone,             // the messages group is not attached
+};
+// "senders (orion__mailbox)", ...: for the output.
+std::string_view QueueLengthSourceName(QueueLengthSource source);
+
 // The GC pause sketches' mapping: base-2 exponential at scale 3, gamma = 2^(1/8), relative
 // accuracy 4.3 % (bpf/top.h): DataDog IndexMapping{gamma 2^(1/8), offset 0, NONE}.
 const sketch::IndexMapping& GcPauseMapping();
@@ -167,6 +177,7 @@ class Top {
   uint64_t MapMemoryBytes() const;
 
   const beam::BeamProcess& beam() const { return beam_; }
+  QueueLengthSource queue_length_source() const { return queue_source_; }
 
  private:
   Top() = default;
@@ -180,6 +191,7 @@ class Top {
   beam::BeamProcess beam_;
   TopOptions options_;
   top_bpf* skel_ = nullptr;
+  QueueLengthSource queue_source_ = QueueLengthSource::kNone;
   UsdtLinks links_;
   std::vector<bpf_link*> other_links_;  // erts_schedule uprobes, sched_switch
   uint64_t start_ns_ = 0;
