@@ -13,7 +13,8 @@
 #
 #   sudo tests/bench/beam/idle_instructions.sh [N]    # default 30 (about a minute)
 #
-# ORION_IDLE_AB_BASE=PREFIX compares against another OTP prefix, as idle_ab.sh does.
+# ORION_IDLE_AB_BASE=PREFIX compares against another OTP prefix, as idle_ab.sh does;
+# ORION_IDLE_RELEASE=29 compares OTP 29's patched and stock builds (build.sh --otp 29).
 set -euo pipefail
 readonly ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../../.." && pwd)"
 readonly N="${1:-30}"

@@ -1,11 +1,13 @@
 # Shared by the idle benchmarks (idle_ab.sh, idle_instructions.sh, idle_rotation.sh); sourced,
 # with ROOT set to the repository. fib(27) on fresh nodes of USDT OTP prefixes.
 
-# Sets `patched` (beam_dtrace_build/build.sh's prefix), `base` (ORION_IDLE_AB_BASE, or the
-# build without Orion's patches) and `base_label`; fails if either has no erl.
+# Sets `patched` (beam_dtrace_build/build.sh's prefix of OTP ORION_IDLE_RELEASE, default 25),
+# `base` (ORION_IDLE_AB_BASE, or the same release built without Orion's patches) and
+# `base_label`; fails if either has no erl.
 idle_prefixes() {
-  patched="$("$ROOT/beam_dtrace_build/build.sh" --print-prefix)"
-  base="${ORION_IDLE_AB_BASE:-$("$ROOT/beam_dtrace_build/build.sh" --no-patches --print-prefix)}"
+  local release=(--otp "${ORION_IDLE_RELEASE:-25}")
+  patched="$("$ROOT/beam_dtrace_build/build.sh" "${release[@]}" --print-prefix)"
+  base="${ORION_IDLE_AB_BASE:-$("$ROOT/beam_dtrace_build/build.sh" "${release[@]}" --no-patches --print-prefix)}"
   base_label="USDT OTP without Orion's patches"
   [[ -n "${ORION_IDLE_AB_BASE:-}" ]] && base_label="the base, $ORION_IDLE_AB_BASE"
   idle_require_erl "$patched" "$base"
