@@ -305,8 +305,11 @@ void UiServer::Route() {
                                    " (docs/ui.md lists the API)");
     } else if (response.status == 413) {
       SendError(response, 413, "the body is larger than 64 KiB");
+    } else if (response.status == 400) {
+      SendError(response, 400,
+                "bad request (a POST without a body still needs Content-Length: 0; curl -d '')");
     } else {
-      SendError(response, response.status, "bad request");
+      SendError(response, response.status, "HTTP error " + std::to_string(response.status));
     }
   });
   http.set_exception_handler([](const httplib::Request&, httplib::Response& response,
