@@ -245,7 +245,11 @@ class CaptureView {
     source.addEventListener('interval', (e) => this.interval(JSON.parse(e.data)));
     source.addEventListener('state', (e) => {
       const { state, reason } = JSON.parse(e.data);
-      this.setState(state, reason);
+      // "running" before any interval: the daemons may still be attaching; the first interval
+      // says capturing.
+      if (!(state === 'running' && this.state === 'attaching' && this.data.maxSeq === -Infinity)) {
+        this.setState(state, reason);
+      }
       this.replayed();
     });
     source.addEventListener('node', (e) => {
