@@ -145,7 +145,7 @@ void Daemon::Run(std::atomic<bool>& stop) {
   server.Run(stop);
   if (discovery.joinable()) discovery.join();
   std::unique_lock<std::mutex> hold(mu_);
-  captures_done_.wait(hold, [this] { return captures_running_ == 0; });
+  captures_done_.wait(hold, [this] { return captures_running_ == 0 && streams_.empty(); });
 }
 
 void Daemon::OnMessage(const erlang::Message& message, const ReplyChannel& reply) {
@@ -182,11 +182,13 @@ void Daemon::OnMessage(const erlang::Message& message, const ReplyChannel& reply
     StartCapture(*capture, incoming->call, reply);
   } else if (const auto* top = std::get_if<protocol::TopRequest>(&request)) {
     StartTop(*top, incoming->call, reply);
-  } else if (std::holds_alternative<protocol::StreamRequest>(request) ||
-             std::holds_alternative<protocol::StreamStopRequest>(request) ||
-             std::holds_alternative<protocol::FunctionsRequest>(request)) {
+  } else if (const auto* stream = std::get_if<protocol::StreamRequest>(&request)) {
+    StartStream(*stream, incoming->call, reply);
+  } else if (const auto* stop = std::get_if<protocol::StreamStopRequest>(&request)) {
+    StopStream(*stop, incoming->call, reply);
+  } else if (std::holds_alternative<protocol::FunctionsRequest>(request)) {
     answer(protocol::EncodeError(protocol::ErrorKind::kUnavailable,
-                                 "this daemon does not serve streams and functions yet"));
+                                 "this daemon does not serve {functions, Prefix} yet"));
   } else {
     answer(AnswerWatchRequest(request));
   }

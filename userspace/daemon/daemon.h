@@ -12,6 +12,7 @@
 
 #include <atomic>
 #include <condition_variable>
+#include <map>
 #include <memory>
 #include <mutex>
 #include <set>
@@ -21,6 +22,7 @@
 #include "base/status.h"
 #include "userspace/daemon/config.h"
 #include "userspace/daemon/metrics_server.h"
+#include "userspace/daemon/stream_queue.h"
 #include "userspace/daemon/watches.h"
 #include "userspace/daemon/server.h"
 #include "userspace/erlang/c_node.h"
@@ -56,6 +58,16 @@ class Daemon {
   protocol::TopReplyParts AskPeerTop(const std::string& peer, const protocol::TopRequest& request);
   protocol::CaptureResult CaptureHere(const protocol::CaptureRequest& request);
   protocol::CaptureResult AskPeer(const std::string& peer, const protocol::CaptureRequest& request);
+  // Streams (daemon_streams.cc).
+  struct Stream;
+  void StartStream(protocol::StreamRequest request, protocol::GenCall call, ReplyChannel reply);
+  void StopStream(const protocol::StreamStopRequest& request, const protocol::GenCall& call,
+                  const ReplyChannel& reply);
+  // Stops the stream when its caller is no longer alive (asked of the caller's node).
+  void WatchCaller(Stream& stream);
+  void RunStream(std::shared_ptr<Stream> stream);
+  void StreamHere(Stream& stream);
+  void RelayPeerStream(Stream& stream, const std::string& peer);
   protocol::TargetsResult Targets();
   std::vector<std::string> Peers();
   void DiscoverPeers();
@@ -71,6 +83,8 @@ class Daemon {
   std::condition_variable captures_done_;
   uint32_t captures_running_ = 0;
   std::set<std::string> discovered_peers_;
+  StreamTable stream_table_;
+  std::map<std::string, std::shared_ptr<Stream>> streams_;  // by id (its encoded reference)
 
   // Standing captures and their /metrics listener (docs/export.md); null when not configured.
   std::unique_ptr<WatchSet> watches_;

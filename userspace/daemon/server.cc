@@ -43,6 +43,13 @@ bool ReplyChannel::Send(const erlang_pid& to, std::vector<uint8_t> bytes) const 
   return ::write(state->wake_fd, &one, sizeof(one)) == sizeof(one);
 }
 
+bool ReplyChannel::Open() const {
+  const std::shared_ptr<ConnectionState> state = conn_.lock();
+  if (!state) return false;
+  std::lock_guard<std::mutex> hold(state->mu);
+  return !state->closed;
+}
+
 Server::~Server() = default;
 
 void Server::Run(const std::atomic<bool>& stop) {

@@ -35,6 +35,8 @@ class ReplyChannel {
   // `bytes`: an encoded term with the version byte, for the process `to` (a pid of the node
   // at the other end). False if the connection is gone or its outbox is full.
   bool Send(const erlang_pid& to, std::vector<uint8_t> bytes) const;
+  // False once the connection is gone.
+  bool Open() const;
 
  private:
   std::weak_ptr<ConnectionState> conn_;

@@ -1,0 +1,205 @@
+// Streams through the daemons (protocol version 2, docs/protocol.md "Streams"), asked from a
+// plain `erl` shell (Debian's, not project code) as any user would: real daemons in network
+// namespaces, real BEAMs, real probes. The oracles are outside the system under test: the
+// workload's own call counts, the BPF links the daemon processes hold (kernel fdinfo), the
+// daemons' logs, and what the shell's mailbox received.
+#include <gtest/gtest.h>
+
+#include <chrono>
+#include <fstream>
+#include <future>
+#include <sstream>
+#include <string>
+
+#include "tests/integration/support/bpf_requirements.h"
+#include "tests/integration/support/probe_state.h"
+#include "tests/integration/support/test_cluster.h"
+
+namespace orion {
+namespace {
+
+using testing::LineAfter;
+using testing::TestCluster;
+
+std::string ReadFile(const std::string& path) {
+  std::ifstream in(path);
+  return std::string((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+}
+
+// Erlang (shell side): Collect(Ref, Timeout) receives the stream's messages until {stopped, _},
+// printing one line per event: `EV interval Seq [{Node, CallsOfKnown}] Dropped`,
+// `EV node_down Node`, `EV stopped Reason`; then `SEQS [...]` and `CALLS [{Node, Sum}]`.
+const char* const kCollect =
+    "Known = <<\"orion_workload:known/1\">>,"
+    "Collect = fun Loop(Ref, Seqs, Sums) ->"
+    "  receive"
+    "    {orion_stream, Ref, {interval, #{seq := Seq, nodes := Nodes, dropped := D}}} ->"
+    "      Calls = [{N, lists:sum([C || #{name := Nm, calls := C} <- Fs, Nm =:= Known])}"
+    "               || #{node := N, functions := Fs} <- Nodes],"
+    "      io:format(\"EV interval ~p ~w ~p~n\", [Seq, Calls, D]),"
+    "      Sums2 = lists:foldl(fun({N, C}, M) -> maps:update_with(N, fun(X) -> X + C end, C, M) "
+    "                          end, Sums, Calls),"
+    "      Loop(Ref, [Seq | Seqs], Sums2);"
+    "    {orion_stream, Ref, {node_down, N, _Why}} ->"
+    "      io:format(\"EV node_down ~p~n\", [N]), Loop(Ref, Seqs, Sums);"
+    "    {orion_stream, Ref, {stopped, R}} ->"
+    "      io:format(\"EV stopped ~p~n\", [R]),"
+    "      io:format(\"SEQS ~w~n\", [lists:reverse(Seqs)]),"
+    "      io:format(\"CALLS ~w~n\", [lists:sort(maps:to_list(Sums))])"
+    "  after 30000 -> io:format(\"EV timeout~n\")"
+    "  end "
+    "end,";
+
+std::string StreamCall(const std::string& daemon, int duration_ms, int interval_ms) {
+  return "gen_server:call({orion, '" + daemon +
+         "'}, {stream, #{patterns => [<<\"orion_workload:known/1\">>], mode => probes, "
+         "duration_ms => " + std::to_string(duration_ms) +
+         ", interval_ms => " + std::to_string(interval_ms) + "}})";
+}
+
+class StreamTest : public ::testing::Test {
+ protected:
+  void SetUp() override { ORION_REQUIRE_BPF_OR_SKIP(); }
+
+  void TearDown() override {
+    if (!HasFailure()) return;
+    for (int i = 0; i < cluster_.size(); ++i) {
+      std::string text = ReadFile(cluster_.daemon_log(i));
+      if (text.size() > 6000) text = "..." + text.substr(text.size() - 6000);
+      std::fprintf(stderr, "---- %s log ----\n%s\n", cluster_.daemon_node(i).c_str(),
+                   text.c_str());
+    }
+  }
+
+  // Waits until daemon i's log holds `what` (at least `times` times).
+  bool LogSays(int i, const std::string& what, size_t times = 1,
+               std::chrono::seconds timeout = std::chrono::seconds(20)) {
+    return testing::WaitFor(
+        [&] {
+          const std::string log = ReadFile(cluster_.daemon_log(i));
+          size_t n = 0;
+          for (size_t at = log.find(what); at != std::string::npos; at = log.find(what, at + 1)) ++n;
+          return n >= times;
+        },
+        timeout);
+  }
+
+  // Nothing of any stream stays attached: neither daemon holds a BPF link.
+  bool NothingAttached() {
+    return testing::WaitFor(
+        [&] {
+          for (int i = 0; i < cluster_.size(); ++i) {
+            if (testing::CountProcessBpfLinks(cluster_.daemon_pid(i)) != 0) return false;
+          }
+          return true;
+        },
+        std::chrono::seconds(10));
+  }
+
+  TestCluster cluster_;
+};
+
+TEST_F(StreamTest, IntervalsComeInOrderAndSumToTheWorkloadsCallsOnEveryHost) {
+  ASSERT_TRUE(cluster_.Create(2)) << cluster_.error();
+  for (int i = 0; i < 2; ++i) ASSERT_EQ(cluster_.beam(i).Eval("orion_workload:call_known(1)."), "ok");
+  auto shell = std::async(std::launch::async, [&] {
+    return cluster_.ShellEval(std::string(kCollect) + "{ok, Ref} = " +
+                              StreamCall(cluster_.daemon_node(0), 7000, 500) +
+                              ", io:format(\"REF ~p~n\", [is_reference(Ref)]), Collect(Ref, [], #{}),");
+  });
+  ASSERT_TRUE(LogSays(0, "capture attached")) << "host 0 never attached";
+  ASSERT_TRUE(LogSays(1, "capture attached")) << "host 1 never attached";
+  EXPECT_GT(testing::CountProcessBpfLinks(cluster_.daemon_pid(0)), 0) << "the oracle sees links";
+  // Known workloads while the stream runs: 700 calls on host 0, 300 on host 1.
+  ASSERT_EQ(cluster_.beam(0).Eval("orion_workload:call_known(700)."), "ok");
+  ASSERT_EQ(cluster_.beam(1).Eval("orion_workload:call_known(300)."), "ok");
+  const std::string out = shell.get();
+  EXPECT_EQ(LineAfter(out, "REF "), "true") << out;
+  EXPECT_EQ(LineAfter(out, "EV stopped "), "done") << out;
+  EXPECT_EQ(out.find("EV timeout"), std::string::npos) << out;
+  EXPECT_EQ(out.find("EV node_down"), std::string::npos) << out;
+  // In order, none skipped, one per interval (7 s / 0.5 s from the attach, a few before it and
+  // the last one).
+  const std::string seqs = LineAfter(out, "SEQS ");
+  std::string expected = "[";
+  int n = 0;
+  for (std::stringstream in(seqs.substr(1)); in.good();) {
+    int seq = 0;
+    char sep = 0;
+    if (!(in >> seq >> sep)) break;
+    expected += (n > 0 ? "," : "") + std::to_string(n + 1);
+    ++n;
+  }
+  expected += "]";
+  EXPECT_EQ(seqs, expected) << out;
+  EXPECT_GE(n, 14) << out;
+  EXPECT_LE(n, 22) << out;
+  EXPECT_EQ(LineAfter(out, "CALLS "), "[{'" + cluster_.beam_node(0) + "',700},{'" +
+                                          cluster_.beam_node(1) + "',300}]")
+      << out;
+  EXPECT_TRUE(NothingAttached());
+}
+
+TEST_F(StreamTest, StreamStopEndsItWithStoppedAndDetachesEverywhere) {
+  ASSERT_TRUE(cluster_.Create(2)) << cluster_.error();
+  const std::string out = cluster_.ShellEval(
+      std::string(kCollect) + "{ok, Ref} = " + StreamCall(cluster_.daemon_node(0), 60000, 300) +
+      ", receive {orion_stream, Ref, {interval, _}} -> ok end,"
+      "receive {orion_stream, Ref, {interval, _}} -> ok end,"
+      "io:format(\"STOP ~p~n\", [gen_server:call({orion, '" + cluster_.daemon_node(0) +
+      "'}, {stream_stop, Ref})]),"
+      "Collect(Ref, [], #{}),"
+      "io:format(\"AGAIN ~p~n\", [gen_server:call({orion, '" + cluster_.daemon_node(0) +
+      "'}, {stream_stop, Ref})]),");
+  EXPECT_EQ(LineAfter(out, "STOP "), "ok") << out;
+  EXPECT_EQ(LineAfter(out, "EV stopped "), "stopped") << out;
+  EXPECT_EQ(LineAfter(out, "AGAIN ").rfind("{error,{not_found,", 0), 0u) << out;
+  EXPECT_TRUE(NothingAttached());
+  EXPECT_TRUE(LogSays(1, "stream for ")) << "the peer's part ended too";
+}
+
+TEST_F(StreamTest, ACallerKilledMidStreamLeavesNothingAttached) {
+  ASSERT_TRUE(cluster_.Create(2)) << cluster_.error();
+  // The caller is a process of the shell; the shell (and its connection) lives on after it is
+  // killed, so only the daemon's monitor on the caller can tell.
+  auto shell = std::async(std::launch::async, [&] {
+    return cluster_.ShellEval(
+        "Shell = self(),"
+        "P = spawn(fun() -> {ok, Ref} = " + StreamCall(cluster_.daemon_node(0), 60000, 300) +
+        ", receive {orion_stream, Ref, {interval, _}} -> Shell ! streaming end,"
+        "  receive never -> ok end end),"
+        "receive streaming -> ok after 20000 -> io:format(\"NEVER STREAMED~n\") end,"
+        "exit(P, kill), io:format(\"KILLED ~p~n\", [is_process_alive(P)]),"
+        "receive wait_for_the_test -> ok after 12000 -> ok end,");
+  });
+  ASSERT_TRUE(LogSays(0, "capture attached"));
+  EXPECT_TRUE(LogSays(0, "its caller ended")) << "the daemon saw the caller die";
+  EXPECT_TRUE(LogSays(0, "stream for ")) << "the stream ended";
+  EXPECT_TRUE(NothingAttached());
+  const std::string out = shell.get();
+  EXPECT_EQ(LineAfter(out, "KILLED "), "false") << out;
+  EXPECT_EQ(out.find("NEVER"), std::string::npos) << out;
+}
+
+TEST_F(StreamTest, APeerDaemonKilledMidStreamIsANodeDownAndTheStreamGoesOn) {
+  ASSERT_TRUE(cluster_.Create(2)) << cluster_.error();
+  auto shell = std::async(std::launch::async, [&] {
+    return cluster_.ShellEval(std::string(kCollect) + "{ok, Ref} = " +
+                              StreamCall(cluster_.daemon_node(0), 6000, 300) +
+                              ", Collect(Ref, [], #{}),");
+  });
+  ASSERT_TRUE(LogSays(0, "capture attached"));
+  ASSERT_TRUE(LogSays(1, "capture attached"));
+  cluster_.KillDaemon(1);
+  ASSERT_EQ(cluster_.beam(0).Eval("orion_workload:call_known(200)."), "ok");
+  const std::string out = shell.get();
+  EXPECT_EQ(LineAfter(out, "EV node_down "), "'" + cluster_.daemon_node(1) + "'") << out;
+  EXPECT_EQ(LineAfter(out, "EV stopped "), "done") << out;
+  // Host 0's calls are all there after the peer went.
+  const std::string calls = LineAfter(out, "CALLS ");
+  EXPECT_NE(calls.find("{'" + cluster_.beam_node(0) + "',200}"), std::string::npos) << out;
+  EXPECT_EQ(testing::CountProcessBpfLinks(cluster_.daemon_pid(0)), 0);
+}
+
+}  // namespace
+}  // namespace orion
