@@ -142,6 +142,15 @@ TEST_F(StreamTest, IntervalsComeInOrderAndSumToTheWorkloadsCallsOnEveryHost) {
 
 TEST_F(StreamTest, StreamStopEndsItWithStoppedAndDetachesEverywhere) {
   ASSERT_TRUE(cluster_.Create(2)) << cluster_.error();
+  ASSERT_NE(cluster_.beam(0).Eval(
+                "spawn(fun L() -> orion_workload:call_known(10), timer:sleep(50), L() end)."),
+            "DEAD");
+  // Last, a short stream read with the shell's flush() (docs/protocol.md shows this output).
+  const std::string flush =
+      "{ok, R2} = gen_server:call({orion, '" + cluster_.daemon_node(0) +
+      "'}, {stream, #{patterns => [<<\"orion_workload:known/1\">>], duration_ms => 1500, "
+      "interval_ms => 1000, scope => local}}), io:format(\"FLUSH~n\"), timer:sleep(4000), "
+      "c:flush(),";
   const std::string out = cluster_.ShellEval(
       std::string(kCollect) + "{ok, Ref} = " + StreamCall(cluster_.daemon_node(0), 60000, 300) +
       ", receive {orion_stream, Ref, {interval, _}} -> ok end,"
@@ -150,7 +159,9 @@ TEST_F(StreamTest, StreamStopEndsItWithStoppedAndDetachesEverywhere) {
       "'}, {stream_stop, Ref})]),"
       "Collect(Ref, [], #{}),"
       "io:format(\"AGAIN ~p~n\", [gen_server:call({orion, '" + cluster_.daemon_node(0) +
-      "'}, {stream_stop, Ref})]),");
+      "'}, {stream_stop, Ref})])," + flush);
+  std::printf("%s\n", out.c_str());
+  EXPECT_NE(out.find("{stopped,done}"), std::string::npos) << out;
   EXPECT_EQ(LineAfter(out, "STOP "), "ok") << out;
   EXPECT_EQ(LineAfter(out, "EV stopped "), "stopped") << out;
   EXPECT_EQ(LineAfter(out, "AGAIN ").rfind("{error,{not_found,", 0), 0u) << out;
