@@ -118,9 +118,8 @@ TEST_F(UiClusterTest, SaysWhenItsDaemonIsGoneAndWhenItIsBack) {
   EXPECT_EQ(Get("/api/nodes", &status)["nodes"].size(), 1u);
 }
 
-// Needs a daemon that streams (console-server's "daemon: streams (protocol v2)", issue 21): it
-// passed against that commit, cherry-picked before it landed. Enable it when it is on main.
-TEST_F(UiClusterTest, DISABLED_ACaptureCountsWhatEveryHostCalledInItsSummaryAndItsEvents) {
+// Against daemons that stream (protocol v2, daemon_streams.cc).
+TEST_F(UiClusterTest, ACaptureCountsWhatEveryHostCalledInItsSummaryAndItsEvents) {
   StartUi(2);
   if (HasFatalFailure()) return;
   ASSERT_TRUE(WaitConnected(true));
