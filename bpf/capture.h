@@ -20,7 +20,7 @@
  * its entry depth, start time and on-CPU clock (docs/probes.md, "Pairing"). A return at depth
  * d ends the frames entered at d (a tail-call chain), frames deeper than d died by an
  * exception; exception__catch(d) ends the frames at depths >= d as exceptions; process__exit
- * ends them all.
+ * and process__hibernate (erlang:hibernate/3 discards the stack) end them all.
  *
  * Functions. Every concrete MFA that matches gets a slot (`mfa_slots`, allocated in BPF,
  * its name in `slot_names`), and per slot two histograms (wall, on-CPU), their exact
@@ -101,7 +101,7 @@ struct hist {
 struct slot_counters {
   __u64 exceptions; /* unwound by an exception (exception__catch, or a shallower return) */
   __u64 tail_calls; /* re-entries of a function already in flight at the same depth */
-  __u64 exits;      /* in flight when their process exited */
+  __u64 exits;      /* in flight when their process exited or hibernated */
 };
 
 /* Pairing in the BEAM (Orion's patch 0007, beam_dtrace_build/include/erl_orion_pair.h): the

@@ -6,6 +6,8 @@
 #   scripts/bench.sh sketch     # the DDSketch library (tests/bench/sketch)
 #   ORION_BUILD_DIR=/tmp/b ORION_BENCH_MIN_TIME=1 scripts/bench.sh sketch
 #   sudo scripts/bench.sh beam  # BEAM workloads under orion vs Erlang tracing (root, BPF, USDT OTP)
+#   sudo scripts/bench.sh jit   # the same on the patched JIT (patch 0012): cost per targeted call,
+#                               # untargeted A/B, idle instructions patched vs unpatched JIT
 #   ORION_BENCH_BEAM_REPS=9 sudo scripts/bench.sh beam
 #   ORION_BENCH_ORION=/path/to/orion sudo scripts/bench.sh beam   # measure that orion binary
 #   sudo scripts/bench.sh ui    # orion ui's page in chromium, 10 functions x 3 nodes, 12 min
@@ -19,7 +21,7 @@ readonly ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 readonly BUILD_DIR="${ORION_BUILD_DIR:-$ROOT/build}"
 readonly DOC="$ROOT/docs/performance.md"
 readonly MIN_TIME="${ORION_BENCH_MIN_TIME:-0.5}"
-readonly SECTIONS=(sketch beam ui)
+readonly SECTIONS=(sketch beam jit ui)
 # This invocation as a user would type it (with the ORION_* settings it used), for the doc.
 COMMAND_LINE="$(env | { grep -E '^ORION_(BUILD_DIR|BENCH_[A-Z_]+)=' || true; } | sort | tr '\n' ' ')scripts/bench.sh${*:+ $*}"
 readonly COMMAND_LINE
@@ -199,6 +201,52 @@ bench_ui() {
   ORION_BUILD_DIR="$BUILD_DIR" "$ROOT/scripts/bench/ui_goal.sh" || die "ui_goal.sh failed"
 }
 
+# The kernel path on the JIT (patch 0012): the BEAM workloads on a patched USDT JIT node, paired
+# in the BEAM, against Erlang tracing on the same node; untargeted code A/B; the exact-count rate;
+# the patches' idle cost in instructions against the unpatched JIT.
+bench_jit() {
+  [[ $EUID -eq 0 ]] || die "the jit section attaches BPF programs: run it as root"
+  local orion="${ORION_BENCH_ORION:-$BUILD_DIR/userspace/orion}"
+  if [[ -n "${ORION_BENCH_ORION:-}" ]]; then
+    build_targets probe_floor orion_bench_beams
+  else
+    build_targets orion probe_floor orion_bench_beams
+  fi
+  local reps="${ORION_BENCH_BEAM_REPS:-7}"
+  local stock_args=() stock_erl
+  stock_erl="$("$ROOT/beam_dtrace_build/build.sh" --no-patches --print-prefix)/bin/erl"
+  [[ -x "$stock_erl" ]] && stock_args=(--stock-erl "$stock_erl")
+  local tables
+  tables="$(python3 "$ROOT/tests/bench/beam/beam_bench.py" --build "$BUILD_DIR" --orion "$orion" \
+    --flavor jit --reps "$reps" "${stock_args[@]}")" || die "beam_bench.py --flavor jit failed"
+  echo "$(machine_line) OTP 25.2.3 JIT flavor (x86_64, the default frame layout) with USDT probes \
+and Orion's patches (\`beam_dtrace_build/build.sh\`), 2 schedulers; medians of $reps repetitions, \
+states interleaved; run as root with \`$COMMAND_LINE\`."
+  echo
+  echo "Each cell is the workload's wall time in that state divided by its untraced wall time,"
+  echo "measured in the same run on the same node. Per targeted call: (traced - untraced) / calls."
+  echo "The JIT has no function probes: the emulator pairs every targeted call (patch 0012)."
+  echo
+  echo "$tables"
+  echo
+  python3 "$ROOT/tests/bench/beam/untargeted_ab.py" --build "$BUILD_DIR" --orion "$orion" \
+    --flavor jit || echo "(untargeted_ab.py --flavor jit failed)"
+  echo
+  python3 "$ROOT/tests/bench/beam/rate_run.py" --build "$BUILD_DIR" --orion "$orion" \
+    --flavor jit || echo "(rate_run.py --flavor jit failed)"
+  echo
+  if [[ -x "$stock_erl" ]] && command -v valgrind >/dev/null; then
+    echo "The patches' idle cost on the JIT in instructions executed (\`ORION_IDLE_FLAVOR=jit"
+    echo "tests/bench/beam/idle_instructions.sh 30\`, callgrind, fresh nodes with +S 1):"
+    echo
+    ORION_IDLE_FLAVOR=jit "$ROOT/tests/bench/beam/idle_instructions.sh" 30 ||
+      echo "(idle_instructions.sh failed)"
+  else
+    echo "(The idle cost in instructions needs the unpatched build, \`beam_dtrace_build/build.sh"
+    echo "--no-patches\`, and valgrind.)"
+  fi
+}
+
 # Replaces the section between <!-- bench:NAME:begin --> and <!-- bench:NAME:end --> of the doc
 # (appending it if absent) with the given title and body: update_section NAME TITLE BODY [DOC],
 # DOC docs/performance.md by default.
@@ -224,6 +272,7 @@ run_section() {
     sketch) body="$(bench_sketch)"; update_section sketch "Sketch" "$body" ;;
     beam) body="$(bench_beam)"; update_section beam "BEAM workloads: a capture against Erlang tracing" "$body" ;;
     ui) body="$(bench_ui)"; update_section ui "Performance" "$body" "$ROOT/docs/ui.md" ;;
+    jit) body="$(bench_jit)"; update_section jit "The JIT: a capture against Erlang tracing (patch 0012)" "$body" ;;
     *) usage ;;
   esac
   printf '%s\n\n' "$body"

@@ -8,7 +8,8 @@
  *
  * What pairing is: with the `erlang:orion__call` USDT probe enabled (its semaphore, which
  * the kernel counts per attached uprobe and drops when the attaching process dies), the
- * emu flavor pairs each call of a wanted function with its return itself and fires ONE
+ * emulator (the emu flavor, and since patch 0012 the x86_64 JIT, in both of its frame
+ * layouts) pairs each call of a wanted function with its return itself and fires ONE
  * probe per call, with integer arguments: which function (owner and slot), how the call
  * ended, its wall time and its on-CPU time in ns. Without it, a targeted call costs two
  * traps into the kernel, two string arguments that BPF copies and hashes, and a
@@ -157,7 +158,8 @@ typedef struct {
     uint32_t version; /* ERTS_ORION_PAIR_VERSION */
     uint32_t size;    /* sizeof(ErtsOrionPair) */
     uint32_t owners;  /* ERTS_ORION_PAIR_OWNERS */
-    int32_t wake_fd;  /* the emulator's wake pipe (see above); -1: cannot pair (JIT) */
+    int32_t wake_fd;  /* the emulator's wake pipe (see above); -1: it cannot pair (a JIT
+                     * built without patch 0012) */
     /* Patch 0009, deallocate_return's return sites (see below). */
     uint32_t return_sites; /* emulator: 1 if they fire now */
     uint32_t sync_request; /* Orion: bumped (under its lock file) before a wake */

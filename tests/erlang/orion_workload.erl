@@ -13,6 +13,7 @@
          each_known/1, call_each_known/2,
          parallel/3, known_then_spin/2,
          doomed/1, call_doomed/1,
+         sleepy/1, woke/1, call_sleepy/1,
          stack_probe/0, raise_probe/0, call_stack_probes/0,
          load_elixir_style_module/0]).
 
@@ -114,6 +115,25 @@ doomed(X) -> exit({doomed, X}).
 call_doomed(N) ->
     Refs = [element(2, spawn_monitor(fun() -> doomed(I) end)) || I <- lists:seq(1, N)],
     [receive {'DOWN', Ref, process, _, {doomed, _}} -> ok end || Ref <- Refs],
+    ok.
+
+%% N processes, each makes one call of sleepy/1, which hibernates (erlang:hibernate/3 discards
+%% the stack: one entry, no return, then process__hibernate) once it told the parent so; woken
+%% by a message, each starts afresh in woke/1 (one entry, one return) and exits normally.
+%% Returns when every process is gone.
+sleepy(Parent) ->
+    Parent ! {asleep, self()},
+    erlang:hibernate(?MODULE, woke, [Parent]).
+
+woke(Parent) ->
+    receive wake -> Parent ! {woke, self()} end.
+
+call_sleepy(N) ->
+    Self = self(),
+    Procs = [spawn_monitor(fun() -> _ = sleepy(Self), unreachable end) || _ <- lists:seq(1, N)],
+    [receive {asleep, Pid} -> ok end || {Pid, _} <- Procs],
+    [Pid ! wake || {Pid, _} <- Procs],
+    [receive {'DOWN', Ref, process, _, normal} -> ok end || {_, Ref} <- Procs],
     ok.
 
 %% The stack as the program sees it, from inside stack_probe/0 and from an exception raised in

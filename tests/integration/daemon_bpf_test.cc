@@ -25,6 +25,7 @@
 #include "sketch/ddsketch.h"
 #include "sketch/encoding/base64.h"
 #include "sketch/encoding/ddsketch_encoding.h"
+#include "tests/integration/support/beam_node.h"
 #include "tests/integration/support/bpf_requirements.h"
 #include "tests/integration/support/capture_json.h"
 #include "tests/integration/support/oracle.h"
@@ -32,6 +33,7 @@
 #include "tests/integration/support/process_stats.h"
 #include "tests/integration/support/test_cluster.h"
 #include "userspace/beam/beam_process.h"
+#include "userspace/daemon/host_capture.h"
 #include "userspace/erlang/c_node.h"
 #include "userspace/erlang/gen_call.h"
 #include "userspace/erlang/term.h"
@@ -729,6 +731,41 @@ TEST_F(DaemonClusterTest, CliErrorsSayWhatIsWrongAndNeverHang) {
   ::chmod(open_cookie.c_str(), 0644);
   EXPECT_EQ(cluster_.RunOrion({"daemon", "--name", "orion_x", "--cookie-file", open_cookie}, &out),
             3);
+}
+
+// The daemon's `mode => auto` on a JIT node of Orion's patched build: the emulator pairs the
+// calls (patch 0012), so the host captures it from the kernel, not in tracer mode, and counts
+// exactly. RunHostCapture is what the daemon runs for each host.
+TEST(HostCaptureTest, AutoModeCapturesAPatchedJitNodeFromTheKernel) {
+  ORION_REQUIRE_BPF_OR_SKIP();
+  const std::string tag = std::to_string(getpid());
+  testing::BeamNode node;
+  ASSERT_TRUE(node.Start({.flavor = "jit", .sname = "orion_auto_jit_" + tag,
+                          .cookie = "auto_jit_" + tag}))
+      << node.error();
+  ASSERT_EQ(node.Eval("element(1, code:ensure_loaded(orion_workload))."), "module");
+  daemon::HostCaptureSpec spec{.patterns = {"orion_workload:known/1"},
+                               .duration_ms = 60000,
+                               .node = node.node_name(),
+                               .mode = protocol::CaptureMode::kAuto,
+                               .cookie = "auto_jit_" + tag};
+  std::atomic<bool> stop{false};
+  auto capture = std::async(std::launch::async, [&] { return daemon::RunHostCapture(spec, stop); });
+  auto beam = beam::InspectBeam(node.os_pid());
+  ASSERT_TRUE(beam.ok());
+  ASSERT_TRUE(testing::WaitFor([&] { return testing::SemaphoreOf(*beam, "orion__call") > 0; },
+                               std::chrono::seconds(30)))
+      << "the host capture did not attach to the JIT node's pairing probes";
+  ASSERT_EQ(node.Eval("orion_workload:parallel(2, 3000, fun orion_workload:call_known/1)."), "ok");
+  stop = true;
+  auto result = capture.get();
+  ASSERT_TRUE(result.ok()) << result.status().ToString();
+  EXPECT_TRUE(result->tracer_nodes.empty()) << "tracer mode on " << result->tracer_nodes.front();
+  ASSERT_EQ(result->functions.size(), 1u);
+  EXPECT_EQ(result->functions[0].mfa, "orion_workload:known/1");
+  EXPECT_EQ(result->functions[0].wall.count(), 6000u);
+  EXPECT_EQ(result->functions[0].cpu.count(), 6000u);
+  EXPECT_EQ(testing::SemaphoreOf(*beam, "orion__call"), 0);
 }
 
 }  // namespace

@@ -79,6 +79,31 @@ TEST(ProbeCountBpfTest, JitFlavorHasRuntimeProbesButNoFunctionProbes) {
   EXPECT_GE(Hits(*counts, "process__exit"), 100u);
 }
 
+// `orion probes` says which flavor runs and prints the pairing table the same way on both
+// flavors of the patched build (the JIT pairs calls too: patch 0012), counting or listing.
+TEST(ProbeCountBpfTest, ProbesReportFlavorAndPairingTableTheSameWayOnBothFlavors) {
+  ORION_REQUIRE_BPF_OR_SKIP();
+  for (const std::string flavor : {"jit", "emu"}) {
+    SCOPED_TRACE(flavor);
+    BeamNode node;
+    ASSERT_TRUE(node.Start({.flavor = flavor})) << node.error();
+    const std::string pid = std::to_string(node.os_pid());
+    std::string counted, listed;
+    ASSERT_EQ(testing::RunCommand({ORION_TEST_ORION_BIN, "probes", "--pid", pid, "--duration", "1"},
+                                  &counted),
+              0)
+        << counted;
+    EXPECT_NE(counted.find("(" + flavor + " flavor)"), std::string::npos) << counted;
+    EXPECT_NE(counted.find("\npairing table: 0 of 4 records held\n"), std::string::npos) << counted;
+    EXPECT_NE(counted.find("orion__calls"), std::string::npos) << counted;
+    ASSERT_EQ(testing::RunCommand({ORION_TEST_ORION_BIN, "probes", "--pid", pid, "--list"}, &listed),
+              0)
+        << listed;
+    EXPECT_NE(listed.find("flavor " + flavor), std::string::npos) << listed;
+    EXPECT_NE(listed.find("\npairing table: 0 of 4 records held\n"), std::string::npos) << listed;
+  }
+}
+
 TEST(ProbeCountBpfTest, SemaphoresAreSetWhileAttachedAndClearedAfterwards) {
   ORION_REQUIRE_BPF_OR_SKIP();
   BeamNode node;

@@ -145,15 +145,19 @@ std::string WhyNoFunctionProbes(const BeamProcess& beam) {
   return "";
 }
 
+std::string TracerModeCommand(const BeamProcess& beam) {
+  return "orion capture --mode tracer --node " +
+         (beam.node_name.empty() ? std::string("NODE") : beam.node_name) +
+         " --cookie-file PATH (docs/tracer.md)";
+}
+
 Status CheckFunctionProbes(const BeamProcess& beam) {
   if (beam.flavor == Flavor::kJit) {
     return FailedPrecondition(
         "pid ", beam.pid, " runs the JIT flavor of the BEAM (", beam.exe,
         "): since OTP 24 function entry/return probes fire only in the interpreter. Restart "
         "the node with the emu flavor of the USDT build: \"erl -emu_flavor emu ...\", or, "
-        "with no restart, use tracer mode: orion capture --mode tracer --node ",
-        beam.node_name.empty() ? std::string("NODE") : beam.node_name,
-        " --cookie-file PATH (docs/tracer.md)");
+        "with no restart, use tracer mode: ", TracerModeCommand(beam));
   }
   return OkStatus();
 }

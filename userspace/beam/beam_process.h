@@ -53,6 +53,10 @@ std::string WhyNoFunctionProbes(const BeamProcess& beam);
 // FailedPrecondition that says how to start a node where they can.
 Status CheckFunctionProbes(const BeamProcess& beam);
 
+// The command that captures `beam` in tracer mode instead ("orion capture --mode tracer
+// --node app@host --cookie-file PATH (docs/tracer.md)"), for messages that name it.
+std::string TracerModeCommand(const BeamProcess& beam);
+
 // All running BEAMs with the erlang USDT provider (for the daemon and `orion top` without
 // --pid), with their node names. Processes that vanish while being read are skipped.
 // `only_own_netns`: only those in the caller's network namespace.

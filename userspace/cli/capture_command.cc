@@ -1,7 +1,8 @@
 // orion capture --pid PID [--duration S] [--interval S] [--json] PATTERN...
 //
-// Latency of the named functions on a running, USDT-enabled BEAM (emu flavor), measured in
-// the kernel. Live table on a terminal, final table (or one JSON document) at the end.
+// Latency of the named functions on a running, USDT-enabled BEAM (the emu flavor, or the JIT
+// of Orion's patched build), measured in the kernel. Live table on a terminal, final table
+// (or one JSON document) at the end.
 #include "userspace/cli/capture_command.h"
 
 #include <getopt.h>
@@ -41,9 +42,11 @@ constexpr char kUsage[] =
     "\n"
     "Measures how long Erlang/Elixir functions take on a running BEAM, in the kernel, with no\n"
     "restart: wall time and on-CPU time of every call, as DDSketches (0.54 % relative\n"
-    "accuracy). The BEAM must be the USDT-enabled emu flavor (beam_dtrace_build/); on any\n"
-    "other distributed node (JIT, stock OTP) --pid picks tracer mode by itself (ERTS's call\n"
-    "tracing picks the calls; wall time only; docs/tracer.md).\n"
+    "accuracy). The BEAM must be a USDT build (beam_dtrace_build/): either flavor of Orion's\n"
+    "patched build (the JIT and emu emulators pair the calls themselves), or the emu flavor of\n"
+    "another. On any other distributed node (stock OTP, a JIT without Orion's patches) --pid\n"
+    "picks tracer mode by itself (ERTS's call tracing picks the calls; wall time only;\n"
+    "docs/tracer.md).\n"
     "\n"
     "Patterns:\n"
     "  mod:fun/arity   one function             lists:sort/1\n"
@@ -62,11 +65,12 @@ constexpr char kUsage[] =
     "                         limit): pairing in the BEAM an event is a targeted call (about\n"
     "                         0.15-0.5 us of the node's time each), pairing in BPF a probe hit\n"
     "                         (two per targeted call, 0.5-1.5 us each)\n"
-    "      --pairing W        beam (default): BEAMs with Orion's patches 0007-0010 pair each\n"
+    "      --pairing W        beam (default): BEAMs with Orion's patches 0007-0012 pair each\n"
     "                         call with its return at a breakpoint in the targeted function\n"
     "                         and fire one probe per 64 ended calls (a tenth of the cost, and\n"
     "                         other code runs untouched; docs/probes.md); bpf: pair in BPF\n"
     "                         from the function probes everywhere, as on other USDT builds\n"
+    "                         (the emu flavor only: the JIT has no function probes)\n"
     "\n"
     "Through the daemons (orion daemon, docs/operations.md):\n"
     "      --daemon NODE      ask this daemon (orion@host) to capture on its host's BEAMs\n"
@@ -100,7 +104,7 @@ constexpr char kUsage[] =
     "                --match \"[{['_', nadia], [], []}]\" --duration 10 users:get/2\n"
     "\n"
     "Exit codes: 0 ok, 1 runtime failure, 2 bad usage or pattern, 3 not privileged,\n"
-    "4 the target cannot be profiled (gone, not a BEAM, no probes, JIT flavor).\n";
+    "4 the target cannot be profiled (gone, not a BEAM, no probes, a JIT that does not pair).\n";
 
 struct Options {
   std::vector<pid_t> pids;
@@ -316,13 +320,17 @@ int RunCaptureCommand(int argc, char** argv) {
   }
   probes::InstallLibbpfLogger(options.verbose);
 
+  probes::CaptureOptions capture_options{.patterns = options.patterns,
+                                         .max_functions = options.max_functions,
+                                         .pairing = options.pairing};
   std::vector<beam::BeamProcess> beams;
   for (pid_t pid : options.pids) {
     auto beam = beam::InspectAnyBeam(pid);
     if (!beam.ok()) return cli::ReportError("capture", beam.status());
-    // Function probes cannot fire here: the node's own call tracing can (tracer mode), if it
-    // is a distributed node orion can connect to. `--mode probes` keeps the refusal.
-    const std::string why = beam::WhyNoFunctionProbes(*beam);
+    // Neither function probes nor the emulator's pairing can capture this here: the node's own
+    // call tracing can (tracer mode), if it is a distributed node orion can connect to.
+    // `--mode probes` keeps the refusal.
+    const std::string why = probes::WhyNotCapturable(*beam, capture_options);
     if (!why.empty() && !options.mode_given && options.pids.size() == 1 &&
         !beam->node_name.empty()) {
       StatusOr<std::string> cookie = std::string();
@@ -339,14 +347,13 @@ int RunCaptureCommand(int argc, char** argv) {
       auto usdt = beam::InspectBeam(pid);  // its error says how to get a USDT build
       return cli::ReportError("capture", usdt.ok() ? Internal("no USDT probes") : usdt.status());
     }
-    if (Status s = beam::CheckFunctionProbes(*beam); !s.ok()) return cli::ReportError("capture", s);
+    if (Status s = probes::CheckCapturable(*beam, capture_options); !s.ok()) {
+      return cli::ReportError("capture", s);
+    }
     beams.push_back(std::move(*beam));
   }
   if (Status env = probes::CheckBpfEnvironment(); !env.ok()) return cli::ReportError("capture", env);
 
-  probes::CaptureOptions capture_options{.patterns = options.patterns,
-                                         .max_functions = options.max_functions,
-                                         .pairing = options.pairing};
   auto capture = probes::Capture::Start(beams, capture_options);
   if (!capture.ok()) return cli::ReportError("capture", capture.status());
 
@@ -406,7 +413,7 @@ int RunCaptureCommand(int argc, char** argv) {
     for (const auto& f : snap->functions) doc["calls"].push_back(cli::FunctionJson(f));
     doc["lost"] = cli::LostJson(snap->lost);
     doc["target_exited"] = target_gone;
-    // BEAMs that paired calls themselves (patch 0007); the others paired in BPF.
+    // BEAMs that paired calls themselves (patches 0007, 0012); the others paired in BPF.
     doc["paired_in_beam"] = snap->paired_beams;
     if (over_rate) {
       doc["stopped"] = {{"reason", "max_rate"},

@@ -3,7 +3,8 @@
 // The first thing to run on a new node: is it a USDT BEAM, which flavor, do the probes
 // fire. It counts hits in the kernel (bpf/probe_count.bpf.c) and prints one line per probe,
 // then the state of the BEAM's enable table (patch 0003), dropping the records of captures
-// whose orion died.
+// whose orion died, and of its pairing table (patches 0007-0012), the same way for both
+// flavors.
 #include "userspace/cli/probes_command.h"
 
 #include <getopt.h>
@@ -31,8 +32,10 @@ constexpr char kUsage[] =
     "Usage: orion probes --pid PID [--duration SECONDS] [--mfa M:F/A] [--list] [-v]\n"
     "\n"
     "Shows a BEAM's erlang USDT probes: whether it has them, which flavor it runs (function\n"
-    "probes fire only in the emu flavor), how often each probe fires, and which modules'\n"
-    "function probes running captures let fire (the enable table of Orion's patch 0003).\n"
+    "probes fire only in the emu flavor), how often each probe fires, which modules'\n"
+    "function probes running captures let fire (the enable table of Orion's patch 0003), and\n"
+    "which captures its emulator pairs calls for (the pairing table: the emu flavor, and the\n"
+    "JIT of Orion's patched build).\n"
     "\n"
     "Options:\n"
     "  -p, --pid PID          the BEAM's OS pid (beam.smp / beam.emu)\n"
@@ -85,15 +88,18 @@ void PrintEnableTable(const beam::BeamProcess& beam) {
 }
 
 // "pairing table: 1 of 4 records held (orion pid 10: 3 functions)": the captures the emulator
-// pairs calls for (patch 0007). A killed orion's record is reported; the next capture takes it
-// over.
+// pairs calls for (patch 0007; in the JIT, patch 0012). A killed orion's record is reported;
+// the next capture takes it over.
 void PrintPairTable(const beam::BeamProcess& beam) {
+  const bool jit = beam.flavor == beam::Flavor::kJit;
   auto table = beam::PairTable::Locate(beam);
   if (!table.ok()) {
     std::printf("pairing table: none (%s)\n",
-                table.status().code() == StatusCode::kNotFound
-                    ? "built without Orion's patch 0007: captures pair calls in BPF"
-                    : std::string(table.status().message()).c_str());
+                table.status().code() != StatusCode::kNotFound
+                    ? std::string(table.status().message()).c_str()
+                : jit ? "this JIT emulator does not pair calls, an OTP without Orion's patch "
+                        "0012: capture it in tracer mode, docs/tracer.md"
+                      : "built without Orion's patch 0007: captures pair calls in BPF");
     return;
   }
   auto records = table->Records();
@@ -110,6 +116,7 @@ void PrintPairTable(const beam::BeamProcess& beam) {
   }
   std::printf("pairing table: %zu of %u records held%s\n", records->size(),
               beam::PairMaxRecords(), held.empty() ? "" : (held + ")").c_str());
+  if (jit) return;  // no function probes, so no return sites
   // Patch 0009: on while a capture holds the enable table (a prune above may just have asked
   // the emulator to turn them off).
   auto sites = table->ReturnSites();
@@ -232,8 +239,13 @@ int RunProbesCommand(int argc, char** argv) {
     std::printf("\n");
   }
   PrintEnableTable(*beam);
+  PrintPairTable(*beam);
   if (beam->flavor == beam::Flavor::kJit) {
-    spdlog::warn("pid {} runs the JIT flavor: function entry/return probes do not fire there", pid);
+    spdlog::warn("pid {} runs the JIT flavor: function entry/return probes do not fire there{}",
+                 pid, beam::PairTable::Locate(*beam).ok()
+                          ? "; its emulator pairs a capture's calls itself (orion__call, "
+                            "orion__calls)"
+                          : "; capture it in tracer mode (docs/tracer.md)");
   }
   return cli::kExitOk;
 }

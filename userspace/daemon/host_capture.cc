@@ -157,11 +157,12 @@ StatusOr<HostCaptureResult> RunHostCapture(const HostCaptureSpec& spec,
   std::vector<Source> sources;
   bool lacking = false;  // some BEAM lacks every module of the patterns
   Status last_problem;
-  // Which BEAM in which mode: probes where function probes fire (unless a match spec or the
-  // request asks for tracer mode), tracer mode on distributed nodes otherwise.
+  // Which BEAM in which mode: probes where function probes fire or the emulator pairs the
+  // calls itself (a JIT of Orion's patched build), unless a match spec or the request asks
+  // for tracer mode; tracer mode on distributed nodes otherwise.
   for (beam::BeamProcess& b : candidates) {
     protocol::BeamStatus status = StatusOf(b);
-    const bool probes_ok = beam::WhyNoFunctionProbes(b).empty();
+    const bool probes_ok = probes::WhyNotCapturable(b, options).empty();
     const bool want_tracer =
         spec.mode == protocol::CaptureMode::kTracer ||
         (spec.mode == protocol::CaptureMode::kAuto && (!probes_ok || !spec.match_spec.empty()));
@@ -208,7 +209,7 @@ StatusOr<HostCaptureResult> RunHostCapture(const HostCaptureSpec& spec,
                                                  " is not a distributed node (epmd knows no "
                                                  "name for it, and its command line gives no "
                                                  "-sname/-name): tracer mode cannot reach it")
-                            : beam::CheckFunctionProbes(b);
+                            : probes::CheckCapturable(b, options);
     }
     if (!problem.ok()) {
       status.status = OutcomeOf(problem);

@@ -2,12 +2,13 @@
 // read, detach. The CLI's `orion capture --pid` does the same with a live view; this one is
 // headless and bounded.
 //
-// Each BEAM is captured on its own, in probes mode (its function probes: the emu flavor of a
-// USDT build, a BPF object of its own) or in tracer mode (docs/tracer.md: orion_tracer loaded
-// over the distribution channel with the daemon's cookie), as the request's mode says, with an
-// overload guard of its own; the results are merged by function. What becomes of each BEAM is
-// reported (protocol::BeamStatus): one that lacks the module (the operator's own shell), or
-// that cannot be captured, does not fail the others.
+// Each BEAM is captured on its own, in probes mode (from the kernel: the emu flavor's function
+// probes, or the emulator's own pairing, which the JIT of Orion's patched build has too; a BPF
+// object of its own) or in tracer mode (docs/tracer.md: orion_tracer loaded over the
+// distribution channel with the daemon's cookie), as the request's mode says, with an overload
+// guard of its own; the results are merged by function. What becomes of each BEAM is reported
+// (protocol::BeamStatus): one that lacks the module (the operator's own shell), or that cannot
+// be captured, does not fail the others.
 #pragma once
 
 #include <atomic>

@@ -52,6 +52,46 @@ slot_counters AddSlotCounters(const slot_counters& a, const slot_counters& b) {
 
 }  // namespace
 
+std::string WhyNotCapturable(const beam::BeamProcess& beam, const CaptureOptions& options) {
+  if (beam.usdt_sites == 0 || beam.function_probes) return beam::WhyNoFunctionProbes(beam);
+  // The JIT flavor: no function probes, so its emulator pairs the capture's calls or nothing
+  // does (no BPF pairing to fall back on).
+  const std::string jit = "runs the JIT flavor (no function probes since OTP 24)";
+  auto table = beam::PairTable::Locate(beam);
+  if (!table.ok()) {
+    if (table.status().code() != StatusCode::kNotFound) {
+      return jit + ", and its pairing table cannot be used: " + table.status().message();
+    }
+    return jit + " and its emulator does not pair calls (an OTP built without Orion's patch "
+                 "0012)";
+  }
+  if (!options.pairing) {
+    return jit + ", where only the emulator pairs calls (--pairing bpf needs function probes)";
+  }
+  if (options.patterns.size() > beam::PairMaxPatterns() ||
+      options.max_functions > beam::PairMaxSlots()) {
+    return jit + ", where only the emulator pairs calls, at most " +
+           std::to_string(beam::PairMaxPatterns()) + " patterns and " +
+           std::to_string(beam::PairMaxSlots()) + " functions per capture";
+  }
+  return "";
+}
+
+Status CheckCapturable(const beam::BeamProcess& beam, const CaptureOptions& options) {
+  const std::string why = WhyNotCapturable(beam, options);
+  if (why.empty()) return OkStatus();
+  if (beam.usdt_sites == 0 || beam.pair_probe) {
+    return FailedPrecondition("pid ", beam.pid, " ", why, ". Capture it in tracer mode: ",
+                              beam::TracerModeCommand(beam));
+  }
+  // A USDT JIT without Orion's patches: the patched build's JIT pairs, its emu flavor fires
+  // function probes.
+  return FailedPrecondition("pid ", beam.pid, " ", why, ". Restart the node with Orion's ",
+                            "patched build (\"$(beam_dtrace_build/build.sh --print-prefix)/bin/erl",
+                            "\", whose JIT pairs calls), or, with no restart, use tracer mode: ",
+                            beam::TracerModeCommand(beam));
+}
+
 std::vector<beam::PairPattern> PairPatterns(const std::vector<MfaPattern>& patterns) {
   std::vector<beam::PairPattern> out;
   for (const auto& p : patterns) {
@@ -70,7 +110,7 @@ StatusOr<std::unique_ptr<Capture>> Capture::Start(const std::vector<beam::BeamPr
   if (options.max_functions == 0 || options.max_functions > kMaxFunctionsLimit) {
     return InvalidArgument("max functions must be 1..", kMaxFunctionsLimit);
   }
-  for (const auto& beam : beams) RETURN_IF_ERROR(beam::CheckFunctionProbes(beam));
+  for (const auto& beam : beams) RETURN_IF_ERROR(CheckCapturable(beam, options));
 
   std::unique_ptr<Capture> capture(new Capture());
   capture->options_ = options;
@@ -135,11 +175,14 @@ StatusOr<beam::PairClaim> Capture::ReservePairing(const beam::BeamProcess& beam)
   }
   ASSIGN_OR_RETURN(beam::PairTable table, beam::PairTable::Locate(beam));
   auto claim = table.Reserve(PairPatterns(options_.patterns), options_.max_functions);
-  // Every record held by a live capture, or an atom longer than the table holds: pair in BPF.
+  // Every record held by a live capture, or an atom longer than the table holds: pair in BPF
+  // (the emu flavor), or not at all (the JIT: LoadAndAttach says so).
   if (!claim.ok() && (claim.status().code() == StatusCode::kResourceExhausted ||
                       claim.status().code() == StatusCode::kInvalidArgument)) {
-    spdlog::info("pid {}: {}; this capture's calls there are paired in BPF", beam.pid,
-                 claim.status().message());
+    if (beam.function_probes) {
+      spdlog::info("pid {}: {}; this capture's calls there are paired in BPF", beam.pid,
+                   claim.status().message());
+    }
     return NotFound(claim.status().message());
   }
   return claim;
@@ -197,6 +240,13 @@ Status Capture::LoadAndAttach(const std::vector<beam::BeamProcess>& beams) {
     if (!claim.ok() && claim.status().code() != StatusCode::kNotFound) {
       return claim.status().WithContext("pid " + std::to_string(beam.pid));
     }
+    if (!claim.ok() && !beam.function_probes) {
+      // The JIT flavor: no function probes for BPF to pair from.
+      return FailedPrecondition("pid ", beam.pid, " runs the JIT flavor, where only its ",
+                                "emulator pairs calls, and it cannot pair this capture: ",
+                                claim.status().message(), ". Capture it in tracer mode: ",
+                                beam::TracerModeCommand(beam));
+    }
     if (!claim.ok()) spdlog::debug("{}", claim.status().message());
     reserved.push_back(claim.ok() ? std::optional(std::move(*claim)) : std::nullopt);
     pairing += claim.ok();
@@ -230,6 +280,9 @@ Status Capture::LoadAndAttach(const std::vector<beam::BeamProcess>& beams) {
       {skel_->progs.orion_return, "function__return", false},
       {skel_->progs.orion_catch, "exception__catch", true},
       {skel_->progs.orion_proc_exit, "process__exit", false},
+      // erlang:hibernate/3 discards the stack: its calls in flight end as at an exit, as the
+      // emulator's pairing ends them (patch 0012).
+      {skel_->progs.orion_proc_exit, "process__hibernate", false},
       {skel_->progs.orion_sched_in, "process__scheduled", false},
       {skel_->progs.orion_sched_out, "process__unscheduled", false},
   };

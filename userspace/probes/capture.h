@@ -35,9 +35,21 @@ struct CaptureOptions {
   // Let BEAMs with Orion's patches 0007-0008 pair calls themselves (breakpoints in the
   // targeted functions, one integer probe per call: beam/pair_table.h) where the patterns fit
   // their table; false: pair in BPF everywhere (two string probes per call), the only way on
-  // other USDT builds.
+  // other USDT builds of the emu flavor. A JIT (patch 0012) has no function probes: there the
+  // emulator pairs, or nothing does.
   bool pairing = true;
 };
+
+// Why this capture cannot run on `beam` in probes mode, or "" if it can. The reason reads
+// after "pid N" ("runs the JIT flavor, where ..."). Function probes fire in the emu flavor
+// of a USDT build, which pairs in the BEAM or in BPF; the JIT flavor has none, so there only
+// an emulator with Orion's patch 0012 can pair the calls, within its table's limits. Reads
+// the BEAM's memory (the pairing table) for a JIT.
+std::string WhyNotCapturable(const beam::BeamProcess& beam, const CaptureOptions& options);
+
+// The same as a FailedPrecondition that also says what to do (tracer mode, or a node started
+// where the capture can run).
+Status CheckCapturable(const beam::BeamProcess& beam, const CaptureOptions& options);
 
 struct CaptureSnapshot {
   std::vector<FunctionStats> functions;  // sorted by MFA
@@ -52,7 +64,8 @@ std::vector<beam::PairPattern> PairPatterns(const std::vector<MfaPattern>& patte
 
 class Capture {
  public:
-  // Loads and attaches. Every BEAM must run the emu flavor (CheckFunctionProbes).
+  // Loads and attaches. Every BEAM must pass CheckCapturable; a JIT BEAM whose pairing table
+  // cannot hold the capture (every record held) fails it here, naming tracer mode.
   static StatusOr<std::unique_ptr<Capture>> Start(const std::vector<beam::BeamProcess>& beams,
                                                   const CaptureOptions& options);
   ~Capture();
@@ -71,7 +84,7 @@ class Capture {
   // Bytes of BPF map memory this capture allocated (for -v and docs/performance.md).
   uint64_t MapMemoryBytes() const;
 
-  // How many of the BEAMs pair calls themselves (patch 0007) rather than in BPF.
+  // How many of the BEAMs pair calls themselves (patches 0007, 0012) rather than in BPF.
   size_t PairedBeams() const { return paired_.size(); }
   // The functions of the BEAMs' loaded code that carry this capture's breakpoints (patch
   // 0008), counted when it started, over the BEAMs that pair; nullopt if none pairs (BPF

@@ -19,7 +19,7 @@ struct FunctionStats {
   sketch::CountSketch cpu{sketch::IndexMapping::Kernel()};   // on-CPU ns, exact summary
   uint64_t exceptions = 0;  // calls that ended by an exception (no latency sample)
   uint64_t tail_calls = 0;  // tail-recursive re-entries folded into the call in flight
-  uint64_t exits = 0;       // calls in flight when their process exited
+  uint64_t exits = 0;       // calls in flight when their process exited or hibernated
 };
 
 // Folds `from` (the same function, measured elsewhere: another BEAM, another node) into `into`.

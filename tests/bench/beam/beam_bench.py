@@ -1,9 +1,9 @@
 #!/usr/bin/env python3
 """BEAM workload benchmarks for scripts/bench.sh: the cost of a capture, against baselines.
 
-Starts one USDT emu node running orion_bench:serve/0 and times each workload (orion_bench.erl)
-in several states of that node, measured in the same run, runs interleaved (the order of the
-states rotates every repetition), medians reported:
+Starts one USDT node (the emu flavor, or with --flavor jit the JIT) running orion_bench:serve/0
+and times each workload (orion_bench.erl) in several states of that node, measured in the same
+run, runs interleaved (the order of the states rotates every repetition), medians reported:
 
   untraced      nothing attached
   semaphore     the capture's probe semaphores raised by hand, nothing attached
@@ -29,6 +29,10 @@ states rotates every repetition), medians reported:
   stock         with --stock-erl: untraced runs alternating between a second node running a USDT
                 OTP without Orion's patches (beam_dtrace_build/build.sh --no-patches) and the
                 patched node (recorded as "idle"): the patches' idle cost
+
+With --flavor jit the node runs the JIT, which has no function probes: the states that need them
+(semaphore, empty, hot_bpf) and the profilers are left out (JIT_STATES), and the tables compare
+pairing in the BEAM (patch 0012) with Erlang tracing on that node.
 
 With --tracer-erl ERL (Debian's stock /usr/bin/erl: JIT, no USDT), a second node of that erl
 runs the same workloads for tracer mode (docs/tracer.md): untraced, `orion capture --mode tracer`
@@ -56,6 +60,7 @@ WORKLOADS = [  # name, size, hot function (orion pattern), what it is
 ]
 STATES = ["untraced", "semaphore", "empty", "unrelated", "pair_semaphore", "pair_empty", "hot",
           "hot_bpf", "xprof", "eprof", "fprof"]
+JIT_STATES = ["untraced", "unrelated", "pair_semaphore", "pair_empty", "hot", "xprof"]
 UNTRACED_RUNS_PER_REP = 3  # untraced runs are short: take more samples of them
 IDLE_PAIRS_PER_REP = 9  # stock/patched pairs per repetition for the patches' idle cost
 
@@ -65,17 +70,18 @@ def log(msg):
 
 
 class Node:
-    """The USDT emu node, driven through orion_bench:serve/0 on its stdin/stdout."""
+    """A USDT node of `flavor` (emu or jit), driven through orion_bench:serve/0 on its
+    stdin/stdout; with extra_args instead, whatever node those arguments start."""
 
-    def __init__(self, erl, ebin, extra_args=None):
-        flavor_args = ["-emu_flavor", "emu"] if extra_args is None else extra_args
+    def __init__(self, erl, ebin, extra_args=None, flavor="emu"):
+        flavor_args = ["-emu_flavor", flavor] if extra_args is None else extra_args
         self.proc = subprocess.Popen(
             [erl, *flavor_args, "-noshell", "-pa", ebin, "-eval", "orion_bench:serve()"],
             stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
         info = self.ask("info").split()
         self.flavor = info[1]
-        if extra_args is None and info[1:] != ["emu", "systemtap"]:
-            raise SystemExit(f"beam_bench: {erl} is not a USDT emu node: {info}")
+        if extra_args is None and info[1:] != [flavor, "systemtap"]:
+            raise SystemExit(f"beam_bench: {erl} is not a USDT {flavor} node: {info}")
         self.os_pid = int(info[0])
 
     def ask(self, command):
@@ -145,6 +151,9 @@ def add_common_args(parser):
     parser.add_argument("--erl", help="the USDT OTP's erl (default: build.sh --print-prefix)")
     parser.add_argument("--orion", help="the orion binary (default: BUILD/userspace/orion)")
     parser.add_argument("--tracer-erl", help="a stock erl (JIT): adds tracer mode")
+    parser.add_argument("--flavor", choices=["emu", "jit"], default="emu",
+                        help="the flavor of the USDT node (default emu; jit: the patched JIT, "
+                        "which pairs in the BEAM only)")
 
 
 def resolve_paths(args):
@@ -245,31 +254,86 @@ def ratio(x):
     return f"{x:.3g}×" if x < 100 else f"{x:,.0f}×"
 
 
-def cost_table(med, expected, prefix):
+def cost_table(med, expected, prefix, bpf=True):
     """The states' ratios and the per-targeted-call costs, by wall time (prefix "") or by the
     node's CPU time (prefix "cpu_"); the wall-time table also names the hot function and its
-    number of calls."""
+    number of calls. bpf: with the BPF-pairing columns (the emu flavor's function probes)."""
     wall = prefix == ""
-    out = ["| workload | " + ("untraced" if wall else "untraced CPU")
-           + " | orion, unrelated function | orion, hot function | orion, hot, BPF pairing"
-           " | Erlang tracing, hot function" + (" | targeted calls" if wall else "")
-           + " | per targeted call: orion | orion, BPF pairing | Erlang tracing"
-           " | orion / Erlang tracing | BPF pairing / Erlang tracing |",
-           "|---|---:|---:|---:|---:|---:|" + ("---:|" if wall else "") + "---:|---:|---:|---:|---:|"]
+    head = ["workload", "untraced" if wall else "untraced CPU", "orion, unrelated function",
+            "orion, hot function"] + (["orion, hot, BPF pairing"] if bpf else []) + \
+        ["Erlang tracing, hot function"] + (["targeted calls"] if wall else []) + \
+        ["per targeted call: orion"] + (["orion, BPF pairing"] if bpf else []) + \
+        ["Erlang tracing", "orion / Erlang tracing"] + \
+        (["BPF pairing / Erlang tracing"] if bpf else [])
+    out = ["| " + " | ".join(head) + " |", "|---|" + "---:|" * (len(head) - 1)]
     for name, _, mfa, _ in WORKLOADS:
-        m = {s: med[prefix + s][name] for s in ("untraced", "unrelated", "hot", "hot_bpf", "xprof")}
+        states = ("untraced", "unrelated", "hot", "xprof") + (("hot_bpf",) if bpf else ())
+        m = {s: med[prefix + s][name] for s in states}
         base, calls = m["untraced"], expected[name]
         orion_us = (m["hot"] - base) / calls
-        bpf_us = (m["hot_bpf"] - base) / calls
         xprof_us = (m["xprof"] - base) / calls
-        out.append(
-            f"| {name}" + (f" (`{mfa}`)" if wall else "") + f" | {base / 1000:.2f} ms "
-            f"| {ratio(m['unrelated'] / base)} | {ratio(m['hot'] / base)} "
-            f"| {ratio(m['hot_bpf'] / base)} "
-            f"| {ratio(m['xprof'] / base)} " + (f"| {calls:,} " if wall else "")
-            + f"| {orion_us:.2f} µs | {bpf_us:.2f} µs | {xprof_us:.2f} µs "
-            f"| {orion_us / xprof_us:.2f} | {bpf_us / xprof_us:.2f} |")
+        bpf_us = (m["hot_bpf"] - base) / calls if bpf else 0
+        cells = [name + (f" (`{mfa}`)" if wall else ""), f"{base / 1000:.2f} ms",
+                 ratio(m["unrelated"] / base), ratio(m["hot"] / base)] + \
+            ([ratio(m["hot_bpf"] / base)] if bpf else []) + [ratio(m["xprof"] / base)] + \
+            ([f"{calls:,}"] if wall else []) + [f"{orion_us:.2f} µs"] + \
+            ([f"{bpf_us:.2f} µs"] if bpf else []) + \
+            [f"{xprof_us:.2f} µs", f"{orion_us / xprof_us:.2f}"] + \
+            ([f"{bpf_us / xprof_us:.2f}"] if bpf else [])
+        out.append("| " + " | ".join(cells) + " |")
     return out
+
+
+def jit_tables(samples, counts, expected, loads):
+    """What --flavor jit measures: pairing in the BEAM (patch 0012) against Erlang tracing on
+    the same JIT node, where the time of a targeted call goes, and the exact counts."""
+    med = {s: {w: statistics.median(v) for w, v in ws.items()} for s, ws in samples.items()}
+    out = cost_table(med, expected, "", bpf=False)
+    out += ["", "The same runs measured by the node's CPU time (all its threads, from "
+            "`/proc/PID/task/*/schedstat`; for Erlang tracing it includes the tracer process "
+            "draining its queue):", ""]
+    out += cost_table(med, expected, "cpu_", bpf=False)
+    if med.get("stock", {}).get("fib"):
+        out.append("")
+        out.append("Idle cost of Orion's probe patches on the JIT (nothing attached; runs "
+                   "alternating between the patched node and a USDT JIT node built without the "
+                   f"patches, {IDLE_PAIRS_PER_REP} pairs per repetition): patched / unpatched, "
+                   "wall time and CPU time: " + ", ".join(
+                       f"{w} {med['idle'][w] / med['stock'][w]:.3f}× / "
+                       f"{med['cpu_idle'][w] / med['cpu_stock'][w]:.3f}×" for w in expected)
+                   + " (two long-lived nodes side by side: the instruction counts below are "
+                   "the measure).")
+    calls = expected["fib"]
+    ns = {s: (med["cpu_" + s]["fib"] - med["cpu_untraced"]["fib"]) * 1000 / calls
+          for s in ("pair_semaphore", "pair_empty", "hot", "unrelated")}
+    out += ["", f"One function call of fib(25) on the JIT ({calls:,} calls, all targeted), in ns "
+            "of the node's CPU time per call:", "", "| part | ns per call | cumulative |",
+            "|---|---:|---:|"]
+    parts = [
+        ("the emulator pairs and times the call (orion__call's semaphore raised, nothing "
+         "attached)", ns["pair_semaphore"], ns["pair_semaphore"]),
+        ("the uprobe traps, an empty BPF program (1 hit per 64 calls)",
+         ns["pair_empty"] - ns["pair_semaphore"], ns["pair_empty"]),
+        ("orion's program (read the batch; per call a record lookup, two histograms), extra",
+         ns["hot"] - ns["pair_empty"], ns["hot"]),
+    ]
+    for label, part, total in parts:
+        out.append(f"| {label} | {part:,.0f} | {total:,.0f} |")
+    out.append("")
+    out.append(f"An untargeted call while a capture runs (orion, unrelated function), from the "
+               f"medians above: {ns['unrelated']:,.1f} ns per call, against "
+               f"{med['cpu_untraced']['fib'] * 1000 / calls:,.1f} ns for the whole call untraced "
+               "(`untargeted_ab.py --flavor jit` asks this with many samples).")
+    exact = all(all(c == expected[w] for c in counts["orion"][w]) for w in expected)
+    out.append("")
+    out.append(f"Counts: orion counted {'exactly' if exact else 'NOT exactly'} the workloads' "
+               f"targeted calls in every run (BEAMs that paired, per run: "
+               f"{sorted(set(counts['paired_in_beam']))}; lost events: {sum(counts['lost'])}); "
+               "the Erlang tracer paired "
+               + ", ".join(f"{w} {statistics.median(counts['xprof'][w]):,.0f}" for w in expected)
+               + ". Load average (1 min) at the start and end of the run: "
+               f"{loads[0]:.2f}, {loads[1]:.2f} on {os.cpu_count()} CPUs.")
+    return "\n".join(out)
 
 
 def tables(samples, counts, expected, loads):
@@ -462,15 +526,15 @@ def main():
         print(tracer_mode_tables(args.tracer_erl, ebin, orion, args.reps))
         return
 
-    states = STATES + (["stock"] if args.stock_erl else [])
+    states = (JIT_STATES if args.flavor == "jit" else STATES) + (["stock"] if args.stock_erl else [])
     recorded = states + (["idle"] if args.stock_erl else [])
     samples = {s: {w[0]: [] for w in WORKLOADS}
                for s in recorded + ["cpu_" + s for s in recorded] + ["xprof_drain"]}
     counts = {"orion": {w[0]: [] for w in WORKLOADS}, "orion_bpf": {w[0]: [] for w in WORKLOADS},
               "xprof": {w[0]: [] for w in WORKLOADS}, "lost": [], "paired_in_beam": []}
     loads = [os.getloadavg()[0]]
-    node = Node(erl, ebin)
-    stock = Node(args.stock_erl, ebin) if args.stock_erl else None
+    node = Node(erl, ebin, flavor=args.flavor)
+    stock = Node(args.stock_erl, ebin, flavor=args.flavor) if args.stock_erl else None
     try:
         expected = {name: int(node.ask(f"calls {name} {size}")) for name, size, _, _ in WORKLOADS}
         for name, size, _, _ in WORKLOADS:  # warm up
@@ -494,7 +558,8 @@ def main():
     if args.raw:
         with open(args.raw, "w") as f:
             json.dump({"samples": samples, "counts": counts, "expected": expected}, f, indent=1)
-    print(tables(samples, counts, expected, loads))
+    print(jit_tables(samples, counts, expected, loads) if args.flavor == "jit"
+          else tables(samples, counts, expected, loads))
     if args.tracer_erl:
         print()
         print(tracer_mode_tables(args.tracer_erl, ebin, orion, args.reps))

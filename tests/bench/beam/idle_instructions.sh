@@ -12,9 +12,11 @@
 # noise small against the difference).
 #
 #   sudo tests/bench/beam/idle_instructions.sh [N]    # default 30 (about a minute)
+#   sudo ORION_IDLE_FLAVOR=jit tests/bench/beam/idle_instructions.sh   # the JIT (patch 0012)
 #
 # ORION_IDLE_AB_BASE=PREFIX compares against another OTP prefix, as idle_ab.sh does;
-# ORION_IDLE_RELEASE=29 compares OTP 29's patched and stock builds (build.sh --otp 29).
+# ORION_IDLE_RELEASE=29 compares OTP 29's patched and stock builds (build.sh --otp 29). In the
+# JIT valgrind runs with --smc-check=all (the JIT writes its code before running it).
 set -euo pipefail
 readonly ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../../.." && pwd)"
 readonly N="${1:-30}"
@@ -24,26 +26,28 @@ command -v valgrind >/dev/null ||
   { echo "idle_instructions: valgrind is not installed (apt-get install valgrind)" >&2; exit 1; }
 idle_ebin
 
-# Instructions the node's busiest process (beam.emu) executed running fib(27) $2 times.
+# Instructions the node's busiest process (beam.emu or beam.jit) executed running fib(27) $2
+# times.
 instructions() {
-  local prefix="$1" runs="$2" out="$ebin/cg.$RANDOM"
+  local prefix="$1" runs="$2" out="$ebin/cg.$RANDOM" smc=()
+  [[ "$IDLE_FLAVOR" == jit ]] && smc=(--smc-check=all)
   mkdir "$out"
-  valgrind --tool=callgrind --trace-children=yes --callgrind-out-file="$out/cg.%p" \
-    "$prefix/bin/erl" -emu_flavor emu +S 1 -noshell -pa "$ebin" -eval \
+  valgrind --tool=callgrind --trace-children=yes "${smc[@]}" --callgrind-out-file="$out/cg.%p" \
+    "$prefix/bin/erl" -emu_flavor "$IDLE_FLAVOR" +S 1 -noshell -pa "$ebin" -eval \
     "[orion_bench:fib(27) || _ <- lists:seq(1, $runs)], halt()." >/dev/null 2>&1
   grep -h '^summary:' "$out"/cg.* | awk '{print $2}' | sort -n | tail -1
 }
 
-echo "idle_instructions: callgrind, fib(27) x $N and x 0 on each build" >&2
+echo "idle_instructions: callgrind, fib(27) x $N and x 0 on each build ($IDLE_FLAVOR flavor)" >&2
 b0="$(instructions "$base" 0)"; bn="$(instructions "$base" "$N")"
 p0="$(instructions "$patched" 0)"; pn="$(instructions "$patched" "$N")"
-python3 - "$b0" "$bn" "$p0" "$pn" "$N" "$base_label" <<'PY'
+python3 - "$b0" "$bn" "$p0" "$pn" "$N" "$base_label" "$IDLE_FLAVOR" <<'PY'
 import sys
 b0, bn, p0, pn, n = (int(x) for x in sys.argv[1:6])
-base = sys.argv[6]
+base, flavor = sys.argv[6], sys.argv[7]
 calls = 635621 * n  # fib(27) makes 635,621 calls of fib/1
 b, p = bn - b0, pn - p0
-print(f"| fib(27) x {n}, nothing attached | instructions | per fib/1 call |")
+print(f"| fib(27) x {n}, nothing attached, {flavor} flavor | instructions | per fib/1 call |")
 print("|---|---:|---:|")
 print(f"| {base} | {b:,} | {b / calls:.2f} |")
 print(f"| USDT OTP with Orion's patches | {p:,} | {p / calls:.2f} |")

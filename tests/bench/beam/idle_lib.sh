@@ -1,5 +1,10 @@
 # Shared by the idle benchmarks (idle_ab.sh, idle_instructions.sh, idle_rotation.sh); sourced,
-# with ROOT set to the repository. fib(27) on fresh nodes of USDT OTP prefixes.
+# with ROOT set to the repository. fib(27) on fresh nodes of USDT OTP prefixes, in the flavor
+# ORION_IDLE_FLAVOR names (emu by default; jit: the patched JIT of patch 0012 against the
+# unpatched JIT).
+readonly IDLE_FLAVOR="${ORION_IDLE_FLAVOR:-emu}"
+[[ "$IDLE_FLAVOR" == emu || "$IDLE_FLAVOR" == jit ]] ||
+  { echo "$(basename "$0"): ORION_IDLE_FLAVOR is emu or jit, not $IDLE_FLAVOR" >&2; exit 2; }
 
 # Sets `patched` (beam_dtrace_build/build.sh's prefix of OTP ORION_IDLE_RELEASE, default 25),
 # `base` (ORION_IDLE_AB_BASE, or the same release built without Orion's patches) and
@@ -27,8 +32,8 @@ idle_ebin() {
   erlc -o "$ebin" "$ROOT/tests/bench/beam/orion_bench.erl"
 }
 
-# One sample: the fastest of 15 fib(27) runs, in µs, in a fresh emu node of prefix $1.
+# One sample: the fastest of 15 fib(27) runs, in µs, in a fresh node of prefix $1.
 idle_sample() {
-  "$1/bin/erl" -emu_flavor emu -noshell -pa "$ebin" -eval \
+  "$1/bin/erl" -emu_flavor "$IDLE_FLAVOR" -noshell -pa "$ebin" -eval \
     'T = [element(1, timer:tc(orion_bench, fib, [27])) || _ <- lists:seq(1, 15)], io:format("~p~n", [lists:min(T)]), halt().'
 }

@@ -8,6 +8,7 @@ wall time; at the end the capture's count must equal the calls made, with nothin
 rate is what the node reaches with the capture attached: the cost of a targeted call bounds it.
 
   sudo tests/bench/beam/rate_run.py --build build [--runs 5] [--fib 27] [--tracer-erl /usr/bin/erl]
+      [--flavor jit]   # the probes-mode row on the patched JIT (patch 0012)
 
 Prints a Markdown table on stdout, progress on stderr.
 """
@@ -59,9 +60,9 @@ def main():
     erl, ebin, orion = resolve_paths(args)
 
     rows = []
-    node = Node(erl, ebin)
+    node = Node(erl, ebin, flavor=args.flavor)
     try:
-        rows.append(row("probes (USDT emu node)", measure(
+        rows.append(row(f"probes (USDT {args.flavor} node)", measure(
             node, [orion, "capture", "--pid", str(node.os_pid), "--duration", "600", "--json",
                    "--max-rate", "0", "orion_bench:fib/1"], "capturing", args.runs, args.fib)))
     finally:

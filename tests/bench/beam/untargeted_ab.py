@@ -3,7 +3,7 @@
 
 beam_bench.py times each state once per repetition, so a workload's ratio there is one sample
 against another, and on a shared VM a single run moves by 10-30 %. This script asks the one
-question with many samples: on one USDT emu node, blocks of K runs of each workload alternate
+question with many samples: on one USDT node (emu, or --flavor jit), blocks of K runs of each workload alternate
 between "nothing attached" (A) and "`orion capture` of a function that never runs" (B), in the
 order A B B A A B B A ..., so that a drift of the machine's speed weighs on both sides alike.
 It reports, per workload, the median of all A runs and of all B runs (wall and node CPU time),
@@ -12,7 +12,7 @@ down, and here it comes in modes: the same workload on the same node runs 25 ms 
 then 36 ms, whatever is attached, so medians can land on different modes), and the spread of
 the per-block ratios.
 
-  sudo tests/bench/beam/untargeted_ab.py --build build [--blocks 8] [--runs 21]
+  sudo tests/bench/beam/untargeted_ab.py --build build [--blocks 8] [--runs 21] [--flavor jit]
       [--tracer-erl /usr/bin/erl]   # the same for tracer mode on a stock JIT node
 
 Prints a Markdown table on stdout, progress on stderr.
@@ -94,10 +94,13 @@ def main():
                         help="the capture's --pairing (default beam: the BEAM pairs the calls, "
                         "patches 0007-0008)")
     args = parser.parse_args()
+    if args.flavor == "jit" and args.pairing == "bpf":
+        parser.error("--pairing bpf needs function probes: the emu flavor")
     erl, ebin, orion = resolve_paths(args)
-    how = f"`tests/bench/beam/untargeted_ab.py --blocks {args.blocks} --runs {args.runs}`"
+    how = (f"`tests/bench/beam/untargeted_ab.py --blocks {args.blocks} --runs {args.runs}"
+           + (" --flavor jit`" if args.flavor == "jit" else "`"))
 
-    node = Node(erl, ebin)
+    node = Node(erl, ebin, flavor=args.flavor)
     try:
         samples = measure(node, lambda: Tracer(
             [orion, "capture", "--pid", str(node.os_pid), "--duration", "600", "--json",
@@ -108,7 +111,7 @@ def main():
             args.blocks, args.runs)
     finally:
         node.close()
-    print(table(f"Untargeted code while a capture runs, A/B on one USDT emu node ({how}, "
+    print(table(f"Untargeted code while a capture runs, A/B on one USDT {args.flavor} node ({how}, "
                 f"`--pairing {args.pairing}`): "
                 f"{args.blocks} blocks of {args.runs} runs of each workload with nothing attached "
                 f"(A) and {args.blocks} with `orion capture` of a function that never runs "
