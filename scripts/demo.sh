@@ -1,23 +1,26 @@
 #!/usr/bin/env bash
-# The demo: set-up (packages, the USDT OTP, the build), a demo BEAM (emu flavor) running a
-# toy request handler with known latencies (scripts/demo/orion_demo.erl), then orion on it:
-# its probes, a live capture of the whole module, and the latency of one function as JSON.
+# The demo: set-up (packages, the USDT OTP, the build), a demo BEAM (the JIT, the flavor
+# production runs; its emulator pairs the calls, Orion's patch 0012) running a toy request
+# handler with known latencies (scripts/demo/orion_demo.erl), then orion on it: its probes, a
+# live capture of the whole module, and the latency of one function as JSON.
 #
 #   sudo scripts/demo.sh                   # ~10 s of live view
 #   ORION_DEMO_SECONDS=30 scripts/demo.sh
 #   sudo scripts/demo.sh --ui              # the console instead: an orion daemon and orion ui on
 #                                          # the demo node; open the URL it prints (Ctrl-C stops)
 #   ORION_DEMO_UI_LISTEN=127.0.0.1:7171 scripts/demo.sh --ui
+#   ORION_DEMO_FLAVOR=emu scripts/demo.sh  # the interpreter instead
 set -euo pipefail
 
 readonly ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 readonly BUILD_DIR="${ORION_BUILD_DIR:-$ROOT/build}"
 readonly SECONDS_TO_CAPTURE="${ORION_DEMO_SECONDS:-10}"
+readonly FLAVOR="${ORION_DEMO_FLAVOR:-jit}"
 ui=0
 case "${1:-}" in
   "") ;;
   --ui) ui=1 ;;
-  -h|--help) sed -n '2,11p' "$0"; exit 0 ;;
+  -h|--help) sed -n '2,12p' "$0"; exit 0 ;;
   *) echo "demo: unknown option: $1 (scripts/demo.sh [--ui])" >&2; exit 2 ;;
 esac
 
@@ -40,9 +43,9 @@ fi
 chmod 600 "$cookie"
 
 echo
-echo "==> starting the demo BEAM: $prefix/bin/erl -emu_flavor emu -sname orion_demo"
+echo "==> starting the demo BEAM: $prefix/bin/erl -emu_flavor $FLAVOR -sname orion_demo"
 log="$BUILD_DIR/demo/node.log"
-HOME="$demo_home" "$prefix/bin/erl" -emu_flavor emu -sname orion_demo -noshell -pa "$ebin" \
+HOME="$demo_home" "$prefix/bin/erl" -emu_flavor "$FLAVOR" -sname orion_demo -noshell -pa "$ebin" \
   -eval 'orion_demo:start()' > "$log" 2>&1 &
 node_pid=$!
 daemon_pid=""
