@@ -348,5 +348,31 @@ TEST_F(ExportTest, AShellAddsListsAndRemovesAWatch) {
       << "the removed watch left the node's probes attached";
 }
 
+// A watch in probes mode on a JIT node of Orion's patched build: the emulator pairs the calls
+// (patch 0012), so the watch gets a session and counts from the kernel, with no tracer.
+TEST_F(ExportTest, AProbesModeWatchCountsAPatchedJitNodeFromTheKernel) {
+  testing::BeamNode node;
+  ASSERT_TRUE(node.Start({.flavor = "jit", .sname = "exportjit", .cookie = kCookie}))
+      << node.error();
+  StartDaemon("");
+  const std::string host = node.node_name().substr(node.node_name().find('@') + 1);
+  ASSERT_TRUE(testing::WaitFor([&] { return !ScrapeText().empty(); }, std::chrono::seconds(30)))
+      << "the daemon's /metrics never answered";
+  EXPECT_EQ(node.Eval("gen_server:call({orion, 'orion_exporttest@" + host +
+                      "'}, {watch_add, #{patterns => [<<\"orion_workload:known/1\">>], node => '" +
+                      node.node_name() + "', mode => probes}}, 10000)."),
+            "{ok,1}");
+  ASSERT_TRUE(WaitForAttached(1, std::chrono::seconds(30))) << "the watch did not attach";
+  auto inspected = beam::InspectBeam(node.os_pid());
+  ASSERT_TRUE(inspected.ok());
+  EXPECT_GT(testing::SemaphoreOf(*inspected, "orion__call"), 0) << "not captured from the kernel";
+  ASSERT_EQ(node.Eval("orion_workload:call_known(1000)."), "ok");
+  const std::string series = "orion_function_duration_nanoseconds_count{function=\"orion_workload:"
+                             "known/1\",node=\"" + node.node_name() + "\",host=\"" + host + "\"} ";
+  EXPECT_TRUE(testing::WaitFor([&] { return ScrapeText().find(series + "1000\n") != std::string::npos; },
+                               std::chrono::seconds(20)))
+      << ScrapeText();
+}
+
 }  // namespace
 }  // namespace orion

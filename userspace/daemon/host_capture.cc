@@ -99,6 +99,16 @@ std::vector<BeamRead> ReadSources(const std::vector<Source>& sources) {
   return reads;
 }
 
+StatusOr<probes::CaptureOptions> OptionsOf(const HostCaptureSpec& spec) {
+  probes::CaptureOptions options;
+  options.max_functions = spec.max_functions;
+  for (const std::string& text : spec.patterns) {
+    ASSIGN_OR_RETURN(probes::MfaPattern pattern, probes::ParseMfaPattern(text));
+    options.patterns.push_back(pattern);
+  }
+  return options;
+}
+
 }  // namespace
 
 std::vector<beam::BeamProcess> HostBeams(const std::string& node, bool only_netns,
@@ -131,14 +141,14 @@ Status NoBeamFound(const std::string& node, bool only_netns, bool usdt_only) {
                   list.empty() ? "" : " (its " + what + "s: " + list + ")");
 }
 
+bool ProbesCanCapture(const beam::BeamProcess& beam, const HostCaptureSpec& spec) {
+  auto options = OptionsOf(spec);
+  return options.ok() && probes::WhyNotCapturable(beam, *options).empty();
+}
+
 StatusOr<HostCaptureResult> RunHostCapture(const HostCaptureSpec& spec,
                                            const std::atomic<bool>& stop) {
-  probes::CaptureOptions options;
-  options.max_functions = spec.max_functions;
-  for (const std::string& text : spec.patterns) {
-    ASSIGN_OR_RETURN(probes::MfaPattern pattern, probes::ParseMfaPattern(text));
-    options.patterns.push_back(pattern);
-  }
+  ASSIGN_OR_RETURN(probes::CaptureOptions options, OptionsOf(spec));
   if (spec.mode == protocol::CaptureMode::kProbes && !spec.match_spec.empty()) {
     return InvalidArgument("a match spec needs tracer mode (function probes cannot test arguments)");
   }

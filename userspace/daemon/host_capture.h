@@ -77,6 +77,11 @@ std::vector<beam::BeamProcess> HostBeams(const std::string& node, bool only_netn
 // the names this host's BEAMs have and where each came from (epmd, cmdline).
 Status NoBeamFound(const std::string& node, bool only_netns, bool usdt_only);
 
+// Whether probes mode can capture spec's patterns on `beam`: function probes (the emu flavor of
+// a USDT build), or a JIT whose emulator pairs them (Orion's patch 0012, within its table). A
+// bad pattern cannot be captured anywhere. Reads the BEAM's memory for a JIT.
+bool ProbesCanCapture(const beam::BeamProcess& beam, const HostCaptureSpec& spec);
+
 // Runs the capture for spec.duration_ms, or until `stop` is set (then what was captured so far
 // is returned). NotFound when no BEAM matches, InvalidArgument for a bad pattern or (from a
 // node's orion_tracer) a bad match spec: the request's errors. Anything about one BEAM is in

@@ -195,12 +195,15 @@ void WatchSet::Rescan() {
   // The BEAMs each group matches (outside the lock: this reads /proc).
   std::map<std::string, std::vector<beam::BeamProcess>> beams_of;
   for (const auto& [key, gp] : groups) {
-    // Only the BEAMs the watch's mode can capture: with function probes, or distributed (tracer
-    // mode). Others (erlc, escripts, a shell without a name) come and go without a session.
+    // Only the BEAMs the watch's mode can capture: from the kernel (function probes, or a JIT
+    // whose emulator pairs the calls), or distributed (tracer mode). Others (erlc, escripts, a
+    // shell without a name) come and go without a session.
+    HostCaptureSpec probe_spec;
+    probe_spec.patterns = gp.second;
     std::vector<beam::BeamProcess> beams;
     for (beam::BeamProcess& b : HostBeams(gp.first.node, options_.only_netns,
                                           /*usdt_only=*/gp.first.mode == "probes")) {
-      const bool probes = beam::WhyNoFunctionProbes(b).empty();
+      const bool probes = ProbesCanCapture(b, probe_spec);
       const bool tracer = !b.node_name.empty();
       const bool fits = gp.first.mode == "probes"   ? probes
                         : gp.first.mode == "tracer" ? tracer
