@@ -355,16 +355,7 @@ protocol::TopReplyParts Daemon::AskPeerTop(const std::string& peer,
 }
 
 CaptureResult Daemon::CaptureHere(const CaptureRequest& request) {
-  HostCaptureSpec spec;
-  spec.patterns = request.patterns;
-  spec.duration_ms = static_cast<uint32_t>(request.duration_ms);
-  spec.node = request.node.value_or("");
-  if (request.max_functions) spec.max_functions = *request.max_functions;
-  if (request.max_rate) spec.max_rate = *request.max_rate;
-  spec.mode = request.mode;
-  spec.match_spec = request.match_spec.value_or("");
-  spec.cookie = cookie_;  // the cluster's: the nodes of this host share it
-  spec.only_netns = config_.only_netns;
+  HostCaptureSpec spec = HostSpecFor(request);
   CaptureResult result;
   result.duration_ms = request.duration_ms;
   auto captured = RunHostCapture(spec, *stop_);

@@ -21,6 +21,7 @@
 
 #include "base/status.h"
 #include "userspace/daemon/config.h"
+#include "userspace/daemon/host_capture.h"
 #include "userspace/daemon/metrics_server.h"
 #include "userspace/daemon/stream_queue.h"
 #include "userspace/daemon/watches.h"
@@ -56,6 +57,22 @@ class Daemon {
   void MeasurementDone();
   protocol::TopReplyParts TopHere(const protocol::TopRequest& request);
   protocol::TopReplyParts AskPeerTop(const std::string& peer, const protocol::TopRequest& request);
+  // The host capture a capture or a stream request asks for, with the cluster's cookie (the
+  // nodes of this host share it) and this daemon's namespace rule.
+  template <typename Request>
+  HostCaptureSpec HostSpecFor(const Request& request) const {
+    HostCaptureSpec spec;
+    spec.patterns = request.patterns;
+    spec.duration_ms = static_cast<uint32_t>(request.duration_ms);
+    spec.node = request.node.value_or("");
+    if (request.max_functions) spec.max_functions = *request.max_functions;
+    if (request.max_rate) spec.max_rate = *request.max_rate;
+    spec.mode = request.mode;
+    spec.match_spec = request.match_spec.value_or("");
+    spec.cookie = cookie_;
+    spec.only_netns = config_.only_netns;
+    return spec;
+  }
   protocol::CaptureResult CaptureHere(const protocol::CaptureRequest& request);
   protocol::CaptureResult AskPeer(const std::string& peer, const protocol::CaptureRequest& request);
   // Streams (daemon_streams.cc).

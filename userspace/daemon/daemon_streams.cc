@@ -312,16 +312,7 @@ void Daemon::RunStream(std::shared_ptr<Stream> stream) {
 void Daemon::StreamHere(Stream& stream) {
   const protocol::StreamRequest& request = stream.request;
   const std::string host = HostPart(node_->name());
-  HostCaptureSpec spec;
-  spec.patterns = request.patterns;
-  spec.duration_ms = static_cast<uint32_t>(request.duration_ms);
-  spec.node = request.node.value_or("");
-  if (request.max_functions) spec.max_functions = *request.max_functions;
-  if (request.max_rate) spec.max_rate = *request.max_rate;
-  spec.mode = request.mode;
-  spec.match_spec = request.match_spec.value_or("");
-  spec.cookie = cookie_;
-  spec.only_netns = config_.only_netns;
+  HostCaptureSpec spec = HostSpecFor(request);
   spec.interval_ms = request.interval_ms;
   // Each BEAM's previous cumulative read: an interval is the difference.
   std::map<pid_t, BeamRead> previous;
