@@ -15,13 +15,13 @@
 #include <chrono>
 #include <cstdio>
 #include <cstring>
-#include <fstream>
 #include <nlohmann/json.hpp>
 #include <string>
 #include <thread>
 #include <vector>
 
 #include "tests/integration/support/subprocess.h"
+#include "tests/integration/support/process_stats.h"
 #include "tests/integration/support/test_cluster.h"
 #include "tests/ui/browser_driver.h"
 
@@ -30,14 +30,7 @@ namespace {
 
 using nlohmann::json;
 
-uint64_t RssKiB(pid_t pid) {
-  std::ifstream status("/proc/" + std::to_string(pid) + "/status");
-  std::string line;
-  while (std::getline(status, line)) {
-    if (line.rfind("VmRSS:", 0) == 0) return std::stoull(line.substr(6));
-  }
-  return 0;
-}
+using testing::RssKiB;
 
 int Fail(const std::string& what) {
   std::fprintf(stderr, "ui_bench: %s\n", what.c_str());
