@@ -52,6 +52,12 @@ struct CaptureParam {
   bool frame_pointers = false;  // a JIT node with +JPperf true: frames of two words
 };
 
+// How gtest prints a param in its output ("GetParam() = ..."): the words, not the bytes.
+void PrintTo(const CaptureParam& p, std::ostream* os) {
+  *os << "{flavor " << p.flavor << ", pairing " << p.pairing
+      << (p.frame_pointers ? ", +JPperf true}" : "}");
+}
+
 // Whether a capture is attached: the semaphore of the probe one of the pairings uses (a
 // capture the BEAM's pairing table cannot hold pairs in BPF).
 bool CaptureAttached(const beam::BeamProcess& beam) {
