@@ -144,8 +144,9 @@ static __always_inline struct top_thread* current_thread(__u32* tid_out) {
   return bpf_map_lookup_elem(&threads, &tid);
 }
 
-/* Ends the run of the process the thread holds: its time goes to the process and thread. */
-static __always_inline void end_run(struct top_thread* t, __u64 now) {
+/* Ends the run of the process the thread holds: its time, and the reductions it used (0 when
+ * not known), go to the process and thread. */
+static __always_inline void end_run(struct top_thread* t, __u64 now, __u64 reds) {
   if (!t->running) return;
   __u64 held = now > t->run_start_ns ? now - t->run_start_ns : 0;
   __u64 offcpu = t->run_offcpu_ns < held ? t->run_offcpu_ns : held;
@@ -154,6 +155,7 @@ static __always_inline void end_run(struct top_thread* t, __u64 now) {
   if (p) {
     p->cpu_ns += held;
     p->offcpu_ns += offcpu;
+    p->reds += reds;
   }
   t->running = 0;
   t->run_offcpu_ns = 0;
@@ -162,13 +164,14 @@ static __always_inline void end_run(struct top_thread* t, __u64 now) {
 
 /* ---- sched: erts_schedule(esdp, p, calls) entry and return, process__spawn, exit ---- */
 
-/* Entry of erts_schedule(): the thread's process (if any) stops running. */
+/* Entry of erts_schedule(esdp, p, calls): the thread's process (if any) stops running, after
+ * using `calls` reductions in this run (reds_used, in both flavors' process_main). */
 SEC("uprobe")
-int BPF_KPROBE(orion_top_sched_out) /* BPF_UPROBE: libbpf >= 1.2 */ {
+int BPF_KPROBE(orion_top_sched_out, void* esdp, void* proc, int calls) /* BPF_UPROBE: >= 1.2 */ {
   bump(TOP_EVENTS);
   __u32 tid;
   struct top_thread* t = current_thread(&tid);
-  if (t) end_run(t, bpf_ktime_get_ns());
+  if (t) end_run(t, bpf_ktime_get_ns(), calls > 0 ? calls : 0);
   return 0;
 }
 
@@ -211,7 +214,7 @@ int BPF_KRETPROBE(orion_top_sched_in, void* proc) {
     t = bpf_map_lookup_elem(&threads, &tid);
     if (!t) return 0;
   }
-  end_run(t, now); /* an entry we did not see (attached in between) */
+  end_run(t, now, 0); /* an entry we did not see (attached in between) */
   t->running_key = key;
   t->running = 1;
   t->run_start_ns = now;

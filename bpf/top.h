@@ -7,8 +7,9 @@
  *
  * Probe groups (TOP_GROUP_*, chosen by the loader; each one's overhead is in docs/top.md):
  *   sched     uprobe + uretprobe on erts_schedule() (the scheduler loop of both flavors: its
- *             entry ends the thread's current run, its return value is the process that runs
- *             next), process__spawn, process__exit: per-process time on a scheduler and runs,
+ *             entry ends the thread's current run, and its third argument is the reductions
+ *             that run used; its return value is the process that runs next), process__spawn,
+ *             process__exit: per-process time on a scheduler, runs and reductions,
  *             per-scheduler-thread busy time, initial calls. The JIT flavor fires no
  *             process__scheduled probe from its normal schedulers (only the emu flavor and dirty
  *             schedulers do), hence the uprobes on the function both flavors share.
@@ -91,6 +92,7 @@ struct top_proc {
   __u64 cpu_ns;        /* time holding a scheduler: erts_schedule() returned it -> next call */
   __u64 offcpu_ns;     /* the part of cpu_ns its scheduler thread was off the CPU */
   __u64 sched_count;   /* times scheduled in */
+  __u64 reds;          /* reductions: erts_schedule()'s `calls` at the end of each run */
   __u64 msgs_in;       /* messages queued to it (message__queued) */
   __u64 msgs_received; /* messages it took out of its queue (message__receive) */
   __u64 msgs_out;      /* messages it sent (message__send, message__send__remote) */

@@ -12,6 +12,7 @@
          start_selective/1, casts_and_calls/3,
          start_reader/2, stop_reading/1,
          start_busy/1, pid_string/1,
+         burn/2, reductions_of/1, start_ets/2, ets_memory_bytes/1,
          tcp_send/2,
          traced_gc/1, gc_worker_loop/1,
          bench/2]).
@@ -112,6 +113,44 @@ start_busy(Name) ->
 busy_loop() ->
     _ = erlang:phash2(erlang:unique_integer()),
     busy_loop().
+
+%% Spawns a process registered as Name that runs Rounds rounds of a loop that burns reductions,
+%% then waits in burn_wait/0; returns its pid string once it has finished the rounds. Its
+%% reductions from then on are only those of its wait: reductions_of/1 read afterwards is the
+%% oracle of all it used.
+burn(Name, Rounds) ->
+    Self = self(),
+    Pid = spawn(fun() -> burn_loop(Rounds), Self ! {burned, self()}, burn_wait() end),
+    true = register(Name, Pid),
+    receive {burned, Pid} -> pid_string(Pid) end.
+
+burn_loop(0) -> ok;
+burn_loop(N) ->
+    _ = erlang:phash2({N, N}),
+    burn_loop(N - 1).
+
+burn_wait() ->
+    receive stop -> ok end.
+
+reductions_of(Name) ->
+    {reductions, R} = erlang:process_info(whereis(Name), reductions),
+    R.
+
+%% A named public ETS table Name with N objects of about 100 bytes, owned by a process
+%% registered as Name that waits forever.
+start_ets(Name, N) ->
+    Self = self(),
+    Pid = spawn(fun() ->
+                        ets:new(Name, [named_table, public, set]),
+                        ets:insert(Name, [{I, binary:copy(<<"x">>, 100)} || I <- lists:seq(1, N)]),
+                        Self ! {ets_ready, self()},
+                        receive stop -> ok end
+                end),
+    true = register(Name, Pid),
+    receive {ets_ready, Pid} -> pid_string(Pid) end.
+
+ets_memory_bytes(Name) ->
+    ets:info(Name, memory) * erlang:system_info(wordsize).
 
 pid_string(Pid) -> erlang:pid_to_list(Pid).
 

@@ -505,10 +505,18 @@ TEST_F(DaemonClusterTest, TopThroughTheDaemonsShowsEveryHostsBeams) {
       "[io:format(\"BEAM ~s ~s ~p ~p~n\", [maps:get(node, B), maps:get(name, P), "
       "   maps:get(queue_len_max, P) >= 100000, maps:get(host, B)]) "
       " || B <- lists:sort(Beams), P <- maps:get(processes, B)],"
+      // Where the queue lengths came from, and what the node said (memory, current function,
+      // ETS tables): the daemon asks each node with the cluster's cookie.
+      "[io:format(\"COLS ~s ~p ~p ~p ~p~n\", [maps:get(node, B), maps:get(queue_source, B), "
+      "   is_integer(maps:get(memory, P)), is_binary(maps:get(current_function, P)), "
+      "   maps:get(tables, maps:get(ets, B)) > 5]) "
+      " || B <- lists:sort(Beams), P <- maps:get(processes, B)],"
       "io:format(\"NODES ~p~n\", [lists:sort([S || #{status := S} <- Nodes])]),");
   ASSERT_EQ(sends.get(), "ok");
   EXPECT_EQ(LineAfter(out, "BEAM " + cluster_.beam_node(1) + " "),
             "orion_sink true '" + cluster_.daemon_node(1) + "'")
+      << out;
+  EXPECT_EQ(LineAfter(out, "COLS " + cluster_.beam_node(1) + " "), "senders true true true")
       << out;
   EXPECT_EQ(LineAfter(out, "NODES "), "[ok,ok]") << out;
 }

@@ -264,6 +264,7 @@ TEST_P(TopTest, SlowAndFastReadersMatchProcessInfoReadAfter) {
   const uint64_t fast_oracle =
       std::stoull(node_.Eval("orion_top_workload:sink_queue_len(orion_top_fast)."));
   EXPECT_EQ(doc["queue_source"], "senders");
+  EXPECT_TRUE(doc["ets"].is_null()) << "no node connection, no ETS tables";
   const json* s = FindProcess(doc, slow);
   const json* f = FindProcess(doc, fast);
   ASSERT_NE(s, nullptr) << slow;
@@ -280,6 +281,54 @@ TEST_P(TopTest, SlowAndFastReadersMatchProcessInfoReadAfter) {
   EXPECT_LE((*f)["queue_len_max"].get<uint64_t>(), 20000u) << f->dump();
   node_.Eval("orion_top_workload:stop_registered(orion_top_slow).");
   node_.Eval("orion_top_workload:stop_registered(orion_top_fast).");
+}
+
+// Reductions come from the kernel (erts_schedule's count of each run); memory, current function
+// and ETS tables from the node. A process spawned while top runs burns a known amount of work
+// and then waits: process_info(P, reductions) read afterwards is all it used, and top's count is
+// that one or slightly above (the virtual reductions of its waits), within 1 %.
+TEST_P(TopTest, BurningReductionsTopsSortRedsWithTheNodesColumns) {
+  const std::string table =
+      Unquote(node_.Eval("orion_top_workload:start_ets(orion_top_big, 10000)."));
+  ASSERT_EQ(table.front(), '<') << table;
+  RunningTop top;
+  std::vector<std::string> flags = {"--sort", "reds"};
+  for (const auto& f : NameFlags()) flags.push_back(f);
+  ASSERT_TRUE(top.Start(node_, flags));
+  const std::string burner =
+      Unquote(node_.Eval("orion_top_workload:burn(orion_top_burner, 3000000)."));
+  ASSERT_EQ(burner.front(), '<') << burner;
+  json doc = top.Stop();
+  ASSERT_FALSE(doc.is_discarded());
+  const double oracle =
+      std::stod(node_.Eval("orion_top_workload:reductions_of(orion_top_burner)."));
+  const uint64_t table_bytes =
+      std::stoull(node_.Eval("orion_top_workload:ets_memory_bytes(orion_top_big)."));
+  EXPECT_EQ(doc["sort"], "reds");
+  ASSERT_FALSE(doc["processes"].empty());
+  const json& first = doc["processes"][0];
+  EXPECT_EQ(first["pid"], burner) << first.dump();
+  EXPECT_EQ(first["name"], "orion_top_burner") << first.dump();
+  EXPECT_GT(oracle, 3e6);
+  EXPECT_GE(first["reds"].get<double>(), oracle * 0.99) << first.dump();
+  EXPECT_LE(first["reds"].get<double>(), oracle * 1.01) << first.dump();
+  // From the node, after the measurement.
+  EXPECT_EQ(first["current_function"], "orion_top_workload:burn_wait/0") << first.dump();
+  ASSERT_TRUE(first["memory"].is_number()) << first.dump();
+  EXPECT_GT(first["memory"].get<uint64_t>(), 0u);
+  ASSERT_TRUE(doc["ets"].is_object()) << doc["ets"].dump();
+  const json& ets = doc["ets"];
+  EXPECT_GE(ets["tables"].get<uint64_t>(), 10u) << ets.dump();
+  EXPECT_EQ(ets["described"], ets["tables"]) << ets.dump();
+  ASSERT_FALSE(ets["by_memory"].empty());
+  const json& big = ets["by_memory"][0];
+  EXPECT_EQ(big["id"], "orion_top_big") << big.dump();
+  EXPECT_EQ(big["size"], 10000u) << big.dump();
+  EXPECT_EQ(big["memory"].get<uint64_t>(), table_bytes) << big.dump();
+  EXPECT_EQ(big["owner"], table) << big.dump();
+  EXPECT_EQ(big["type"], "set") << big.dump();
+  node_.Eval("orion_top_workload:stop_registered(orion_top_burner).");
+  node_.Eval("orion_top_workload:stop_registered(orion_top_big).");
 }
 
 TEST_P(TopTest, BusyLoopTopsCpuWithAboutOneSchedulerAndIdleNodeIsIdle) {

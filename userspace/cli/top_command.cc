@@ -30,6 +30,7 @@
 #include "userspace/cli/cli_support.h"
 #include "userspace/cli/latency_report.h"
 #include "userspace/cli/signals.h"
+#include "userspace/cli/top_node_view.h"
 #include "userspace/erlang/cookie.h"
 #include "userspace/erlang/node_client.h"
 #include "userspace/probes/bpf_environment.h"
@@ -46,36 +47,40 @@ Clock::duration Seconds(double s) {
 }
 
 constexpr char kUsage[] =
-    "Usage: orion top --pid PID [--interval SECONDS] [--sort cpu|queue|gc|sends] [--limit N]\n"
+    "Usage: orion top --pid PID [--interval SECONDS] [--sort cpu|reds|queue|gc|sends] [--limit N]\n"
     "                 [--json --duration SECONDS] [--node NAME] [--cookie-file PATH]\n"
     "                 [--probes GROUPS] [-v]\n"
     "\n"
     "The BEAM seen from the kernel, through its runtime USDT probes (jit and emu flavors):\n"
-    "per Erlang process its time on a scheduler, runs, message-queue length and high-water\n"
-    "mark, messages in and out, garbage collections and their pauses; per port the bytes and\n"
+    "per Erlang process its time on a scheduler, reductions, runs, message-queue length\n"
+    "(reported by the senders on a BEAM with Orion's patch 0011) and high-water mark,\n"
+    "messages in and out, garbage collections and their pauses; per port the bytes and\n"
     "commands handed to it; per scheduler thread its busy and idle time, and how long the OS\n"
-    "kept it off the CPU while it held a process. Nothing runs inside the node.\n"
+    "kept it off the CPU while it held a process. Nothing runs inside the node. With the\n"
+    "node's cookie, the node itself adds names, memory, current functions and ETS tables.\n"
     "\n"
     "Options:\n"
     "  -p, --pid PID          the BEAM's OS pid (default: the only USDT-enabled BEAM running)\n"
     "  -i, --interval S       refresh every S seconds (default 1)\n"
-    "  -s, --sort KEY         cpu (time on a scheduler), queue (message-queue high-water mark),\n"
-    "                         gc (time in GC), sends (messages sent); default cpu\n"
+    "  -s, --sort KEY         cpu (time on a scheduler), reds (reductions, etop's order),\n"
+    "                         queue (message-queue high-water mark), gc (time in GC),\n"
+    "                         sends (messages sent); default cpu\n"
     "  -n, --limit N          processes shown (default: what fits the screen; 100 with --json;\n"
     "                         0 = all)\n"
     "  -j, --json             print one JSON document for the whole --duration (no live view)\n"
     "  -d, --duration S       stop after S seconds (default: until q or Ctrl-C)\n"
-    "      --node NAME        the node's name, to show registered names and initial calls\n"
-    "                         (looked up once per process with erlang:process_info/2 over a\n"
-    "                         hidden C-node connection); default: the BEAM's node name (from\n"
-    "                         epmd, or its -sname/-name) when --cookie-file is given\n"
+    "      --node NAME        the node's name, to show what the node says over a hidden\n"
+    "                         C-node connection: registered names and initial calls (once per\n"
+    "                         process), memory and current function of the processes shown and\n"
+    "                         the ETS tables by memory (every refresh); default: the BEAM's node\n"
+    "                         name (from epmd, or its -sname/-name) when --cookie-file is given\n"
     "      --cookie-file PATH the node's cookie (default with --node: $HOME/.erlang.cookie)\n"
     "      --probes GROUPS    probe groups to attach, comma-separated (default all):\n"
     "                         sched, offcpu, messages, gc, ports (costs: docs/top.md)\n"
     "  -v, --verbose          debug logs, including libbpf's\n"
     "  -h, --help             this help\n"
     "\n"
-    "Keys in the live view: c cpu, m queue (mailbox), g gc, s sends, q quit.\n"
+    "Keys in the live view: c cpu, r reds, m queue (mailbox), g gc, s sends, q quit.\n"
     "\n"
     "Examples:\n"
     "  orion top --pid $(pgrep -f beam.smp)\n"
@@ -85,7 +90,7 @@ constexpr char kUsage[] =
     "Exit codes: 0 ok, 1 runtime failure, 2 bad usage, 3 not privileged,\n"
     "4 the target cannot be observed (gone, not a BEAM, no probes).\n";
 
-enum class SortKey { kCpu, kQueue, kGc, kSends };
+enum class SortKey { kCpu, kReds, kQueue, kGc, kSends };
 
 // The header line's "pid 4242  app@host (jit)", and where its queue lengths come from.
 struct BeamDescription {
@@ -104,6 +109,8 @@ const char* SortName(SortKey k) {
   switch (k) {
     case SortKey::kCpu:
       return "cpu";
+    case SortKey::kReds:
+      return "reds";
     case SortKey::kQueue:
       return "queue";
     case SortKey::kGc:
@@ -137,6 +144,7 @@ std::optional<SortKey> ParseSort(std::string_view s) {
   if (s == "queue" || s == "mailbox") return SortKey::kQueue;
   if (s == "gc") return SortKey::kGc;
   if (s == "sends") return SortKey::kSends;
+  if (s == "reds" || s == "reductions") return SortKey::kReds;
   return std::nullopt;
 }
 
@@ -183,8 +191,8 @@ std::optional<int> ParseOptions(int argc, char** argv, Options* options) {
       case 's': {
         auto sort = ParseSort(optarg);
         if (!sort) {
-          return UsageError(std::string("--sort must be cpu, queue, gc or sends, not '") + optarg +
-                            "'");
+          return UsageError(std::string("--sort must be cpu, reds, queue, gc or sends, not '") +
+                            optarg + "'");
         }
         options->sort = *sort;
         break;
@@ -226,71 +234,17 @@ std::optional<int> ParseOptions(int argc, char** argv, Options* options) {
   return std::nullopt;
 }
 
-// ---- names: registered names and initial calls, looked up once per process ----
-
-class NameCache {
- public:
-  NameCache(std::unique_ptr<erlang::NodeClient> client, std::string cookie)
-      : client_(std::move(client)), node_(client_->node_name()), cookie_(std::move(cookie)) {}
-
-  // Looks up the processes not seen yet, within `budget` for all of them.
-  void Resolve(const std::vector<const probes::ProcessStats*>& processes,
-               std::chrono::milliseconds budget) {
-    const auto deadline = Clock::now() + budget;
-    for (const auto* p : processes) {
-      if (Clock::now() >= deadline) break;
-      if (cache_.count(p->pid)) continue;
-      if (!EnsureConnected()) return;
-      auto info = client_->GetProcessInfo(p->pid, std::chrono::milliseconds(500));
-      if (!info.ok()) {
-        if (info.status().code() == StatusCode::kInvalidArgument) {
-          cache_[p->pid] = {};
-          continue;
-        }
-        spdlog::warn("names from {}: {}", node_, info.status().message());
-        return;
-      }
-      cache_[p->pid] = std::move(*info);
-    }
-  }
-
-  const erlang::ProcessInfo* Find(const std::string& pid) const {
-    auto it = cache_.find(pid);
-    return it == cache_.end() ? nullptr : &it->second;
-  }
-
- private:
-  bool EnsureConnected() {
-    if (client_ && client_->connected()) return true;
-    if (Clock::now() < next_reconnect_) return false;
-    next_reconnect_ = Clock::now() + std::chrono::seconds(10);
-    auto client = erlang::NodeClient::Connect(node_, cookie_, std::chrono::seconds(2));
-    if (!client.ok()) {
-      spdlog::warn("reconnecting to {}: {}", node_, client.status().message());
-      return false;
-    }
-    client_ = std::move(*client);
-    return true;
-  }
-
-  std::unique_ptr<erlang::NodeClient> client_;
-  std::string node_;
-  std::string cookie_;
-  Clock::time_point next_reconnect_{};
-  std::unordered_map<std::string, erlang::ProcessInfo> cache_;
-};
-
 // The name column: registered name, else the initial call (node or spawn probe), else "".
 struct DisplayName {
   std::string registered;
   std::string initial_call;
 };
 
-DisplayName NameOf(const probes::ProcessStats& p, const NameCache* names) {
+DisplayName NameOf(const probes::ProcessStats& p, const cli::NodeView* node) {
   DisplayName d;
   d.initial_call = p.initial_call;
-  if (names) {
-    if (const auto* info = names->Find(p.pid)) {
+  if (node) {
+    if (const auto* info = node->Name(p.pid)) {
       d.registered = info->registered_name;
       if (!info->initial_call.empty()) d.initial_call = info->initial_call;
     }
@@ -308,6 +262,8 @@ std::vector<const probes::ProcessStats*> Sorted(const probes::TopSnapshot& snap,
     switch (key) {
       case SortKey::kCpu:
         return std::make_tuple(p->interval.cpu_ns, p->interval.sched_count, uint64_t{0});
+      case SortKey::kReds:
+        return std::make_tuple(p->interval.reds, p->interval.cpu_ns, uint64_t{0});
       case SortKey::kQueue:
         return std::make_tuple(p->queue_len_max, p->queue_len, p->interval.msgs_in);
       case SortKey::kGc:
@@ -339,8 +295,8 @@ std::vector<const probes::PortStats*> SortedPorts(const probes::TopSnapshot& sna
 
 // ---- JSON ----
 
-json ProcessJson(const probes::ProcessStats& p, const NameCache* names, uint64_t interval_ns) {
-  const DisplayName n = NameOf(p, names);
+json ProcessJson(const probes::ProcessStats& p, const cli::NodeView* node, uint64_t interval_ns) {
+  const DisplayName n = NameOf(p, node);
   const probes::ProcessCounters& c = p.interval;
   json j;
   j["pid"] = p.pid;
@@ -351,6 +307,7 @@ json ProcessJson(const probes::ProcessStats& p, const NameCache* names, uint64_t
       interval_ns ? static_cast<double>(c.cpu_ns) / static_cast<double>(interval_ns) : 0.0;
   j["offcpu_ns"] = c.offcpu_ns;
   j["sched_count"] = c.sched_count;
+  j["reds"] = c.reds;
   j["queue_len"] = p.queue_len;
   j["queue_len_max"] = p.queue_len_max;
   j["msgs_in"] = c.msgs_in;
@@ -368,14 +325,45 @@ json ProcessJson(const probes::ProcessStats& p, const NameCache* names, uint64_t
   j["heap_words"] = p.heap_words;
   j["heap_grows"] = c.heap_grows;
   j["exited"] = p.exited;
+  // From the node (null without a connection, or when it did not answer).
+  const erlang::ProcessState* state = node ? node->State(p.pid) : nullptr;
+  const bool known = state && state->alive;
+  j["memory"] = known ? json(state->memory_bytes) : json(nullptr);
+  j["current_function"] =
+      known && !state->current_function.empty() ? json(state->current_function) : json(nullptr);
   return j;
 }
 
+// The node's ETS tables, by memory then size (what observer_cli leads with), at most `limit`
+// (0 = all).
+// {"tables": N, "described": n, "memory_bytes": sum, "by_memory": [...]}, or null without the node.
+json EtsJson(const cli::NodeView* node, size_t limit) {
+  if (!node || !node->ets()) return nullptr;
+  const erlang::EtsSummary& ets = *node->ets();
+  uint64_t memory = 0;
+  for (const auto& t : ets.described) memory += t.memory_bytes;
+  json list = json::array();
+  for (const auto* t : erlang::LargestEtsTables(ets, limit)) {
+    list.push_back({{"id", t->id},
+                    {"name", t->name},
+                    {"owner", t->owner},
+                    {"size", t->size},
+                    {"memory", t->memory_bytes},
+                    {"type", t->type},
+                    {"protection", t->protection}});
+  }
+  return {{"tables", ets.tables},
+          {"described", ets.described.size()},
+          {"memory", memory},
+          {"by_memory", std::move(list)}};
+}
+
 json SnapshotJson(const probes::TopSnapshot& snap,
-                  const std::vector<const probes::ProcessStats*>& rows, const NameCache* names) {
+                  const std::vector<const probes::ProcessStats*>& rows, const cli::NodeView* node,
+                  size_t limit) {
   json doc;
   doc["processes"] = json::array();
-  for (const auto* p : rows) doc["processes"].push_back(ProcessJson(*p, names, snap.interval_ns));
+  for (const auto* p : rows) doc["processes"].push_back(ProcessJson(*p, node, snap.interval_ns));
   doc["ports"] = json::array();
   std::map<std::string, json> by_name;
   for (const auto* p : SortedPorts(snap)) {
@@ -420,6 +408,7 @@ json SnapshotJson(const probes::TopSnapshot& snap,
                  {"recursion_misses", snap.lost.recursion_misses}};
   doc["events"] = snap.events;
   doc["processes_tracked"] = snap.processes.size();
+  doc["ets"] = EtsJson(node, limit);
   return doc;
 }
 
@@ -519,7 +508,7 @@ std::string RenderSchedulers(const probes::TopSnapshot& snap) {
 }
 
 std::string RenderView(const probes::TopSnapshot& snap, const BeamDescription& beam,
-                       const Options& options, SortKey sort, const NameCache* names,
+                       const Options& options, SortKey sort, const cli::NodeView* node,
                        const std::vector<const probes::ProcessStats*>& rows, const Screen& screen) {
   const double seconds = std::max(1e-9, static_cast<double>(snap.interval_ns) / 1e9);
   std::string out;
@@ -539,13 +528,20 @@ std::string RenderView(const probes::TopSnapshot& snap, const BeamDescription& b
   }
   out += "\n";
 
-  const int name_width = std::clamp(screen.cols - 96, 16, 60);
+  // MEMORY and CURRENT FUNCTION come from the node (with --node/--cookie-file), the rest from
+  // the kernel.
+  constexpr int kFunctionWidth = 28;
+  const int node_width = node ? 10 + 1 + kFunctionWidth : 0;
+  const int name_width = std::clamp(screen.cols - 104 - node_width, 16, 60);
   out += Fit("PID", 14, false) + " " + Fit("NAME / INITIAL CALL", name_width, false) + " " +
-         Fit("CPU%", 6, true) + Fit("RUNS/s", 8, true) + Fit("QUEUE", 9, true) +
-         Fit("QMAX", 9, true) + Fit("IN/s", 8, true) + Fit("OUT/s", 8, true) +
-         Fit("GC/s", 7, true) + Fit("GC p99", 10, true) + Fit("HEAP", 8, true) + "\n";
+         Fit("CPU%", 6, true) + Fit("REDS/s", 8, true) + Fit("RUNS/s", 8, true) +
+         Fit("QUEUE", 9, true) + Fit("QMAX", 9, true) + Fit("IN/s", 8, true) +
+         Fit("OUT/s", 8, true) + Fit("GC/s", 7, true) + Fit("GC p99", 10, true) +
+         Fit("HEAP", 8, true);
+  if (node) out += Fit("MEMORY", 10, true) + " " + Fit("CURRENT FUNCTION", kFunctionWidth, false);
+  out += "\n";
   for (const auto* p : rows) {
-    const DisplayName n = NameOf(*p, names);
+    const DisplayName n = NameOf(*p, node);
     const auto& c = p->interval;
     char cpu[16];
     std::snprintf(cpu, sizeof(cpu), "%.1f",
@@ -555,11 +551,19 @@ std::string RenderView(const probes::TopSnapshot& snap, const BeamDescription& b
     std::string name = n.registered.empty() ? n.initial_call : n.registered;
     if (p->exited) name = "(exited) " + name;
     out += Fit(p->pid, 14, false) + " " + Fit(name, name_width, false) + " " + Fit(cpu, 6, true) +
-           Fit(Human(c.sched_count / seconds), 8, true) + Fit(Human(p->queue_len), 9, true) +
-           Fit(Human(p->queue_len_max), 9, true) + Fit(Human(c.msgs_in / seconds), 8, true) +
-           Fit(Human(c.msgs_out / seconds), 8, true) + Fit(Human(c.gc_count() / seconds), 7, true) +
+           Fit(Human(c.reds / seconds), 8, true) + Fit(Human(c.sched_count / seconds), 8, true) +
+           Fit(Human(p->queue_len), 9, true) + Fit(Human(p->queue_len_max), 9, true) +
+           Fit(Human(c.msgs_in / seconds), 8, true) + Fit(Human(c.msgs_out / seconds), 8, true) +
+           Fit(Human(c.gc_count() / seconds), 7, true) +
            Fit(p99 ? cli::FormatDuration(static_cast<double>(*p99)) : "-", 10, true) +
-           Fit(p->heap_words ? Human(p->heap_words) : "-", 8, true) + "\n";
+           Fit(p->heap_words ? Human(p->heap_words) : "-", 8, true);
+    if (node) {
+      const erlang::ProcessState* state = node->State(p->pid);
+      const bool known = state && state->alive;
+      out += Fit(known ? Bytes(static_cast<double>(state->memory_bytes)) : "-", 10, true) + " " +
+             Fit(known ? state->current_function : "-", kFunctionWidth, false);
+    }
+    out += "\n";
   }
 
   const auto ports = SortedPorts(snap);
@@ -573,6 +577,21 @@ std::string RenderView(const probes::TopSnapshot& snap, const BeamDescription& b
              Fit(Bytes(p->interval.bytes_out / seconds), 13, true) +
              Fit(Human(p->interval.commands / seconds), 9, true) +
              Fit(Bytes(p->total.bytes_out), 13, true) + "\n";
+    }
+  }
+  if (node && node->ets()) {
+    const erlang::EtsSummary& ets = *node->ets();
+    char title[96];
+    std::snprintf(title, sizeof(title), "  (%zu of %llu tables, by memory)", ets.described.size(),
+                  static_cast<unsigned long long>(ets.tables));
+    out += "\n" + Fit("ETS TABLE", 28, false) + " " + Fit("OWNER", 14, false) +
+           Fit("SIZE", 10, true) + Fit("MEMORY", 12, true) + "  " + Fit("TYPE", 13, false) +
+           title + "\n";
+    for (const auto* t : erlang::LargestEtsTables(ets, 5)) {
+      out += Fit(t->name, 28, false) + " " + Fit(t->owner, 14, false) +
+             Fit(Human(static_cast<double>(t->size)), 10, true) +
+             Fit(Bytes(static_cast<double>(t->memory_bytes)), 12, true) + "  " +
+             Fit(t->type, 13, false) + "\n";
     }
   }
   const auto& l = snap.lost;
@@ -630,7 +649,7 @@ class Terminal {
 
 // The full-screen view until q, Ctrl-C, --duration or the BEAM's exit (returns true then).
 bool RunLiveView(probes::Top* top, const BeamDescription& description, const Options& options,
-                 NameCache* names) {
+                 cli::NodeView* node) {
   const auto start = Clock::now();
   bool target_gone = false;
   Terminal terminal;
@@ -659,13 +678,14 @@ bool RunLiveView(probes::Top* top, const BeamDescription& description, const Opt
       }
       redraw = false;
       const Screen screen = TerminalSize();
-      const size_t fits = static_cast<size_t>(std::max(1, screen.rows - 14));
+      const int ets_rows = node ? 8 : 0;  // the ETS section's title, header and 5 tables
+      const size_t fits = static_cast<size_t>(std::max(1, screen.rows - 14 - ets_rows));
       auto rows = Sorted(*last, sort);
       rows.resize(std::min(
           rows.size(), options.limit.value_or(fits) ? options.limit.value_or(fits) : rows.size()));
-      if (names) names->Resolve(rows, std::chrono::milliseconds(300));
-      std::string view = RenderView(*last, description, options, sort, names, rows, screen);
-      view += "\nkeys: c cpu  m queue  g gc  s sends  q quit";
+      if (node) node->Refresh(rows, cli::NodeView::Budget::kLiveView);
+      std::string view = RenderView(*last, description, options, sort, node, rows, screen);
+      view += "\nkeys: c cpu  r reds  m queue  g gc  s sends  q quit";
       std::fputs("\x1b[H\x1b[2J", stdout);
       std::fputs(view.c_str(), stdout);
       std::fflush(stdout);
@@ -676,6 +696,7 @@ bool RunLiveView(probes::Top* top, const BeamDescription& description, const Opt
                  : key == 'm' ? std::optional(SortKey::kQueue)
                  : key == 'g' ? std::optional(SortKey::kGc)
                  : key == 's' ? std::optional(SortKey::kSends)
+                 : key == 'r' ? std::optional(SortKey::kReds)
                               : std::nullopt) {
       sort = *s;
       redraw = true;
@@ -708,7 +729,7 @@ int RunTopCommand(int argc, char** argv) {
   if (Status env = probes::CheckBpfEnvironment(); !env.ok()) return cli::ReportError("top", env);
 
   // Names, if asked for: connect before attaching, so that a wrong cookie fails fast.
-  std::unique_ptr<NameCache> names;
+  std::unique_ptr<cli::NodeView> node_view;
   if (!options.node.empty() || !options.cookie_file.empty()) {
     std::string node = options.node.empty() ? beam->node_name : options.node;
     if (node.empty()) {
@@ -726,7 +747,7 @@ int RunTopCommand(int argc, char** argv) {
     auto client = erlang::NodeClient::Connect(node, *cookie, std::chrono::seconds(3));
     if (!client.ok()) return cli::ReportError("top", client.status());
     spdlog::debug("names from {} as hidden node {}", node, (*client)->own_name());
-    names = std::make_unique<NameCache>(std::move(*client), *cookie);
+    node_view = std::make_unique<cli::NodeView>(std::move(*client), *cookie);
     options.node = node;
   }
 
@@ -763,8 +784,8 @@ int RunTopCommand(int argc, char** argv) {
         auto rows = Sorted(*snap, options.sort);
         rows.resize(std::min(
             rows.size(), options.limit.value_or(20) ? options.limit.value_or(20) : rows.size()));
-        if (names) names->Resolve(rows, std::chrono::seconds(1));
-        std::printf("%s\n", RenderView(*snap, description, options, options.sort, names.get(), rows,
+        if (node_view) node_view->Refresh(rows, cli::NodeView::Budget::kLiveView);
+        std::printf("%s\n", RenderView(*snap, description, options, options.sort, node_view.get(), rows,
                                        Screen{1000, 140})
                                 .c_str());
         std::fflush(stdout);
@@ -780,8 +801,8 @@ int RunTopCommand(int argc, char** argv) {
     auto rows = Sorted(*snap, options.sort);
     const size_t limit = options.limit.value_or(100);
     if (limit) rows.resize(std::min(rows.size(), limit));
-    if (names) names->Resolve(rows, std::chrono::seconds(5));
-    json doc = SnapshotJson(*snap, rows, names.get());
+    if (node_view) node_view->Refresh(rows, cli::NodeView::Budget::kJson);
+    json doc = SnapshotJson(*snap, rows, node_view.get(), limit);
     doc["pid"] = beam->pid;
     doc["node"] = description.node.empty() ? json(nullptr) : json(description.node);
     doc["flavor"] = description.flavor;
@@ -797,7 +818,7 @@ int RunTopCommand(int argc, char** argv) {
     return cli::kExitOk;
   }
 
-  if (RunLiveView(top->get(), description, options, names.get())) {
+  if (RunLiveView(top->get(), description, options, node_view.get())) {
     spdlog::warn("the BEAM (pid {}) exited", beam->pid);
   }
   return cli::kExitOk;

@@ -17,6 +17,8 @@ uint64_t SortKey(const probes::ProcessStats& p, protocol::TopSort sort) {
   switch (sort) {
     case protocol::TopSort::kCpu:
       return p.total.cpu_ns;
+    case protocol::TopSort::kReds:
+      return p.total.reds;
     case protocol::TopSort::kQueue:
       return p.queue_len_max;
     case protocol::TopSort::kGc:
@@ -31,21 +33,44 @@ std::string_view SchedulerKindText(probes::SchedulerKind kind) {
   return probes::SchedulerKindName(kind);
 }
 
+// The node's ETS tables, the largest `limit` by memory (then size).
+protocol::TopEtsEntry EtsEntry(const erlang::EtsSummary& ets, uint32_t limit) {
+  protocol::TopEtsEntry entry;
+  entry.tables = ets.tables;
+  entry.described = ets.described.size();
+  for (const auto& t : ets.described) entry.memory += t.memory_bytes;
+  for (const erlang::EtsTable* t : erlang::LargestEtsTables(ets, limit)) {
+    entry.by_memory.push_back({t->id, t->name, t->owner, t->size, t->memory_bytes, t->type});
+  }
+  return entry;
+}
+
 protocol::TopBeamEntry Summarize(const beam::BeamProcess& beam, probes::TopSnapshot& snap,
-                                 const HostTopSpec& spec, erlang::NodeClient* names) {
+                                 probes::QueueLengthSource queue_source, const HostTopSpec& spec,
+                                 erlang::NodeClient* names) {
   protocol::TopBeamEntry entry;
   entry.host = spec.host;
   entry.os_pid = beam.pid;
   if (!beam.node_name.empty()) entry.node = beam.node_name;
   entry.flavor =
       beam.flavor == beam::Flavor::kEmu ? protocol::BeamFlavor::kEmu : protocol::BeamFlavor::kJit;
+  entry.queue_source = std::string(probes::QueueLengthSourceName(queue_source));
 
   auto& procs = snap.processes;
   std::sort(procs.begin(), procs.end(), [&](const auto& a, const auto& b) {
     return SortKey(a, spec.sort) > SortKey(b, spec.sort);
   });
   if (procs.size() > spec.limit) procs.resize(spec.limit);
-  for (const probes::ProcessStats& p : procs) {
+  // Memory and current function of the processes listed, from the node in one call.
+  std::vector<erlang::ProcessState> states;
+  if (names != nullptr && names->connected()) {
+    std::vector<std::string> pids;
+    for (const auto& p : procs) pids.push_back(p.pid);
+    auto got = names->GetProcessStates(pids, std::chrono::seconds(2));
+    if (got.ok()) states = std::move(*got);
+  }
+  for (size_t i = 0; i < procs.size(); ++i) {
+    const probes::ProcessStats& p = procs[i];
     protocol::TopProcessEntry e;
     e.pid = p.pid;
     if (names != nullptr && names->connected()) {
@@ -63,6 +88,11 @@ protocol::TopBeamEntry Summarize(const beam::BeamProcess& beam, probes::TopSnaps
     e.msgs_out = p.total.msgs_out;
     e.gc_count = p.total.gc_count();
     e.gc_p99_ns = probes::GcPauseQuantile(p, 0.99);
+    e.reds = p.total.reds;
+    if (i < states.size() && states[i].alive) {
+      e.memory = states[i].memory_bytes;
+      if (!states[i].current_function.empty()) e.current_function = states[i].current_function;
+    }
     entry.processes.push_back(std::move(e));
   }
   auto& ports = snap.ports;
@@ -75,6 +105,10 @@ protocol::TopBeamEntry Summarize(const beam::BeamProcess& beam, probes::TopSnaps
   for (const probes::SchedulerStats& s : snap.schedulers) {
     entry.schedulers.push_back({static_cast<uint32_t>(s.tid), std::string(SchedulerKindText(s.kind)),
                                 s.total.busy_ns, s.total.idle_ns, s.total.offcpu_ns});
+  }
+  if (names != nullptr && names->connected()) {
+    auto ets = names->GetEtsTables(erlang::kMaxEtsTablesDescribed, std::chrono::seconds(2));
+    if (ets.ok()) entry.ets = EtsEntry(*ets, spec.limit);
   }
   return entry;
 }
@@ -115,7 +149,7 @@ StatusOr<std::vector<protocol::TopBeamEntry>> RunHostTop(const HostTopSpec& spec
           erlang::NodeClient::Connect(beam->node_name, spec.cookie, std::chrono::seconds(2));
       if (client.ok()) names = std::move(*client);
     }
-    out.push_back(Summarize(*beam, *snap, spec, names.get()));
+    out.push_back(Summarize(*beam, *snap, top->queue_length_source(), spec, names.get()));
   }
   return out;
 }

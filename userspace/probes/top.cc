@@ -79,6 +79,7 @@ ProcessCounters Delta(const ProcessCounters& a, const ProcessCounters& b) {
   return {Minus(a.cpu_ns, b.cpu_ns),
           Minus(a.offcpu_ns, b.offcpu_ns),
           Minus(a.sched_count, b.sched_count),
+          Minus(a.reds, b.reds),
           Minus(a.msgs_in, b.msgs_in),
           Minus(a.msgs_received, b.msgs_received),
           Minus(a.msgs_out, b.msgs_out),
@@ -418,6 +419,7 @@ StatusOr<TopSnapshot> Top::Read() {
       c.offcpu_ns += r->second.offcpu;
     }
     c.sched_count = p.sched_count;
+    c.reds = p.reds;
     c.msgs_in = p.msgs_in;
     c.msgs_received = p.msgs_received;
     c.msgs_out = p.msgs_out;

@@ -73,6 +73,7 @@ struct ProcessCounters {
                                // of the process to its next call of the scheduler loop)
   uint64_t offcpu_ns = 0;      // the part of cpu_ns its scheduler thread was off the CPU
   uint64_t sched_count = 0;    // times scheduled in
+  uint64_t reds = 0;           // reductions it used (erts_schedule's count at each run's end)
   uint64_t msgs_in = 0;        // messages that arrived in its queue
   uint64_t msgs_received = 0;  // messages it took out of its queue (receive)
   uint64_t msgs_out = 0;       // messages it sent

@@ -362,6 +362,8 @@ StatusOr<Request> ParseTop(const Term& map, const ProtocolLimits& limits) {
   if (const Term* sort = map.map_find("sort")) {
     if (sort->is_atom("cpu")) {
       top.sort = TopSort::kCpu;
+    } else if (sort->is_atom("reds")) {
+      top.sort = TopSort::kReds;
     } else if (sort->is_atom("queue")) {
       top.sort = TopSort::kQueue;
     } else if (sort->is_atom("gc")) {
@@ -369,7 +371,7 @@ StatusOr<Request> ParseTop(const Term& map, const ProtocolLimits& limits) {
     } else if (sort->is_atom("sends")) {
       top.sort = TopSort::kSends;
     } else {
-      return InvalidArgument("top: sort must be cpu, queue, gc or sends, not ", Show(*sort));
+      return InvalidArgument("top: sort must be cpu, reds, queue, gc or sends, not ", Show(*sort));
     }
   }
   if (const Term* limit = map.map_find("limit")) {
@@ -1165,6 +1167,8 @@ std::string_view TopSortName(TopSort sort) {
   switch (sort) {
     case TopSort::kCpu:
       return "cpu";
+    case TopSort::kReds:
+      return "reds";
     case TopSort::kQueue:
       return "queue";
     case TopSort::kGc:
@@ -1189,6 +1193,10 @@ Term EncodeTopBeam(const TopBeamEntry& beam) {
         {"msgs_out", Term::Unsigned(p.msgs_out)},
         {"gc_count", Term::Unsigned(p.gc_count)},
         {"gc_p99_ns", p.gc_p99_ns ? Term::Unsigned(*p.gc_p99_ns) : Term::Atom("undefined")},
+        {"reds", Term::Unsigned(p.reds)},
+        {"memory", p.memory ? Term::Unsigned(*p.memory) : Term::Atom("undefined")},
+        {"current_function",
+         p.current_function ? Term::Binary(*p.current_function) : Term::Atom("undefined")},
     }));
   }
   std::vector<Term> ports;
@@ -1206,13 +1214,31 @@ Term EncodeTopBeam(const TopBeamEntry& beam) {
                                   {"idle_ns", Term::Unsigned(s.idle_ns)},
                                   {"offcpu_ns", Term::Unsigned(s.offcpu_ns)}}));
   }
+  Term ets = Term::Atom("undefined");
+  if (beam.ets) {
+    std::vector<Term> tables;
+    for (const TopEtsTable& t : beam.ets->by_memory) {
+      tables.push_back(AtomMap({{"id", Term::Binary(t.id)},
+                                {"name", Term::Binary(t.name)},
+                                {"owner", Term::Binary(t.owner)},
+                                {"size", Term::Unsigned(t.size)},
+                                {"memory", Term::Unsigned(t.memory)},
+                                {"type", Term::Binary(t.type)}}));
+    }
+    ets = AtomMap({{"tables", Term::Unsigned(beam.ets->tables)},
+                   {"described", Term::Unsigned(beam.ets->described)},
+                   {"memory", Term::Unsigned(beam.ets->memory)},
+                   {"by_memory", Term::List(std::move(tables))}});
+  }
   return AtomMap({{"host", Term::Atom(beam.host)},
                   {"os_pid", Term::Unsigned(static_cast<uint64_t>(beam.os_pid))},
                   {"node", beam.node ? Term::Atom(*beam.node) : Term::Atom("undefined")},
                   {"flavor", FlavorAtom(beam.flavor)},
                   {"processes", Term::List(std::move(processes))},
                   {"ports", Term::List(std::move(ports))},
-                  {"schedulers", Term::List(std::move(schedulers))}});
+                  {"schedulers", Term::List(std::move(schedulers))},
+                  {"queue_source", Term::Atom(beam.queue_source)},
+                  {"ets", std::move(ets)}});
 }
 
 Term EncodeTopReply(std::vector<Term> beams, const std::vector<NodeStatus>& nodes,

@@ -125,7 +125,7 @@ struct CaptureRequest {
   std::optional<std::string> match_spec;  // Erlang term syntax, checked on each node (tracer)
   bool operator==(const CaptureRequest&) const = default;
 };
-enum class TopSort { kCpu, kQueue, kGc, kSends };
+enum class TopSort { kCpu, kReds, kQueue, kGc, kSends };
 struct TopRequest {
   uint64_t duration_ms = 0;
   std::optional<std::string> node;
@@ -134,7 +134,7 @@ struct TopRequest {
   uint32_t limit = 20;           // processes per BEAM (1..200)
   bool operator==(const TopRequest&) const = default;
 };
-std::string_view TopSortName(TopSort sort);  // "cpu", "queue", "gc", "sends"
+std::string_view TopSortName(TopSort sort);  // "cpu", "reds", "queue", "gc", "sends"
 // Standing captures of the daemon that is asked (docs/export.md); never fanned out.
 // {watch_add, #{patterns => [...], node => N, mode => M, match_spec => S}} -> {ok, Id}
 struct WatchAddRequest {
@@ -317,8 +317,25 @@ struct TopProcessEntry {
   std::string pid;                  // "<0.123.0>"
   std::optional<std::string> name;  // registered name or initial call, when known
   uint64_t cpu_ns = 0, sched_count = 0, queue_len = 0, queue_len_max = 0, msgs_in = 0, msgs_out = 0,
-           gc_count = 0;
+           gc_count = 0, reds = 0;
   std::optional<uint64_t> gc_p99_ns;
+  // From the node (erlang:process_info/2), when it answered:
+  std::optional<uint64_t> memory;                // bytes
+  std::optional<std::string> current_function;  // "mod:fun/arity"
+};
+// One ETS table, from the node (ets:info/1).
+struct TopEtsTable {
+  std::string id;     // the name of a named table, else the tid as Erlang prints it
+  std::string name;   // its name atom
+  std::string owner;  // "<0.123.0>"
+  uint64_t size = 0, memory = 0;  // objects, bytes
+  std::string type;   // set, ordered_set, bag, duplicate_bag
+};
+struct TopEtsEntry {
+  uint64_t tables = 0;              // ets:all/0's length
+  uint64_t described = 0;           // tables described (at most 2,000)
+  uint64_t memory = 0;              // bytes of the tables described
+  std::vector<TopEtsTable> by_memory;  // the largest, at most the request's limit
 };
 struct TopPortEntry {
   std::string port;  // "#Port<0.12>"
@@ -338,6 +355,8 @@ struct TopBeamEntry {
   std::vector<TopProcessEntry> processes;  // the request's top `limit` by `sort`
   std::vector<TopPortEntry> ports;         // by bytes out, at most `limit`
   std::vector<TopSchedulerEntry> schedulers;
+  std::string queue_source = "senders";  // "senders" (patch 0011) or "receiver_signals"
+  std::optional<TopEtsEntry> ets;        // when the node answered
 };
 Term EncodeTopBeam(const TopBeamEntry& beam);
 // {ok, #{beams => [Beam], nodes => [NodeStatus], duration_ms => N}}; `beams` are terms from

@@ -142,6 +142,7 @@ TEST(ProtocolTest, ParsesRequestsWrittenInErlang) {
       "{capture, #{patterns => [<<\"m\">>], duration_ms => 5, mode => probes}}",
       "{top, #{duration_ms => 1, scope => cluster}}",
       "{top, #{duration_ms => 5, sort => queue, limit => 3}}",
+      "{top, #{duration_ms => 5, sort => reds}}",
       "{watch_add, #{patterns => [<<\"lists:sort/1\">>]}}",
       "{watch_add, #{patterns => [\"m\"], node => 'app@host', mode => tracer, "
       "match_spec => <<\"[{[nadia], [], []}]\">>}}",
@@ -167,6 +168,7 @@ TEST(ProtocolTest, ParsesRequestsWrittenInErlang) {
       CaptureRequest{.patterns = {"m"}, .duration_ms = 5, .mode = CaptureMode::kProbes},
       TopRequest{.duration_ms = 1, .scope = Scope::kCluster},
       TopRequest{.duration_ms = 5, .sort = TopSort::kQueue, .limit = 3},
+      TopRequest{.duration_ms = 5, .sort = TopSort::kReds},
       WatchAddRequest{.patterns = {"lists:sort/1"}},
       WatchAddRequest{.patterns = {"m"},
                       .node = "app@host",
@@ -457,6 +459,14 @@ TEST(ProtocolTest, TopRepliesCarryEveryBeamAndNode) {
   beam.os_pid = 4242;
   beam.node = "app@h1";
   beam.processes.push_back({.pid = "<0.85.0>", .name = "busy", .cpu_ns = 7, .queue_len_max = 9});
+  beam.processes.push_back({.pid = "<0.86.0>",
+                            .reds = 4000,
+                            .memory = 2688,
+                            .current_function = "timer:sleep/1"});
+  beam.ets = TopEtsEntry{.tables = 21,
+                         .described = 21,
+                         .memory = 90000,
+                         .by_memory = {{"ac_tab", "ac_tab", "<0.45.0>", 6, 2000, "set"}}};
   beam.ports.push_back({"#Port<0.12>", "tcp_inet", 1000, 3});
   beam.schedulers.push_back({977, "normal", 5, 6, 1});
   const Term reply =
@@ -468,6 +478,11 @@ TEST(ProtocolTest, TopRepliesCarryEveryBeamAndNode) {
   const Term* processes = parts->beams[0].map_find("processes");
   ASSERT_NE(processes, nullptr);
   EXPECT_EQ(processes->elements()[0].map_find("name")->text(), "busy");
+  EXPECT_TRUE(processes->elements()[0].map_find("memory")->is_atom("undefined"));
+  EXPECT_EQ(processes->elements()[1].map_find("current_function")->text(), "timer:sleep/1");
+  const Term* ets = parts->beams[0].map_find("ets");
+  ASSERT_NE(ets, nullptr);
+  EXPECT_EQ(ets->map_find("by_memory")->elements()[0].map_find("id")->text(), "ac_tab");
   ASSERT_EQ(parts->nodes.size(), 1u);
   EXPECT_TRUE(parts->nodes[0].status.ok());
   // An error reply comes back as its Status; a beam that is not a map is refused.
@@ -479,7 +494,7 @@ TEST(ProtocolTest, TopRepliesCarryEveryBeamAndNode) {
       Term::Tuple({Term::Atom("top"), Term::Map({{Term::Atom("duration_ms"), Term::Integer(5)},
                                                  {Term::Atom("sort"), Term::Atom("memory")}})}))));
   ASSERT_FALSE(bad.ok());
-  EXPECT_NE(bad.status().message().find("sort must be cpu, queue, gc or sends"), std::string::npos);
+  EXPECT_NE(bad.status().message().find("sort must be cpu, reds, queue, gc or sends"), std::string::npos);
 }
 
 TEST(ProtocolTest, PerNodeResultsRoundTripInTheNodeMaps) {
