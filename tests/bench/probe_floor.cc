@@ -19,9 +19,16 @@
 //                                     BEAM, one trap per 64 targeted calls with batches
 //
 // Prints "ready" on stdout once the state is in place, and undoes it on exit.
+//
+//   probe_floor --pid PID --exe BEAM_BINARY MODE ...
+//                                     the same for a node that runs under valgrind
+//                                     (tests/bench/beam/untargeted_instructions.sh): its
+//                                     /proc/PID/exe is valgrind's tool, so the emulator binary
+//                                     (mapped in the process) is named here
 #include <signal.h>
 #include <unistd.h>
 
+#include <chrono>
 #include <cinttypes>
 #include <cstdio>
 #include <cstdlib>
@@ -129,8 +136,11 @@ int Fail(const orion::Status& s) {
 // What `orion capture` sets up for pairing in the BEAM (userspace/probes/capture.cc), with the
 // empty program in place of orion_pair_call (`attach`), or no program and orion__call's
 // semaphore raised by hand.
+// `activate_timeout`: how long the emulator may take to install the breakpoints (longer under
+// valgrind).
 int HoldPairing(const orion::beam::BeamProcess& beam,
-                const std::vector<std::string>& pattern_texts, bool attach) {
+                const std::vector<std::string>& pattern_texts, bool attach,
+                std::chrono::milliseconds activate_timeout) {
   std::vector<orion::probes::MfaPattern> parsed;
   for (const auto& text : pattern_texts) {
     auto p = orion::probes::ParseMfaPattern(text);
@@ -144,7 +154,7 @@ int HoldPairing(const orion::beam::BeamProcess& beam,
   auto claim = table->Reserve(patterns, 128);
   if (!claim.ok()) return Fail(claim.status());
   if (!attach) {
-    if (auto s = claim->Activate(); !s.ok()) return Fail(s);
+    if (auto s = claim->Activate(activate_timeout); !s.ok()) return Fail(s);
     // With batches (patch 0010) the emulator fires orion__calls once per 64 calls.
     if (beam.batch_probe) return HoldSemaphores(beam, {"orion__call", "orion__calls"});
     return HoldSemaphores(beam, {"orion__call"});
@@ -164,7 +174,7 @@ int HoldPairing(const orion::beam::BeamProcess& beam,
       }
     }
     if (rc == 0) {
-      if (auto s = claim->Activate(); !s.ok()) {
+      if (auto s = claim->Activate(activate_timeout); !s.ok()) {
         rc = Fail(s);
       } else {
         WaitForSignal();
@@ -175,8 +185,30 @@ int HoldPairing(const orion::beam::BeamProcess& beam,
   return rc;
 }
 
+// A BEAM that /proc/PID/exe does not name (valgrind runs it): what InspectBeam would find,
+// from the emulator binary `exe` that the process maps.
+orion::StatusOr<orion::beam::BeamProcess> InspectBinary(pid_t pid, const std::string& exe) {
+  auto notes = orion::beam::ReadUsdtNotes(exe);
+  if (!notes.ok()) return notes.status();
+  orion::beam::BeamProcess beam;
+  beam.pid = pid;
+  beam.exe = exe;
+  beam.attach_path = exe;
+  for (const auto& n : *notes) beam.usdt_sites += n.provider == "erlang";
+  beam.function_probes = orion::beam::CountSites(*notes, "erlang", "function__return") > 0;
+  beam.exception_probe = orion::beam::CountSites(*notes, "erlang", "exception__catch") > 0;
+  beam.pair_probe = orion::beam::CountSites(*notes, "erlang", "orion__call") > 0;
+  beam.batch_probe = orion::beam::CountSites(*notes, "erlang", "orion__calls") > 0;
+  beam.flavor = beam.function_probes ? orion::beam::Flavor::kEmu : orion::beam::Flavor::kJit;
+  if (!beam.pair_probe) {
+    return orion::FailedPrecondition(exe, " has no orion__call probe (Orion's patch 0007)");
+  }
+  return beam;
+}
+
 constexpr char kUsage[] =
-    "usage: probe_floor --pid PID semaphore|empty|pair-semaphore PATTERN...|pair-empty PATTERN...\n";
+    "usage: probe_floor --pid PID [--exe BEAM_BINARY] "
+    "semaphore|empty|pair-semaphore PATTERN...|pair-empty PATTERN...\n";
 
 }  // namespace
 
@@ -188,10 +220,20 @@ int main(int argc, char** argv) {
   signal(SIGINT, OnSignal);
   signal(SIGTERM, OnSignal);
   orion::probes::InstallLibbpfLogger(false);
-  auto beam = orion::beam::InspectBeam(static_cast<pid_t>(std::atoi(argv[2])));
+  const pid_t pid = static_cast<pid_t>(std::atoi(argv[2]));
+  const bool named_exe = std::strcmp(argv[3], "--exe") == 0;
+  if (named_exe && argc < 6) {
+    std::fputs(kUsage, stderr);
+    return 2;
+  }
+  auto beam = named_exe ? InspectBinary(pid, argv[4]) : orion::beam::InspectBeam(pid);
   if (!beam.ok()) {
     std::fprintf(stderr, "probe_floor: %s\n", beam.status().ToString().c_str());
     return 1;
+  }
+  if (named_exe) {
+    argv += 2;  // MODE and its patterns follow --exe BEAM_BINARY
+    argc -= 2;
   }
   const std::string mode = argv[3];
   if (mode == "semaphore") {
@@ -200,8 +242,10 @@ int main(int argc, char** argv) {
   }
   if (mode == "empty") return AttachEmptyProgram(*beam);
   if ((mode == "pair-empty" || mode == "pair-semaphore") && argc > 4) {
+    // Under valgrind (--exe) the emulator runs some 50 times slower.
     return HoldPairing(*beam, std::vector<std::string>(argv + 4, argv + argc),
-                       mode == "pair-empty");
+                       mode == "pair-empty",
+                       named_exe ? std::chrono::seconds(300) : std::chrono::seconds(5));
   }
   std::fputs(kUsage, stderr);
   return 2;
