@@ -7,7 +7,10 @@
 #   ORION_BUILD_DIR=/tmp/b ORION_BENCH_MIN_TIME=1 scripts/bench.sh sketch
 #   sudo scripts/bench.sh beam  # BEAM workloads under orion vs Erlang tracing (root, BPF, USDT OTP)
 #   sudo scripts/bench.sh jit   # the same on the patched JIT (patch 0012): cost per targeted call,
-#                               # untargeted A/B, idle instructions patched vs unpatched JIT
+#                               # untargeted A/B, the exact-count rate
+#   sudo scripts/bench.sh jit-instructions   # the JIT under callgrind: idle instructions patched
+#                               # vs unpatched JIT, untargeted code with a capture's state
+#   ORION_BENCH_CALLGRIND_RUNS=10 sudo scripts/bench.sh jit-instructions   # fewer fib(27) runs
 #   ORION_BENCH_BEAM_REPS=9 sudo scripts/bench.sh beam
 #   ORION_BENCH_ORION=/path/to/orion sudo scripts/bench.sh beam   # measure that orion binary
 #   sudo scripts/bench.sh ui    # orion ui's page in chromium, 10 functions x 3 nodes, 12 min
@@ -21,7 +24,7 @@ readonly ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 readonly BUILD_DIR="${ORION_BUILD_DIR:-$ROOT/build}"
 readonly DOC="$ROOT/docs/performance.md"
 readonly MIN_TIME="${ORION_BENCH_MIN_TIME:-0.5}"
-readonly SECTIONS=(sketch beam jit ui)
+readonly SECTIONS=(sketch beam jit jit-instructions ui)
 # This invocation as a user would type it (with the ORION_* settings it used), for the doc.
 COMMAND_LINE="$(env | { grep -E '^ORION_(BUILD_DIR|BENCH_[A-Z_]+)=' || true; } | sort | tr '\n' ' ')scripts/bench.sh${*:+ $*}"
 readonly COMMAND_LINE
@@ -202,8 +205,8 @@ bench_ui() {
 }
 
 # The kernel path on the JIT (patch 0012): the BEAM workloads on a patched USDT JIT node, paired
-# in the BEAM, against Erlang tracing on the same node; untargeted code A/B; the exact-count rate;
-# the patches' idle cost in instructions against the unpatched JIT.
+# in the BEAM, against Erlang tracing on the same node; untargeted code A/B; the exact-count rate.
+# The instruction counts are the jit-instructions section (bench_jit_instructions).
 bench_jit() {
   [[ $EUID -eq 0 ]] || die "the jit section attaches BPF programs: run it as root"
   local orion="${ORION_BENCH_ORION:-$BUILD_DIR/userspace/orion}"
@@ -235,16 +238,42 @@ states interleaved; run as root with \`$COMMAND_LINE\`."
   python3 "$ROOT/tests/bench/beam/rate_run.py" --build "$BUILD_DIR" --orion "$orion" \
     --flavor jit || echo "(rate_run.py --flavor jit failed)"
   echo
-  if [[ -x "$stock_erl" ]] && command -v valgrind >/dev/null; then
-    echo "The patches' idle cost on the JIT in instructions executed (\`ORION_IDLE_FLAVOR=jit"
-    echo "tests/bench/beam/idle_instructions.sh 30\`, callgrind, fresh nodes with +S 1):"
-    echo
-    ORION_IDLE_FLAVOR=jit "$ROOT/tests/bench/beam/idle_instructions.sh" 30 ||
+  echo "The patches' idle cost on the JIT, and untargeted code during a capture, in instructions"
+  echo "executed: the next section (\`scripts/bench.sh jit-instructions\`)."
+}
+
+# The JIT counted in instructions (callgrind), which this VM's noise and code placement do not
+# move: the patches' idle cost against the unpatched JIT, and what untargeted code executes
+# while a capture pairs another function. No BPF; root for probe_floor (the pairing table).
+bench_jit_instructions() {
+  [[ $EUID -eq 0 ]] || die "the jit-instructions section writes into a node's pairing table: run it as root"
+  command -v valgrind >/dev/null || die "valgrind is not installed (apt-get install valgrind)"
+  build_targets probe_floor
+  local runs="${ORION_BENCH_CALLGRIND_RUNS:-30}"
+  echo "$(machine_line) OTP 25.2.3 with USDT probes, under valgrind's callgrind (instructions"
+  echo "executed by the node's process, fresh nodes with +S 1); run as root with \`$COMMAND_LINE\`."
+  echo
+  echo "The patches' idle cost on the JIT: fib(27) with nothing attached on the patched JIT and on the"
+  echo "JIT built without Orion's patches (\`ORION_IDLE_FLAVOR=jit tests/bench/beam/idle_instructions.sh"
+  echo "$runs\`; the base is \`beam_dtrace_build/build.sh --no-patches\`):"
+  echo
+  local stock_erl
+  stock_erl="$("$ROOT/beam_dtrace_build/build.sh" --no-patches --print-prefix)/bin/erl"
+  if [[ -x "$stock_erl" ]]; then
+    ORION_IDLE_FLAVOR=jit "$ROOT/tests/bench/beam/idle_instructions.sh" "$runs" ||
       echo "(idle_instructions.sh failed)"
   else
-    echo "(The idle cost in instructions needs the unpatched build, \`beam_dtrace_build/build.sh"
-    echo "--no-patches\`, and valgrind.)"
+    echo "(not measured: no unpatched build; run \`beam_dtrace_build/build.sh --no-patches\`)"
   fi
+  echo
+  echo "Untargeted code while a capture runs, on the patched JIT: fib(27) with nothing attached (A)"
+  echo "and with the emulator in the state \`orion capture orion_bench:calls/2\` puts it in (B: the"
+  echo "breakpoint in \`calls/2\`, a function of fib's module that never runs, and the semaphores"
+  echo "of orion__call and orion__calls raised; no BPF program, which would only run when a probe"
+  echo "fires) (\`tests/bench/beam/untargeted_instructions.sh BUILD_DIR $runs\`):"
+  echo
+  ORION_IDLE_FLAVOR=jit "$ROOT/tests/bench/beam/untargeted_instructions.sh" "$BUILD_DIR" "$runs" ||
+    echo "(untargeted_instructions.sh failed)"
 }
 
 # Replaces the section between <!-- bench:NAME:begin --> and <!-- bench:NAME:end --> of the doc
@@ -273,6 +302,8 @@ run_section() {
     beam) body="$(bench_beam)"; update_section beam "BEAM workloads: a capture against Erlang tracing" "$body" ;;
     ui) body="$(bench_ui)"; update_section ui "Performance" "$body" "$ROOT/docs/ui.md" ;;
     jit) body="$(bench_jit)"; update_section jit "The JIT: a capture against Erlang tracing (patch 0012)" "$body" ;;
+    jit-instructions) body="$(bench_jit_instructions)"
+      update_section jit-instructions "The JIT in instructions: idle, and untargeted code during a capture" "$body" ;;
     *) usage ;;
   esac
   printf '%s\n\n' "$body"

@@ -14,6 +14,14 @@ the per-block ratios.
 
   sudo tests/bench/beam/untargeted_ab.py --build build [--blocks 8] [--runs 21] [--flavor jit]
       [--tracer-erl /usr/bin/erl]   # the same for tracer mode on a stock JIT node
+      [--only fib]                  # only these workloads (comma-separated)
+      [--b floor|none]              # controls: B without orion's process (below)
+
+What B is (--b): `capture` (the default), `orion capture` of the function that never runs;
+`floor`, the emulator's state of that capture without orion's process or any BPF program
+(tests/bench/probe_floor pair-semaphore: its breakpoint installed, orion__call's and
+orion__calls' semaphores raised); `none`, an A/A control: B blocks run beside a process that
+only sleeps, so the B / A ratios show what this machine's noise alone gives.
 
 Prints a Markdown table on stdout, progress on stderr.
 """
@@ -27,14 +35,16 @@ from beam_bench import (WORKLOADS, Node, Tracer, add_common_args, log,  # noqa: 
                         resolve_paths, tracer_node)
 
 
-def measure(node, start_capture, blocks, runs):
+def measure(node, start_capture, blocks, runs, workloads=WORKLOADS):
     """ABBA blocks on `node`; B blocks run under start_capture() (a Tracer). Returns the samples:
-    (wall, cpu, block_ratio, calls), wall/cpu[state][workload] in microseconds."""
-    wall = {s: {w[0]: [] for w in WORKLOADS} for s in "AB"}
-    cpu = {s: {w[0]: [] for w in WORKLOADS} for s in "AB"}
-    block_ratio = {w[0]: [] for w in WORKLOADS}
-    calls = {name: int(node.ask(f"calls {name} {size}")) for name, size, _, _ in WORKLOADS}
-    for name, size, _, _ in WORKLOADS:  # warm up
+    (wall, cpu, block_ratio, blocks_of, calls, workloads), wall/cpu[state][workload] in
+    microseconds, blocks_of[state][workload] the medians of that side's blocks."""
+    wall = {s: {w[0]: [] for w in workloads} for s in "AB"}
+    cpu = {s: {w[0]: [] for w in workloads} for s in "AB"}
+    block_ratio = {w[0]: [] for w in workloads}
+    blocks_of = {s: {w[0]: [] for w in workloads} for s in "AB"}
+    calls = {name: int(node.ask(f"calls {name} {size}")) for name, size, _, _ in workloads}
+    for name, size, _, _ in workloads:  # warm up
         for _ in range(3):
             node.ask(f"run {name} {size}")
     pattern = "ABBA"
@@ -43,7 +53,7 @@ def measure(node, start_capture, blocks, runs):
         state = pattern[b % 4]
         tracer = start_capture() if state == "B" else None
         try:
-            for name, size, _, _ in WORKLOADS:
+            for name, size, _, _ in workloads:
                 samples = []
                 for _ in range(runs):
                     answer, c = node.timed_ask(f"run {name} {size}")
@@ -51,37 +61,41 @@ def measure(node, start_capture, blocks, runs):
                     cpu[state][name].append(c)
                 wall[state][name].extend(samples)
                 block_median[(b, name)] = statistics.median(samples)
+                blocks_of[state][name].append(block_median[(b, name)])
         finally:
             if tracer:
                 tracer.stop()
         log(f"block {b + 1}/{2 * blocks} ({state}): " + ", ".join(
-            f"{w[0]} {block_median[(b, w[0])] / 1000:.2f} ms" for w in WORKLOADS))
+            f"{w[0]} {block_median[(b, w[0])] / 1000:.2f} ms" for w in workloads))
     # Each B block against the A block next to it in the ABBA order.
     for b in range(2 * blocks):
         if pattern[b % 4] != "B":
             continue
         partner = b - 1 if pattern[(b - 1) % 4] == "A" else b + 1
         if partner < 2 * blocks:
-            for name, _, _, _ in WORKLOADS:
+            for name, _, _, _ in workloads:
                 block_ratio[name].append(block_median[(b, name)] / block_median[(partner, name)])
-    return wall, cpu, block_ratio, calls
+    return wall, cpu, block_ratio, blocks_of, calls, workloads
 
 
-def table(title, wall, cpu, block_ratio, calls):
+def table(title, wall, cpu, block_ratio, blocks_of, calls, workloads):
     out = [title, "",
            "| workload | A: nothing attached | B: capture of another function | B / A, wall "
-           "| B / A, node CPU | fastest run, B / A | per-block B / A (min .. max) "
-           "| extra per call of fib (fastest runs) |",
-           "|---|---:|---:|---:|---:|---:|---:|---:|"]
-    for name, _, _, _ in WORKLOADS:
+           "| B / A, node CPU | fastest run, B / A | fastest block (its median), B / A "
+           "| per-block B / A (min .. max) | extra per call of fib (fastest runs) |",
+           "|---|---:|---:|---:|---:|---:|---:|---:|---:|"]
+    for name, _, _, _ in workloads:
         a, b = statistics.median(wall["A"][name]), statistics.median(wall["B"][name])
         ca, cb = statistics.median(cpu["A"][name]), statistics.median(cpu["B"][name])
         ratios = block_ratio[name]
         fa, fb = min(wall["A"][name]), min(wall["B"][name])
+        # This VM's slow phases last whole blocks: each side's fastest block is its run in the
+        # fast phase, if it had one.
+        block_a, block_b = min(blocks_of["A"][name]), min(blocks_of["B"][name])
         per_call = f"{(fb - fa) * 1000 / calls[name]:.1f} ns" if name == "fib" else ""
         out.append(f"| {name} | {a / 1000:.2f} ms | {b / 1000:.2f} ms | {b / a:.3f} "
-                   f"| {cb / ca:.3f} | {fb / fa:.3f} | {min(ratios):.3f} .. {max(ratios):.3f} "
-                   f"| {per_call} |")
+                   f"| {cb / ca:.3f} | {fb / fa:.3f} | {block_b / block_a:.3f} "
+                   f"| {min(ratios):.3f} .. {max(ratios):.3f} | {per_call} |")
     return "\n".join(out)
 
 
@@ -93,29 +107,61 @@ def main():
     parser.add_argument("--pairing", choices=["beam", "bpf"], default="beam",
                         help="the capture's --pairing (default beam: the BEAM pairs the calls, "
                         "patches 0007-0008)")
+    parser.add_argument("--only", help="only these workloads, comma-separated (fib,ring,codec)")
+    parser.add_argument("--b", choices=["capture", "floor", "none"], default="capture",
+                        help="what B is: orion capture (default); floor: the emulator's state of "
+                        "that capture, no orion process or BPF program (probe_floor "
+                        "pair-semaphore); none: an A/A control (a sleeping process)")
     args = parser.parse_args()
     if args.flavor == "jit" and args.pairing == "bpf":
         parser.error("--pairing bpf needs function probes: the emu flavor")
+    if args.b == "floor" and args.pairing != "beam":
+        parser.error("--b floor is the floor of pairing in the BEAM (--pairing beam)")
+    workloads = WORKLOADS
+    if args.only:
+        names = args.only.split(",")
+        workloads = [w for w in WORKLOADS if w[0] in names]
+        if len(workloads) != len(names):
+            parser.error(f"--only: workloads are {', '.join(w[0] for w in WORKLOADS)}")
     erl, ebin, orion = resolve_paths(args)
     how = (f"`tests/bench/beam/untargeted_ab.py --blocks {args.blocks} --runs {args.runs}"
-           + (" --flavor jit`" if args.flavor == "jit" else "`"))
+           + (" --flavor jit" if args.flavor == "jit" else "")
+           + (f" --only {args.only}" if args.only else "")
+           + (f" --b {args.b}" if args.b != "capture" else "") + "`")
 
     node = Node(erl, ebin, flavor=args.flavor)
-    try:
-        samples = measure(node, lambda: Tracer(
+    floor = os.path.join(args.build, "tests", "bench", "probe_floor")
+    # A loaded function that never runs, in the workloads' own module: pairing in the BEAM puts
+    # its breakpoint there (patch 0008); BPF pairing claims the module.
+    unrelated = "orion_bench:calls/2"
+    start_b = {
+        "capture": lambda: Tracer(
             [orion, "capture", "--pid", str(node.os_pid), "--duration", "600", "--json",
-             # A loaded function that never runs, in the workloads' own module: pairing in the
-             # BEAM puts its breakpoint there (patch 0008); BPF pairing claims the module.
-             "--max-rate", "0", "--pairing", args.pairing, "orion_bench:calls/2"], "capturing",
+             "--max-rate", "0", "--pairing", args.pairing, unrelated], "capturing",
             ready_in_stderr=True),
-            args.blocks, args.runs)
+        "floor": lambda: Tracer([floor, "--pid", str(node.os_pid), "pair-semaphore", unrelated],
+                                "ready", ready_in_stderr=False),
+        "none": lambda: Tracer(["sh", "-c", "echo ready; exec sleep 600"], "ready",
+                               ready_in_stderr=False),
+    }[args.b]
+    what_b = {
+        "capture": f"`orion capture` of a function that never runs (`{unrelated}`, in the "
+                   "workloads' module)",
+        "floor": f"the emulator's state of a capture of `{unrelated}` (a function of the "
+                 "workloads' module that never runs) without orion's process or any BPF program "
+                 "(`probe_floor pair-semaphore`: its breakpoint in, orion__call's and "
+                 "orion__calls' semaphores raised)",
+        "none": "a process beside the node that only sleeps (an A/A control: nothing differs "
+                "but the time of the runs)",
+    }[args.b]
+    try:
+        samples = measure(node, start_b, args.blocks, args.runs, workloads)
     finally:
         node.close()
     print(table(f"Untargeted code while a capture runs, A/B on one USDT {args.flavor} node ({how}, "
                 f"`--pairing {args.pairing}`): "
                 f"{args.blocks} blocks of {args.runs} runs of each workload with nothing attached "
-                f"(A) and {args.blocks} with `orion capture` of a function that never runs "
-                f"(`orion_bench:calls/2`, in the workloads' module) (B), "
+                f"(A) and {args.blocks} with {what_b} (B), "
                 "in the order A B B A ...; medians over all runs of a side.", *samples))
 
     if args.tracer_erl:
