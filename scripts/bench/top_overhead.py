@@ -188,8 +188,13 @@ def machine_line():
                 model = line.split(":", 1)[1].strip()
     except OSError:
         pass
+    # Called after the measurement: the 5-minute load average spans most of it.
+    load = os.getloadavg()
+    shared = (": more runnable threads than cores, other work ran meanwhile"
+              if load[1] > os.cpu_count() else "")
     return (f"Measured {datetime.date.today().isoformat()} on {model}, {os.cpu_count()} cores, "
-            f"Linux {platform.release()}.")
+            f"Linux {platform.release()}, load average {load[0]:.1f} {load[1]:.1f} {load[2]:.1f} "
+            f"at the end{shared}.")
 
 
 def update_doc(body):
