@@ -12,6 +12,7 @@
 
 #include <atomic>
 #include <condition_variable>
+#include <functional>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -83,8 +84,9 @@ class Daemon {
   // Stops the stream when its caller is no longer alive (asked of the caller's node).
   void WatchCaller(Stream& stream);
   void RunStream(std::shared_ptr<Stream> stream);
-  void StreamHere(Stream& stream);
-  void RelayPeerStream(Stream& stream, const std::string& peer);
+  void StreamHere(Stream& stream, const std::function<void()>& attached);
+  void RelayPeerStream(Stream& stream, const std::string& peer,
+                       const std::function<void()>& attached);
   protocol::TargetsResult Targets();
   std::vector<std::string> Peers();
   void DiscoverPeers();

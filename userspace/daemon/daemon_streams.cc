@@ -13,8 +13,10 @@
 // one interval event, and delivers the queue), the local capture (StreamHere) and one relay per
 // peer (RelayPeerStream). They meet in Stream::mu.
 #include <chrono>
+#include <functional>
 #include <map>
 #include <thread>
+#include <utility>
 
 #include <spdlog/spdlog.h>
 
@@ -38,6 +40,9 @@ constexpr uint32_t kMaxPeerMessageBytes = 32u << 20;
 // How long a stopping stream waits for its peers' last messages, and for its last events to
 // reach the caller.
 constexpr auto kStopGrace = std::chrono::seconds(5);
+// How long a stream holds its first interval for parts still attaching (a peer that is slow to
+// connect or to attach): past that, it ticks without them and their intervals join when they come.
+constexpr auto kAttachWait = std::chrono::seconds(10);
 
 std::string PidKey(const erlang_pid& pid) {
   return std::string(pid.node) + "." + std::to_string(pid.num) + "." +
@@ -71,6 +76,10 @@ struct Daemon::Stream {
   protocol::StreamRequest request;
   std::atomic<bool> stop{false};  // stream_stop, the caller gone, the daemon stopping
   std::atomic<bool> parts_done{false};
+  // Parts (the capture here, each peer's relay) still attaching: no interval is sent before
+  // every part has attached or ended (or kAttachWait passed), so the first interval event tells
+  // the caller that the calls made from then on are counted on every host.
+  std::atomic<int> attaching{0};
 
   std::mutex mu;  // everything below
   // Node intervals that arrived since the last tick, by (node, host, os_pid).
@@ -246,26 +255,36 @@ void Daemon::RunStream(std::shared_ptr<Stream> stream) {
   std::atomic<size_t> parts_running{0};
   const auto run_part = [&](auto body) {
     parts_running.fetch_add(1);
+    stream->attaching.fetch_add(1);
     parts.emplace_back([&, body] {
-      body();
+      bool attached = false;
+      const std::function<void()> on_attached = [&] {
+        if (!std::exchange(attached, true)) stream->attaching.fetch_sub(1);
+      };
+      body(on_attached);
+      on_attached();  // a part that ended (failed, nothing to capture) holds nothing back
       parts_running.fetch_sub(1);
     });
   };
-  run_part([this, stream] { StreamHere(*stream); });
+  run_part([this, stream](const std::function<void()>& attached) { StreamHere(*stream, attached); });
   if (request.scope == protocol::Scope::kCluster) {
     for (const std::string& peer : Peers()) {
-      run_part([this, stream, peer] { RelayPeerStream(*stream, peer); });
+      run_part([this, stream, peer](const std::function<void()>& attached) {
+        RelayPeerStream(*stream, peer, attached);
+      });
     }
   }
   std::thread watcher([this, stream] { WatchCaller(*stream); });
   bool caller_stopped = false;  // stream_stop, the caller's death or disconnect
-  auto next_tick = std::chrono::steady_clock::now() + std::chrono::milliseconds(request.interval_ms);
+  const auto started = std::chrono::steady_clock::now();
+  auto next_tick = started + std::chrono::milliseconds(request.interval_ms);
   while (parts_running.load() > 0) {
     std::this_thread::sleep_for(std::chrono::milliseconds(20));
     if (stop_->load()) stream->stop.store(true);
     if (stream->stop.load()) caller_stopped = true;
     const auto now = std::chrono::steady_clock::now();
-    if (now >= next_tick) {
+    const bool attached = stream->attaching.load() == 0 || now >= started + kAttachWait;
+    if (now >= next_tick && attached) {
       stream->Tick();
       next_tick += std::chrono::milliseconds(request.interval_ms);
       if (next_tick <= now) next_tick = now + std::chrono::milliseconds(request.interval_ms);
@@ -309,7 +328,7 @@ void Daemon::RunStream(std::shared_ptr<Stream> stream) {
   captures_done_.notify_all();
 }
 
-void Daemon::StreamHere(Stream& stream) {
+void Daemon::StreamHere(Stream& stream, const std::function<void()>& attached) {
   const protocol::StreamRequest& request = stream.request;
   const std::string host = HostPart(node_->name());
   HostCaptureSpec spec = HostSpecFor(request);
@@ -333,6 +352,7 @@ void Daemon::StreamHere(Stream& stream) {
       previous[read.beam.pid] = read;
     }
   };
+  spec.on_attached = [&](const std::vector<beam::BeamProcess>&) { attached(); };
   auto result = RunHostCapture(spec, stream.stop);
   Status failed = result.ok() ? result->status : result.status();
   if (result.ok() && result->stopped_at_rate) stream.Overloaded(*result->stopped_at_rate);
@@ -351,7 +371,9 @@ void Daemon::StreamHere(Stream& stream) {
   }
 }
 
-void Daemon::RelayPeerStream(Stream& stream, const std::string& peer) {
+// The peer's first interval event says it attached (it holds its intervals until then too).
+void Daemon::RelayPeerStream(Stream& stream, const std::string& peer,
+                             const std::function<void()>& attached) {
   const auto node_down = [&](std::string_view why) {
     spdlog::warn("stream: peer {}: {}", peer, why);
     stream.Event(protocol::NodeDownEvent{peer, std::string(why)});
@@ -410,6 +432,7 @@ void Daemon::RelayPeerStream(Stream& stream, const std::string& peer) {
     if (!(event->id == *peer_id)) continue;
     if (auto* interval = std::get_if<protocol::IntervalEvent>(&event->event)) {
       for (NodeInterval& node : interval->nodes) stream.Add(std::move(node));
+      attached();
     } else if (auto* down = std::get_if<protocol::NodeDownEvent>(&event->event)) {
       stream.Event(std::move(*down));
     } else {
