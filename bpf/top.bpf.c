@@ -251,6 +251,7 @@ int BPF_PROG(orion_top_switch, bool preempt, struct task_struct* prev, struct ta
   if (prev->tgid == tgid) {
     __u32 tid = prev->pid;
     struct top_thread* t = bpf_map_lookup_elem(&threads, &tid);
+    if (t && !t->running) t->idle_offcpu_since_ns = now;
     if (t && t->running) {
       t->offcpu_since_ns = now;
       /* Still runnable (TASK_RUNNING): the OS preempted it, usually on return to user mode,
@@ -270,6 +271,10 @@ int BPF_PROG(orion_top_switch, bool preempt, struct task_struct* prev, struct ta
       t->run_offcpu_ns += d;
       t->offcpu_ns += d;
       t->offcpu_since_ns = 0;
+    }
+    if (t && t->idle_offcpu_since_ns) {
+      t->idle_offcpu_ns += now - t->idle_offcpu_since_ns;
+      t->idle_offcpu_since_ns = 0;
     }
   }
   return 0;

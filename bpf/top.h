@@ -135,6 +135,9 @@ struct top_thread {
   __u64 runs;            /* processes scheduled in */
   __u64 preempted;       /* switched out while holding a process: preempted by the OS */
   __u64 blocked;         /* ... or blocked/sleeping in the kernel */
+  __u64 idle_offcpu_since_ns; /* switched out by the OS while holding no process (0: on CPU) */
+  __u64 idle_offcpu_ns;       /* off-CPU time while holding no process (asleep waiting for
+                               * work, or preempted in the scheduler loop), finished intervals */
 };
 
 /* Global counters: index of the `counters` per-CPU array. */

@@ -366,14 +366,28 @@ TEST_P(TopTest, BusyLoopTopsCpuWithAboutOneSchedulerAndIdleNodeIsIdle) {
   const json& first = doc["processes"][0];
   EXPECT_EQ(first["pid"], busy) << first.dump();
   EXPECT_EQ(first["name"], "orion_top_busy") << first.dump();
-  EXPECT_GT(first["cpu_share"].get<double>(), 0.85) << first.dump();
   EXPECT_LE(first["cpu_share"].get<double>(), 1.01) << first.dump();
   EXPECT_GT(first["sched_count"].get<uint64_t>(), 10u) << "preempted by reductions and rescheduled";
-  // Its scheduler time shows on the scheduler threads: about one scheduler busy in total.
-  double busy_share = 0;
+  // It holds its scheduler whenever that thread is on a CPU: the on-CPU shares, not the wall
+  // clock's. On a machine with more runnable threads than cores, the OS also takes the thread
+  // off the CPU in the scheduler loop between two runs, which is nobody's time on the scheduler
+  // (measured: 21-23 % of the wall clock at a load average of 20 on 2 cores, so that
+  // cpu_share fell to 0.77-0.80 on both flavors).
+  auto on_cpu_share = [](const json& s) {
+    const double busy = static_cast<double>(s["busy_ns"].get<uint64_t>()) -
+                        static_cast<double>(s["offcpu_ns"].get<uint64_t>());
+    const double idle = static_cast<double>(s["idle_ns"].get<uint64_t>()) -
+                        static_cast<double>(s["idle_offcpu_ns"].get<uint64_t>());
+    return busy + idle > 0 ? busy / (busy + idle) : 0.0;
+  };
+  // Its time shows on the scheduler threads: about one scheduler busy in total.
+  double busy_share = 0, max_share = 0;
   for (const auto& s : doc["schedulers"]) {
-    if (s["kind"] == "normal") busy_share += s["utilization"].get<double>();
+    if (s["kind"] != "normal") continue;
+    busy_share += on_cpu_share(s);
+    max_share = std::max(max_share, on_cpu_share(s));
   }
+  EXPECT_GT(max_share, 0.85) << doc["schedulers"].dump();
   EXPECT_GT(busy_share, 0.85) << doc["schedulers"].dump();
   EXPECT_LT(busy_share, 1.5) << doc["schedulers"].dump();
 }

@@ -392,6 +392,7 @@ json SnapshotJson(const probes::TopSnapshot& snap,
          {"busy_ns", c.busy_ns},
          {"idle_ns", c.idle_ns},
          {"offcpu_ns", c.offcpu_ns},
+         {"idle_offcpu_ns", c.idle_offcpu_ns},
          {"utilization",
           snap.interval_ns ? static_cast<double>(c.busy_ns) / static_cast<double>(snap.interval_ns)
                            : 0.0},

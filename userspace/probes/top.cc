@@ -105,9 +105,13 @@ PortCounters Delta(const PortCounters& a, const PortCounters& b) {
 }
 
 SchedulerCounters Delta(const SchedulerCounters& a, const SchedulerCounters& b) {
-  return {Minus(a.busy_ns, b.busy_ns),     Minus(a.idle_ns, b.idle_ns),
-          Minus(a.offcpu_ns, b.offcpu_ns), Minus(a.runs, b.runs),
-          Minus(a.preempted, b.preempted), Minus(a.blocked, b.blocked)};
+  return {Minus(a.busy_ns, b.busy_ns),
+          Minus(a.idle_ns, b.idle_ns),
+          Minus(a.offcpu_ns, b.offcpu_ns),
+          Minus(a.idle_offcpu_ns, b.idle_offcpu_ns),
+          Minus(a.runs, b.runs),
+          Minus(a.preempted, b.preempted),
+          Minus(a.blocked, b.blocked)};
 }
 
 struct ThreadName {
@@ -512,18 +516,23 @@ StatusOr<TopSnapshot> Top::Read() {
         c.busy_ns += r->second.held;
         c.offcpu_ns += Minus(r->second.offcpu, t->second->run_offcpu_ns);
       }
+      const uint64_t since = t->second->idle_offcpu_since_ns;
+      c.idle_offcpu_ns = t->second->idle_offcpu_ns + (since && since < now ? now - since : 0);
     }
     const auto before = scheduler_history_.find(tid);
     if (before != scheduler_history_.end()) {
       c.busy_ns = std::max(c.busy_ns, before->second.busy_ns);
       c.offcpu_ns = std::max(c.offcpu_ns, before->second.offcpu_ns);
+      c.idle_offcpu_ns = std::max(c.idle_offcpu_ns, before->second.idle_offcpu_ns);
     }
     c.busy_ns = std::min(c.busy_ns, snap.elapsed_ns);
     c.idle_ns = snap.elapsed_ns - c.busy_ns;
+    c.idle_offcpu_ns = std::min(c.idle_offcpu_ns, c.idle_ns);
     s.total = c;
     if (before != scheduler_history_.end()) {
       s.interval = Delta(c, before->second);
       s.interval.idle_ns = Minus(snap.interval_ns, s.interval.busy_ns);
+      s.interval.idle_offcpu_ns = std::min(s.interval.idle_offcpu_ns, s.interval.idle_ns);
     } else {
       s.interval = c;
     }

@@ -123,6 +123,8 @@ struct SchedulerCounters {
   uint64_t busy_ns = 0;    // holding an Erlang process
   uint64_t idle_ns = 0;    // wall time not holding one (ports, system work, polling, sleeping)
   uint64_t offcpu_ns = 0;  // the part of busy_ns the OS had the thread off the CPU
+  uint64_t idle_offcpu_ns = 0;  // the part of idle_ns it was off the CPU: asleep waiting for
+                                // work, or preempted by the OS in the scheduler loop
   uint64_t runs = 0;       // processes scheduled in
   uint64_t preempted = 0;  // switched out by the OS while holding a process: preempted
   uint64_t blocked = 0;    // ... blocked or sleeping in the kernel
