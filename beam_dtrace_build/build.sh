@@ -68,7 +68,7 @@ Options:
   -h, --help        this help
 
 Orion's emulator patches: OTP 25's in beam_dtrace_build/patches/, OTP 29's in
-beam_dtrace_build/patches/otp-29/ (emu flavor: probes, pairing, batches; same probe ABI).
+beam_dtrace_build/patches/otp-29/ (the same probes and pairing, both flavors; same probe ABI).
 OTP 27 has none yet: --otp 27 needs --no-patches. A patched 29 takes its libraries from the
 stock 29 prefix when that is built (build it first: --otp 29 --no-patches), and then compiles
 only the two patched emulators.
