@@ -1,15 +1,18 @@
-// Streams through the daemons (protocol version 2, docs/protocol.md "Streams"), asked from a
-// plain `erl` shell (Debian's, not project code) as any user would: real daemons in network
+// Streams and function names through the daemons (protocol version 2, docs/protocol.md
+// "Streams (version 2)"), asked from a plain `erl` shell (Debian's, not project code) as any user would: real daemons in network
 // namespaces, real BEAMs, real probes. The oracles are outside the system under test: the
 // workload's own call counts, the BPF links the daemon processes hold (kernel fdinfo), the
 // daemons' logs, and what the shell's mailbox received.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <chrono>
 #include <fstream>
 #include <future>
+#include <csignal>
 #include <sstream>
 #include <string>
+#include <vector>
 
 #include "tests/integration/support/bpf_requirements.h"
 #include "tests/integration/support/probe_state.h"
@@ -210,6 +213,151 @@ TEST_F(StreamTest, APeerDaemonKilledMidStreamIsANodeDownAndTheStreamGoesOn) {
   const std::string calls = LineAfter(out, "CALLS ");
   EXPECT_NE(calls.find("{'" + cluster_.beam_node(0) + "',200}"), std::string::npos) << out;
   EXPECT_EQ(testing::CountProcessBpfLinks(cluster_.daemon_pid(0)), 0);
+}
+
+
+// ---------------------------------------------------------------------------------------------
+// {functions, Prefix}: the names of the functions loaded on the cluster's BEAMs. The oracle is
+// what the test loaded into each node (a generated Erlang module, Elixir's own Enum).
+
+// Erlang (shell side): Show(Tag, Reply) prints `Tag N Truncated` then `Tag Name` per name, or
+// `Tag Reply` for anything else.
+const char* const kShow =
+    "Show = fun(Tag, {ok, #{functions := Fs, truncated := T}}) ->"
+    "         io:format(\"~s ~p ~p~n\", [Tag, length(Fs), T]),"
+    "         [io:format(\"~s ~s~n\", [Tag, F]) || F <- Fs], ok;"
+    "       (Tag, Other) -> io:format(\"~s ~0p~n\", [Tag, Other]) end,";
+
+// Every line of `output` that starts with `prefix`, without it.
+std::vector<std::string> LinesAfter(const std::string& output, const std::string& prefix) {
+  std::vector<std::string> lines;
+  std::istringstream in(output);
+  for (std::string line; std::getline(in, line);) {
+    if (line.rfind(prefix, 0) == 0) lines.push_back(line.substr(prefix.size()));
+  }
+  return lines;
+}
+
+// Loads `module` with the exported functions `names` (arity 0) into a node: a module of the
+// node's own, that no daemon knows of.
+std::string LoadModule(const std::string& module, const std::string& names) {
+  return "Names = " + names + ","
+         "Forms = [{attribute, 1, module, " + module + "},"
+         "         {attribute, 1, export, [{N, 0} || N <- Names]}"
+         "        | [{function, 1, N, 0, [{clause, 1, [], [], [{atom, 1, N}]}]} || N <- Names]],"
+         "{ok, M, Bin} = compile:forms(Forms), {module, M} = code:load_binary(M, \"gen.erl\", Bin).";
+}
+
+class FunctionsTest : public StreamTest {
+ protected:
+  std::string Call(int daemon, const std::string& request) {
+    return "gen_server:call({orion, '" + cluster_.daemon_node(daemon) + "'}, " + request + ")";
+  }
+};
+
+TEST_F(FunctionsTest, ErlangAndElixirNamesOfLoadedFunctionsCompleteAPrefixWithinBounds) {
+  ASSERT_TRUE(cluster_.Create(2)) << cluster_.error();
+  // 150 functions f100..f249 (sorted as numbers are), and Elixir's Enum from Debian's Elixir.
+  ASSERT_EQ(cluster_.beam(0).Eval(LoadModule(
+                "orion_many", "[list_to_atom(\"f\" ++ integer_to_list(I)) || I <- lists:seq(100, 249)]")),
+            "{module,orion_many}");
+  ASSERT_EQ(cluster_.beam(0).Eval("code:add_patha(\"/usr/lib/elixir/lib/elixir/ebin\"), "
+                                  "code:ensure_loaded('Elixir.Enum')."),
+            "{module,'Elixir.Enum'}");
+  const std::string out = cluster_.ShellEval(
+      std::string(kShow) +
+      "Show(\"SORT\", " + Call(0, "{functions, <<\"lists:so\">>}") + ")," +
+      "Show(\"ENUM\", " + Call(0, "{functions, \"Enum.ma\"}") + ")," +
+      "Show(\"MODS\", " + Call(0, "{functions, <<\"orion_ma\">>}") + ")," +
+      "Show(\"ENUMS\", " + Call(0, "{functions, <<\"Enu\">>}") + ")," +
+      "Show(\"ELIXIR_ERLANG\", " + Call(0, "{functions, <<\":lists.so\">>}") + ")," +
+      "Show(\"MANY\", " + Call(0, "{functions, <<\"orion_many:\">>}") + ")," +
+      "Show(\"NONE\", " + Call(0, "{functions, <<\"no_such_module:f\">>}") + ")," +
+      "Show(\"BADARG\", " + Call(0, "{functions, 42}") + ")," +
+      "Show(\"LONG\", " + Call(0, "{functions, list_to_binary(lists:duplicate(300, $a))}") + "),"
+      "io:format(\"ERL ~p~n\", [" + Call(0, "{functions, <<\"lists:so\">>}") + "]),");
+  std::printf("%s\n", out.c_str());
+  EXPECT_EQ(LinesAfter(out, "SORT "),
+            (std::vector<std::string>{"2 false", "lists:sort/1", "lists:sort/2"}))
+      << out;
+  const std::vector<std::string> enums = LinesAfter(out, "ENUM ");
+  ASSERT_FALSE(enums.empty()) << out;
+  EXPECT_EQ(enums[0].rfind(" false"), enums[0].size() - 6) << out;
+  for (const char* name : {"Enum.map/2", "Enum.map_every/3", "Enum.max/1", "Enum.map_reduce/3"}) {
+    EXPECT_NE(std::find(enums.begin(), enums.end(), name), enums.end()) << name << "\n" << out;
+  }
+  EXPECT_EQ(LinesAfter(out, "MODS "), (std::vector<std::string>{"1 false", "orion_many:"})) << out;
+  const std::vector<std::string> modules = LinesAfter(out, "ENUMS ");
+  EXPECT_NE(std::find(modules.begin(), modules.end(), "Enum."), modules.end()) << out;
+  EXPECT_EQ(LinesAfter(out, "ELIXIR_ERLANG "),
+            (std::vector<std::string>{"2 false", ":lists.sort/1", ":lists.sort/2"}))
+      << out;
+  // Bounded: 100 of the 150, the first in order, and said to be cut.
+  const std::vector<std::string> many = LinesAfter(out, "MANY ");
+  ASSERT_EQ(many.size(), 101u) << out;
+  EXPECT_EQ(many[0], "100 true");
+  EXPECT_EQ(many[1], "orion_many:f100/0");
+  EXPECT_EQ(many[100], "orion_many:f199/0");
+  EXPECT_EQ(LinesAfter(out, "NONE "), (std::vector<std::string>{"0 false"})) << out;
+  EXPECT_EQ(LineAfter(out, "BADARG "),
+            "{error,{bad_request,<<\"functions: the prefix must be a binary or a string, not "
+            "42\">>}}")
+      << out;
+  EXPECT_EQ(LineAfter(out, "LONG ").rfind("{error,{bad_request,<<\"functions: the prefix is 300 "
+                                          "bytes long",
+                                          0),
+            0u)
+      << out;
+}
+
+TEST_F(FunctionsTest, ClusterScopeAsksEveryHostAndABeamThatDoesNotAnswerIsLeftOut) {
+  ASSERT_TRUE(cluster_.Create(2)) << cluster_.error();
+  ASSERT_EQ(cluster_.beam(0).Eval(LoadModule("orion_on_host0", "[probe]")), "{module,orion_on_host0}");
+  ASSERT_EQ(cluster_.beam(1).Eval(LoadModule("orion_on_host1", "[probe]")), "{module,orion_on_host1}");
+  const std::string node1 = "'" + cluster_.beam_node(1) + "'";
+  std::string out = cluster_.ShellEval(
+      std::string(kShow) +
+      "Show(\"CLUSTER\", " + Call(0, "{functions, <<\"orion_on_host\">>}") + ")," +
+      "Show(\"LOCAL\", " + Call(0, "{functions, <<\"orion_on_host\">>, #{scope => local}}") + ")," +
+      "Show(\"NODE\", " + Call(0, "{functions, <<\"orion_on_host\">>, #{node => " + node1 + "}}") +
+      ")," +
+      "Show(\"PEER\", " + Call(1, "{functions, <<\"orion_on_host1:\">>, #{scope => local}}") + "),");
+  EXPECT_EQ(LinesAfter(out, "CLUSTER "),
+            (std::vector<std::string>{"2 false", "orion_on_host0:", "orion_on_host1:"}))
+      << out;
+  EXPECT_EQ(LinesAfter(out, "LOCAL "), (std::vector<std::string>{"1 false", "orion_on_host0:"}))
+      << out;
+  EXPECT_EQ(LinesAfter(out, "NODE "), (std::vector<std::string>{"1 false", "orion_on_host1:"}))
+      << out;
+  EXPECT_EQ(LinesAfter(out, "PEER "),
+            (std::vector<std::string>{"1 false", "orion_on_host1:probe/0"}))
+      << out;
+
+  // Host 1's BEAM stops answering (SIGSTOP): the reply still comes, with host 0's names.
+  const pid_t beam1 = cluster_.beam(1).os_pid();
+  ASSERT_EQ(::kill(beam1, SIGSTOP), 0);
+  out = cluster_.ShellEval(std::string(kShow) + "T0 = erlang:monotonic_time(millisecond)," +
+                           "Show(\"STOPPED\", " + Call(0, "{functions, <<\"orion_on_host\">>}") +
+                           "), io:format(\"TOOK ~p~n\", [erlang:monotonic_time(millisecond) - T0]),");
+  ::kill(beam1, SIGCONT);
+  EXPECT_EQ(LinesAfter(out, "STOPPED "), (std::vector<std::string>{"1 false", "orion_on_host0:"}))
+      << out;
+  EXPECT_TRUE(LogSays(1, "functions: " + cluster_.beam_node(1))) << "host 1 says why";
+}
+
+TEST_F(FunctionsTest, AnElixirShellCompletesElixirNames) {
+  ASSERT_TRUE(cluster_.Create(1)) << cluster_.error();
+  ASSERT_EQ(cluster_.beam(0).Eval("code:add_patha(\"/usr/lib/elixir/lib/elixir/ebin\"), "
+                                  "code:ensure_loaded('Elixir.Enum')."),
+            "{module,'Elixir.Enum'}");
+  // What docs/protocol.md shows from iex.
+  const std::string out = cluster_.ElixirEval(
+      "reply = GenServer.call({:orion, :\"" + cluster_.daemon_node(0) +
+      "\"}, {:functions, \"Enum.flat\"}); IO.puts(\"EX \" <> inspect(reply))");
+  std::printf("%s\n", out.c_str());
+  EXPECT_EQ(LineAfter(out, "EX "),
+            R"({:ok, %{functions: ["Enum.flat_map/2", "Enum.flat_map_reduce/3"], truncated: false}})")
+      << out;
 }
 
 }  // namespace

@@ -118,6 +118,28 @@ TEST_F(UiClusterTest, SaysWhenItsDaemonIsGoneAndWhenItIsBack) {
   EXPECT_EQ(Get("/api/nodes", &status)["nodes"].size(), 1u);
 }
 
+// GET /api/functions: {functions, Prefix} of the daemon, over every host's BEAMs.
+TEST_F(UiClusterTest, CompletesTheFunctionNamesLoadedOnEveryHost) {
+  StartUi(2);
+  if (HasFatalFailure()) return;
+  ASSERT_TRUE(WaitConnected(true));
+  for (int i = 0; i < cluster_.size(); ++i) {
+    ASSERT_EQ(cluster_.beam(i).Eval("element(1, code:ensure_loaded(orion_workload))."), "module");
+  }
+  // Loaded on host 1 only: the daemon of host 0 finds it through its peer.
+  ASSERT_EQ(cluster_.beam(1).Eval("element(1, code:ensure_loaded(orion_top_workload))."), "module");
+  int status = 0;
+  json answer = Get("/api/functions?prefix=orion_workload%3Akno", &status);
+  EXPECT_EQ(status, 200);
+  EXPECT_EQ(answer, json::parse(R"({"functions": ["orion_workload:known/1"], "truncated": false})"));
+  answer = Get("/api/functions?prefix=orion_top_w", &status);
+  EXPECT_EQ(status, 200);
+  EXPECT_EQ(answer, json::parse(R"({"functions": ["orion_top_workload:"], "truncated": false})"));
+  answer = Get("/api/functions?prefix=" + std::string(300, 'a'), &status);
+  EXPECT_EQ(status, 400) << answer.dump();
+  EXPECT_NE(answer.value("error", "").find("prefix"), std::string::npos) << answer.dump();
+}
+
 // Against daemons that stream (protocol v2, daemon_streams.cc).
 TEST_F(UiClusterTest, ACaptureCountsWhatEveryHostCalledInItsSummaryAndItsEvents) {
   StartUi(2);

@@ -10,6 +10,7 @@
 
 #include <spdlog/spdlog.h>
 
+#include "userspace/daemon/function_names.h"
 #include "userspace/daemon/host_capture.h"
 #include "userspace/daemon/host_top.h"
 #include "userspace/erlang/gen_call.h"
@@ -28,6 +29,12 @@ using protocol::NodeStatus;
 constexpr const char* kRegisteredName = "orion";
 // Peer replies carry sketches: allow more than a request may carry.
 constexpr uint32_t kMaxPeerReplyBytes = 32u << 20;
+// {functions, Prefix}: requests answered at once (each asks every BEAM of the host), the BEAMs
+// asked per host, how long a BEAM may take (then it is left out), and a peer.
+constexpr uint32_t kMaxLookups = 4;
+constexpr size_t kMaxBeamsAsked = 32;
+constexpr auto kBeamLookupTimeout = std::chrono::seconds(2);
+constexpr auto kPeerLookupTimeout = std::chrono::seconds(3);
 
 // Shells and peers reach orion@host at the address `host` resolves to: say so when the
 // listener is not there.
@@ -145,7 +152,9 @@ void Daemon::Run(std::atomic<bool>& stop) {
   server.Run(stop);
   if (discovery.joinable()) discovery.join();
   std::unique_lock<std::mutex> hold(mu_);
-  captures_done_.wait(hold, [this] { return captures_running_ == 0 && streams_.empty(); });
+  captures_done_.wait(hold, [this] {
+    return captures_running_ == 0 && lookups_running_ == 0 && streams_.empty();
+  });
 }
 
 void Daemon::OnMessage(const erlang::Message& message, const ReplyChannel& reply) {
@@ -186,9 +195,8 @@ void Daemon::OnMessage(const erlang::Message& message, const ReplyChannel& reply
     StartStream(*stream, incoming->call, reply);
   } else if (const auto* stop = std::get_if<protocol::StreamStopRequest>(&request)) {
     StopStream(*stop, incoming->call, reply);
-  } else if (std::holds_alternative<protocol::FunctionsRequest>(request)) {
-    answer(protocol::EncodeError(protocol::ErrorKind::kUnavailable,
-                                 "this daemon does not serve {functions, Prefix} yet"));
+  } else if (const auto* functions = std::get_if<protocol::FunctionsRequest>(&request)) {
+    StartFunctions(*functions, incoming->call, reply);
   } else {
     answer(AnswerWatchRequest(request));
   }
@@ -307,6 +315,92 @@ void Daemon::StartTop(protocol::TopRequest request, protocol::GenCall call, Repl
                                                                    request.duration_ms)));
     MeasurementDone();
   }).detach();
+}
+
+void Daemon::StartFunctions(protocol::FunctionsRequest request, protocol::GenCall call,
+                            ReplyChannel reply) {
+  auto to = erlang::ToErlangPid(call.from);
+  if (!to.ok()) return;
+  {
+    std::lock_guard<std::mutex> hold(mu_);
+    if (lookups_running_ == kMaxLookups) {
+      reply.Send(*to, protocol::EncodeGenReply(
+                          call.tag, protocol::EncodeError(protocol::ErrorKind::kBusy,
+                                                          std::to_string(kMaxLookups) +
+                                                              " {functions, Prefix} requests are "
+                                                              "being answered; try again")));
+      return;
+    }
+    ++lookups_running_;
+  }
+  std::thread([this, request = std::move(request), tag = call.tag, to = *to, reply] {
+    std::vector<std::future<protocol::FunctionsResult>> parts;
+    if (request.scope == protocol::Scope::kCluster) {
+      for (const std::string& peer : Peers()) {
+        parts.push_back(std::async(std::launch::async, [this, peer, &request] {
+          return AskPeerFunctions(peer, request);
+        }));
+      }
+    }
+    std::vector<protocol::FunctionsResult> results;
+    results.push_back(FunctionsHere(request));
+    for (auto& part : parts) results.push_back(part.get());
+    reply.Send(to, protocol::EncodeGenReply(tag, protocol::EncodeFunctionsReply(
+                                                     protocol::MergeFunctions(std::move(results)))));
+    std::lock_guard<std::mutex> hold(mu_);
+    --lookups_running_;
+    captures_done_.notify_all();
+  }).detach();
+}
+
+protocol::FunctionsResult Daemon::FunctionsHere(const protocol::FunctionsRequest& request) {
+  const auto deadline = std::chrono::steady_clock::now() + kBeamLookupTimeout;
+  std::vector<std::pair<std::string, std::future<StatusOr<protocol::FunctionsResult>>>> asked;
+  bool left_out = false;
+  for (const beam::BeamProcess& b :
+       HostBeams(request.node.value_or(""), config_.only_netns, /*usdt_only=*/false)) {
+    if (b.node_name.empty()) continue;  // not distributed: nothing can ask it
+    if (asked.size() == kMaxBeamsAsked) {
+      left_out = true;
+      break;
+    }
+    asked.emplace_back(b.node_name,
+                       std::async(std::launch::async, [this, node = b.node_name, &request,
+                                                       deadline] {
+                         return CompleteOnBeam(node, cookie_, request.prefix, deadline);
+                       }));
+  }
+  std::vector<protocol::FunctionsResult> results;
+  for (auto& [node, part] : asked) {
+    StatusOr<protocol::FunctionsResult> result = part.get();
+    if (!result.ok()) {
+      // A BEAM that cannot answer leaves its names out; the others' still come.
+      spdlog::info("functions: {}: {}", node, result.status().message());
+      continue;
+    }
+    results.push_back(*std::move(result));
+  }
+  protocol::FunctionsResult merged = protocol::MergeFunctions(std::move(results));
+  merged.truncated = merged.truncated || left_out;
+  return merged;
+}
+
+protocol::FunctionsResult Daemon::AskPeerFunctions(const std::string& peer,
+                                                   const protocol::FunctionsRequest& request) {
+  protocol::FunctionsRequest local = request;
+  local.scope = protocol::Scope::kLocal;
+  auto answer =
+      erlang::GenServerCall(*node_, peer, kRegisteredName, protocol::EncodeRequest(local),
+                            std::chrono::steady_clock::now() + kPeerLookupTimeout,
+                            erlang::DecodeLimits{}, stop_);
+  StatusOr<protocol::FunctionsResult> result =
+      answer.ok() ? protocol::DecodeFunctionsReply(*answer)
+                  : StatusOr<protocol::FunctionsResult>(answer.status());
+  if (!result.ok()) {
+    spdlog::info("functions: peer {}: {}", peer, result.status().message());
+    return {};
+  }
+  return *std::move(result);
 }
 
 protocol::TopReplyParts Daemon::TopHere(const protocol::TopRequest& request) {

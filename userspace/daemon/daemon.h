@@ -52,6 +52,13 @@ class Daemon {
   erlang::Term AnswerWatchRequest(const protocol::Request& request);
   void StartCapture(protocol::CaptureRequest request, protocol::GenCall call, ReplyChannel reply);
   void StartTop(protocol::TopRequest request, protocol::GenCall call, ReplyChannel reply);
+  // {functions, Prefix}: this host's BEAMs and (scope cluster) the peers', on a thread of its
+  // own, at most kMaxLookups at once.
+  void StartFunctions(protocol::FunctionsRequest request, protocol::GenCall call,
+                      ReplyChannel reply);
+  protocol::FunctionsResult FunctionsHere(const protocol::FunctionsRequest& request);
+  protocol::FunctionsResult AskPeerFunctions(const std::string& peer,
+                                             const protocol::FunctionsRequest& request);
   // Counts a capture or top as running; false (and a busy answer sent) at max_captures.
   bool AdmitMeasurement(const protocol::GenCall& call, const erlang_pid& to,
                         const ReplyChannel& reply);
@@ -101,6 +108,7 @@ class Daemon {
   std::mutex mu_;
   std::condition_variable captures_done_;
   uint32_t captures_running_ = 0;
+  uint32_t lookups_running_ = 0;  // {functions, Prefix} being answered
   std::set<std::string> discovered_peers_;
   StreamTable stream_table_;
   std::map<std::string, std::shared_ptr<Stream>> streams_;  // by id (its encoded reference)

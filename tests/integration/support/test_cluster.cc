@@ -227,6 +227,14 @@ std::string TestCluster::ShellEval(const std::string& expr, const std::string& c
   return Shell({}, "10.77.0.254", expr, cookie, timeout);
 }
 
+std::string TestCluster::ElixirEval(const std::string& expr, std::chrono::milliseconds timeout) {
+  const std::string name =
+      "iex" + std::to_string(::getpid()) + "_" + std::to_string(shells_++) + "@10.77.0.254";
+  std::string out;
+  RunCommand({"/usr/bin/elixir", "--name", name, "--cookie", kCookie, "-e", expr}, &out, timeout);
+  return out;
+}
+
 std::string TestCluster::ShellEvalOn(int i, const std::string& expr,
                                      std::chrono::milliseconds timeout) {
   return Shell(launcher(i), ip(i), expr, kCookie, timeout);

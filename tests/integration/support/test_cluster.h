@@ -69,6 +69,9 @@ class TestCluster {
   // distributed node in the root namespace with `cookie`; returns what it printed.
   std::string ShellEval(const std::string& expr, const std::string& cookie = kCookie,
                         std::chrono::milliseconds timeout = std::chrono::seconds(120));
+  // The same with Debian's `elixir -e` (an Elixir shell's node, named the same way).
+  std::string ElixirEval(const std::string& expr,
+                         std::chrono::milliseconds timeout = std::chrono::seconds(120));
   // The same shell on host i (in its network namespace, named shell...@10.77.0.<i+1>): a BEAM
   // of that host, as an operator's own shell is.
   std::string ShellEvalOn(int i, const std::string& expr,
