@@ -275,7 +275,10 @@ TEST_F(FunctionsTest, ErlangAndElixirNamesOfLoadedFunctionsCompleteAPrefixWithin
       "Show(\"NONE\", " + Call(0, "{functions, <<\"no_such_module:f\">>}") + ")," +
       "Show(\"BADARG\", " + Call(0, "{functions, 42}") + ")," +
       "Show(\"LONG\", " + Call(0, "{functions, list_to_binary(lists:duplicate(300, $a))}") + "),"
-      "io:format(\"ERL ~p~n\", [" + Call(0, "{functions, <<\"lists:so\">>}") + "]),");
+      // What docs/protocol.md shows from erl.
+      "io:format(\"ERL ~p~n\", [" + Call(0, "{functions, <<\"lists:so\">>}") + "]),"
+      "io:format(\"ERL ~p~n\", [" + Call(0, "{functions, <<\"lis\">>}") + "]),"
+      "io:format(\"ERL ~p~n\", [" + Call(0, "{functions, \"Enum.ma\", #{scope => local}}") + "]),");
   std::printf("%s\n", out.c_str());
   EXPECT_EQ(LinesAfter(out, "SORT "),
             (std::vector<std::string>{"2 false", "lists:sort/1", "lists:sort/2"}))
@@ -321,7 +324,7 @@ TEST_F(FunctionsTest, ClusterScopeAsksEveryHostAndABeamThatDoesNotAnswerIsLeftOu
       "Show(\"LOCAL\", " + Call(0, "{functions, <<\"orion_on_host\">>, #{scope => local}}") + ")," +
       "Show(\"NODE\", " + Call(0, "{functions, <<\"orion_on_host\">>, #{node => " + node1 + "}}") +
       ")," +
-      "Show(\"PEER\", " + Call(1, "{functions, <<\"orion_on_host1:\">>, #{scope => local}}") + "),");
+      "Show(\"PEER\", " + Call(1, "{functions, <<\"orion_on_host1:p\">>, #{scope => local}}") + "),");
   EXPECT_EQ(LinesAfter(out, "CLUSTER "),
             (std::vector<std::string>{"2 false", "orion_on_host0:", "orion_on_host1:"}))
       << out;
