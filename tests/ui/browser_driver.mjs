@@ -108,7 +108,11 @@ async function run(command) {
     case 'typeQuery': {  // types like a person, then waits for the suggestions
       await page.fill('[data-testid=query]', '');
       await page.type('[data-testid=query]', command.text, { delay: 30 });
-      await page.waitForSelector('[data-testid=suggestions] li', { timeout: command.timeoutMs || 10000 });
+      // The answer to this text, not a list still shown from an earlier one.
+      await page.waitForFunction((text) => {
+        const names = [...document.querySelectorAll('[data-testid=suggestions] li:not(.more)')];
+        return names.length > 0 && names.every((li) => li.textContent.startsWith(text));
+      }, command.text, { timeout: command.timeoutMs || 10000 });
       return { suggestions: await page.locator('[data-testid=suggestions] li').allTextContents() };
     }
     case 'key': {

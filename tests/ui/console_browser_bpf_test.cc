@@ -105,7 +105,17 @@ TEST_F(ConsoleBrowserTest, PageCountsWhatTheWorkloadCalledDrawsItAndShowsARange)
   for (int i = 0; i < cluster_.size(); ++i) {
     ASSERT_EQ(cluster_.beam(i).Eval("element(1, code:ensure_loaded(orion_workload))."), "module");
   }
-  json answer = browser.Run({{"op", "typeQuery"}, {"text", "orion_workload:kno"}});
+  // A module name first, then its functions; TAB completes their common prefix, then the one left.
+  json answer = browser.Run({{"op", "typeQuery"}, {"text", "orion_workl"}});
+  ASSERT_OK(answer);
+  EXPECT_EQ(answer["suggestions"], json::array({"orion_workload:"}));
+  answer = browser.Run({{"op", "typeQuery"}, {"text", "orion_workload:kno"}});
+  ASSERT_OK(answer);
+  EXPECT_EQ(answer["suggestions"], json::array({kKnown, "orion_workload:known_then_spin/2"}));
+  answer = browser.Run({{"op", "key"}, {"key", "Tab"}});
+  ASSERT_OK(answer);
+  EXPECT_EQ(answer["value"], "orion_workload:known");
+  answer = browser.Run({{"op", "typeQuery"}, {"text", "orion_workload:known/"}});
   ASSERT_OK(answer);
   EXPECT_EQ(answer["suggestions"], json::array({kKnown}));
   answer = browser.Run({{"op", "key"}, {"key", "Tab"}});
