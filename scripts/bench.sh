@@ -249,7 +249,19 @@ bench_jit_instructions() {
   [[ $EUID -eq 0 ]] || die "the jit-instructions section writes into a node's pairing table: run it as root"
   command -v valgrind >/dev/null || die "valgrind is not installed (apt-get install valgrind)"
   build_targets probe_floor
-  local runs="${ORION_BENCH_CALLGRIND_RUNS:-30}"
+  local runs="${ORION_BENCH_CALLGRIND_RUNS:-30}" stock_erl tmp
+  stock_erl="$("$ROOT/beam_dtrace_build/build.sh" --no-patches --print-prefix)/bin/erl"
+  tmp="$(mktemp -d)"
+  # Both at once: an instruction count does not depend on what else the machine runs.
+  if [[ -x "$stock_erl" ]]; then
+    ORION_IDLE_FLAVOR=jit "$ROOT/tests/bench/beam/idle_instructions.sh" "$runs" >"$tmp/idle" ||
+      echo "(idle_instructions.sh failed)" >"$tmp/idle" &
+  else
+    echo "(not measured: no unpatched build; run \`beam_dtrace_build/build.sh --no-patches\`)" >"$tmp/idle"
+  fi
+  ORION_IDLE_FLAVOR=jit "$ROOT/tests/bench/beam/untargeted_instructions.sh" "$BUILD_DIR" "$runs" \
+    >"$tmp/untargeted" || echo "(untargeted_instructions.sh failed)" >"$tmp/untargeted"
+  wait
   echo "$(machine_line) OTP 25.2.3 with USDT probes, under valgrind's callgrind (instructions"
   echo "executed by the node's process, fresh nodes with +S 1); run as root with \`$COMMAND_LINE\`."
   echo
@@ -257,14 +269,7 @@ bench_jit_instructions() {
   echo "JIT built without Orion's patches (\`ORION_IDLE_FLAVOR=jit tests/bench/beam/idle_instructions.sh"
   echo "$runs\`; the base is \`beam_dtrace_build/build.sh --no-patches\`):"
   echo
-  local stock_erl
-  stock_erl="$("$ROOT/beam_dtrace_build/build.sh" --no-patches --print-prefix)/bin/erl"
-  if [[ -x "$stock_erl" ]]; then
-    ORION_IDLE_FLAVOR=jit "$ROOT/tests/bench/beam/idle_instructions.sh" "$runs" ||
-      echo "(idle_instructions.sh failed)"
-  else
-    echo "(not measured: no unpatched build; run \`beam_dtrace_build/build.sh --no-patches\`)"
-  fi
+  cat "$tmp/idle"
   echo
   echo "Untargeted code while a capture runs, on the patched JIT: fib(27) with nothing attached (A)"
   echo "and with the emulator in the state \`orion capture orion_bench:calls/2\` puts it in (B: the"
@@ -272,8 +277,8 @@ bench_jit_instructions() {
   echo "of orion__call and orion__calls raised; no BPF program, which would only run when a probe"
   echo "fires) (\`tests/bench/beam/untargeted_instructions.sh BUILD_DIR $runs\`):"
   echo
-  ORION_IDLE_FLAVOR=jit "$ROOT/tests/bench/beam/untargeted_instructions.sh" "$BUILD_DIR" "$runs" ||
-    echo "(untargeted_instructions.sh failed)"
+  cat "$tmp/untargeted"
+  rm -rf "$tmp"
 }
 
 # Replaces the section between <!-- bench:NAME:begin --> and <!-- bench:NAME:end --> of the doc
