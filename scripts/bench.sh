@@ -14,7 +14,8 @@
 #   ORION_BENCH_BEAM_REPS=9 sudo scripts/bench.sh beam
 #   ORION_BENCH_ORION=/path/to/orion sudo scripts/bench.sh beam   # measure that orion binary
 #   sudo scripts/bench.sh ui    # orion ui's page in chromium, 10 functions x 3 nodes, 12 min
-#                               # (scripts/bench/ui_goal.sh; written to docs/ui.md)
+#                               # (scripts/bench/ui_goal.sh; written to docs/ui.md and
+#                               # docs/performance.md)
 #
 # Each section is a function bench_<name> that prints a Markdown body on stdout; add BPF or BEAM
 # workload sections as more functions and list them in SECTIONS.
@@ -305,7 +306,8 @@ run_section() {
   case "$name" in
     sketch) body="$(bench_sketch)"; update_section sketch "Sketch" "$body" ;;
     beam) body="$(bench_beam)"; update_section beam "BEAM workloads: a capture against Erlang tracing" "$body" ;;
-    ui) body="$(bench_ui)"; update_section ui "Performance" "$body" "$ROOT/docs/ui.md" ;;
+    ui) body="$(bench_ui)"; update_section ui "Performance" "$body" "$ROOT/docs/ui.md"
+      update_section ui "The console: orion ui's page in chromium" "$body" ;;
     jit) body="$(bench_jit)"; update_section jit "The JIT: a capture against Erlang tracing (patch 0012)" "$body" ;;
     jit-instructions) body="$(bench_jit_instructions)"
       update_section jit-instructions "The JIT in instructions: idle, and untargeted code during a capture" "$body" ;;
