@@ -63,6 +63,10 @@ Options:
                     source (its release is read from the tarball's OTP_VERSION)
   --no-patches      build stock OTP (no Orion patches): the baseline for benchmarks,
                     and the build tracer mode is tested on for 27 and 29
+  --debug           add the JIT flavor of the debug emulator type (beam.debug.jit:
+                    assertions, and the JIT's checks of the stack's frames) to the
+                    prefix these options name otherwise (built first if missing), in
+                    a prefix of its own; run it as erl -emu_type debug -emu_flavor jit
   --force           rebuild even if the prefix is complete
   --jobs N          parallel make jobs (default: number of cores)
   -h, --help        this help
@@ -85,6 +89,7 @@ Examples:
   $(basename "$0") --otp 29 --no-patches --print-prefix
   $(basename "$0") --otp 29                 # patched 29 (after the stock one: emulators only)
   $(basename "$0") --tarball otp_src_27.3.4.1.tar.gz --no-patches
+  $(basename "$0") --debug                  # the patched 25 with beam.debug.jit beside the others
 USAGE
 }
 
@@ -94,6 +99,7 @@ die() { printf '[beam_dtrace_build] error: %s\n' "$*" >&2; exit 1; }
 tarball=""
 release=""
 patches=1
+debug=0
 force=0
 print_prefix=0
 jobs="$(nproc)"
@@ -103,6 +109,7 @@ while [[ $# -gt 0 ]]; do
     --print-prefix) print_prefix=1 ;;
     --tarball) [[ $# -ge 2 ]] || die "--tarball needs a path"; tarball="$(realpath "$2")"; shift ;;
     --no-patches) patches=0 ;;
+    --debug) debug=1 ;;
     --force) force=1 ;;
     --jobs) [[ $# -ge 2 ]] || die "--jobs needs a number"; jobs="$2"; shift ;;
     -h|--help) usage; exit 0 ;;
@@ -173,11 +180,13 @@ build_key() {
     source_identity
     if [[ "$recipe" == full ]]; then echo "full:$FULL_BUILD_RECIPE ${FULL_BUILD_APPS[*]}"; fi
     if (( patches )); then cat "$patch_dir"/*.patch "$PATCH_INCLUDE_DIR"/*.h; else echo "stock"; fi
+    if (( debug )); then echo "type:debug jit (over the opt prefix)"; fi
   } | sha256sum | cut -c1-12
 }
 
 default_prefix() {
   local variant="patched"; (( patches )) || variant="stock"
+  (( debug )) && variant+="-debug"
   local version
   if [[ -n "$tarball" ]]; then
     version="$tarball_version"
@@ -206,9 +215,24 @@ fi
 
 [[ $EUID -eq 0 ]] || die "run as root (it writes $CACHE_DIR and may install packages)"
 mkdir -p "$CACHE_DIR"
+# --debug: the prefix of the same options without it is the base, built first (before this
+# build takes its lock, which that build takes too); only the debug JIT is compiled here.
+debug_base=""
+if (( debug )); then
+  base_args=(--otp "$release" --jobs "$jobs")
+  [[ -n "$tarball" ]] && base_args+=(--tarball "$tarball")
+  (( patches )) || base_args+=(--no-patches)
+  debug_base="$(ORION_OTP_PREFIX="" "$HERE/build.sh" "${base_args[@]}" --print-prefix)"
+  if [[ ! -f "$debug_base/.orion-build" ]]; then
+    log "building the base prefix first: $debug_base"
+    ORION_OTP_PREFIX="" "$HERE/build.sh" "${base_args[@]}" >/dev/null
+  fi
+fi
 # One build of a release at a time; other releases build meanwhile (25 keeps the lock name
 # earlier versions of this script used).
-if [[ "$release" == "$DEFAULT_RELEASE" ]]; then exec 9>"$CACHE_DIR/.build.lock"; else exec 9>"$CACHE_DIR/.build-otp$release.lock"; fi
+# A --debug build (its base is built by then) has a lock of its own.
+if (( debug )); then exec 9>"$CACHE_DIR/.build-debug-otp$release.lock"
+elif [[ "$release" == "$DEFAULT_RELEASE" ]]; then exec 9>"$CACHE_DIR/.build.lock"; else exec 9>"$CACHE_DIR/.build-otp$release.lock"; fi
 if ! flock -n 9; then
   log "waiting for another build of OTP $release to finish"
   flock 9
@@ -420,18 +444,32 @@ configure_log="$WORK/configure.log"
 ./configure "${configure_args[@]}" > "$configure_log" 2>&1 ||
   { tail -20 "$configure_log" >&2; die "configure failed (log: $configure_log)"; }
 
-for flavor in emu jit; do
-  step "building the $flavor emulator ($jobs jobs; log: $WORK/make-$flavor.log)"
-  make -j"$jobs" -C erts/emulator opt FLAVOR="$flavor" > "$WORK/make-$flavor.log" 2>&1 ||
-    { tail -30 "$WORK/make-$flavor.log" >&2; die "the $flavor emulator failed to build (log: $WORK/make-$flavor.log)"; }
-done
+if (( debug )); then
+  step "building the debug jit emulator ($jobs jobs; log: $WORK/make-debug-jit.log)"
+  make -j"$jobs" -C erts/emulator debug FLAVOR=jit > "$WORK/make-debug-jit.log" 2>&1 ||
+    { tail -30 "$WORK/make-debug-jit.log" >&2; die "the debug jit emulator failed to build (log: $WORK/make-debug-jit.log)"; }
+else
+  for flavor in emu jit; do
+    step "building the $flavor emulator ($jobs jobs; log: $WORK/make-$flavor.log)"
+    make -j"$jobs" -C erts/emulator opt FLAVOR="$flavor" > "$WORK/make-$flavor.log" 2>&1 ||
+      { tail -30 "$WORK/make-$flavor.log" >&2; die "the $flavor emulator failed to build (log: $WORK/make-$flavor.log)"; }
+  done
+fi
 
 # ---- install --------------------------------------------------------------------------
 target="$(erts/autoconf/config.guess)"
 bindir="$src/bin/$target"
 staging="$prefix.tmp"
 rm -rf "$staging"
-if [[ -n "$stock_prefix" ]]; then
+if [[ -n "$debug_base" ]]; then
+  step "assembling the prefix from $debug_base and the debug jit emulator"
+  cp -a "$debug_base" "$staging"
+  rm -f "$staging/.orion-build"
+  grep -rlIF "$debug_base" "$staging" | while read -r f; do sed -i "s|$debug_base|$prefix|g" "$f"; done
+  erts_dir="$(find "$staging" -maxdepth 3 -type d -name 'erts-*' | head -1)"
+  # The debug emulator starts the debug erl_child_setup (its name carries the type too).
+  cp "$bindir"/beam.debug.jit "$bindir"/erl_child_setup.debug "$erts_dir/bin/"
+elif [[ -n "$stock_prefix" ]]; then
   step "assembling the prefix from the stock $stock_prefix and the patched emulators"
   cp -a "$stock_prefix" "$staging"
   rm -f "$staging/.orion-build"
@@ -483,12 +521,18 @@ for flavor in emu jit; do
     die "erl -emu_flavor $flavor does not start: $got"
   [[ "$got" == "$flavor systemtap" ]] || die "erl -emu_flavor $flavor reports '$got', expected '$flavor systemtap'"
 done
+if (( debug )); then
+  got="$("$erl" -emu_type debug -emu_flavor jit -noshell -eval \
+    'io:format("~s ~s ~s", [erlang:system_info(emu_flavor), erlang:system_info(dynamic_trace), erlang:system_info(build_type)]), halt().' 2>&1)" ||
+    die "erl -emu_type debug -emu_flavor jit does not start: $got"
+  [[ "$got" == "jit systemtap debug" ]] || die "erl -emu_type debug -emu_flavor jit reports '$got', expected 'jit systemtap debug'"
+fi
 
 {
   echo "key=$key"
   echo "otp=$src_version"
   echo "source=$built_from"
-  echo "recipe=$recipe${stock_prefix:+ (emulators only; the rest from $stock_prefix)}"
+  echo "recipe=$recipe${stock_prefix:+ (emulators only; the rest from $stock_prefix)}${debug_base:+ (the debug jit emulator over $debug_base)}"
   echo "patches=$( (( patches )) && (cd "$patch_dir" && ls *.patch | tr '\n' ' ') || echo none)"
   echo "built=$(date -u +%FT%TZ)"
   echo "build_seconds=$(( SECONDS - start_s ))"
