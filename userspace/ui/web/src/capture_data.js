@@ -7,6 +7,8 @@
 //   data.addInterval(event);                 // an `interval` event's JSON; replays replace
 //   data.series('m:f/1')                     // per interval: calls/s, wall and cpu quantiles
 //   data.heatmap('m:f/1', 'wall')            // time x coarsened bucket counts
+//   data.heatmapColumns('m:f/1', 'wall')     // the same, a column per interval (drawn a column
+//                                            // at a time: charts.js)
 //   data.rangeSketch('m:f/1', 'wall', t0, t1)
 //   data.setNodeFilter('app@h')              // every view then shows that node only
 import { QUANTILES, Sketch, SparseBins, summarize } from './sketch.js';
@@ -168,7 +170,8 @@ export class CaptureData {
           counts.push(c);
         }
       }
-      summary[`${kind}Rows`] = { row: Int32Array.from(rows), count: Float64Array.from(counts) };
+      summary[`${kind}Rows`] = { row: Int32Array.from(rows), count: Float64Array.from(counts),
+        max: counts.length ? Math.max(...counts) : 0 };
     }
     for (const f of this.parts(interval, fn, node)) {
       calls += f.calls;
@@ -210,37 +213,33 @@ export class CaptureData {
     }
   }
 
-  // The heatmap of a function: one column per kept interval (by seq, from the first kept), rows
-  // of HEATMAP_ROWS_PER_OCTAVE per power of two (row r holds bins r*k .. r*k+k-1, k = 64/rows);
-  // cells[column * rows + (row - rowMin)] = count. Zeros (0 ns) are left out.
-  heatmap(fn, kind) {
+  // The heatmap of a function, a column per kept interval: column(seq) is the interval's counts
+  // per coarse row ({row, count, max}, rows ascending; undefined for a missing interval), the
+  // same object until that interval is replaced, so a drawing can repaint only the columns that
+  // changed. Rows: HEATMAP_ROWS_PER_OCTAVE per power of two (row r holds bins r*k .. r*k+k-1,
+  // k = 64/rows), rowMin..rowMax those with a count; maxCount the highest cell. Zeros (0 ns)
+  // are left out. Null without a count.
+  heatmapColumns(fn, kind) {
     const binsPerRow = this.mapping.subbuckets / HEATMAP_ROWS_PER_OCTAVE;
     const ordered = this.ordered();
-    const columns = ordered.map((interval) => this.intervalSummary(interval, fn)[`${kind}Rows`]);
+    const bySeq = new Map();
     let rowMin = Infinity;
     let rowMax = -Infinity;
-    for (const { row } of columns) {
-      if (!row.length) continue;
-      rowMin = Math.min(rowMin, row[0]);
-      rowMax = Math.max(rowMax, row[row.length - 1]);
+    let maxCount = 0;
+    for (const interval of ordered) {
+      const rows = this.intervalSummary(interval, fn)[`${kind}Rows`];
+      bySeq.set(interval.seq, rows);
+      if (!rows.row.length) continue;
+      rowMin = Math.min(rowMin, rows.row[0]);
+      rowMax = Math.max(rowMax, rows.row[rows.row.length - 1]);
+      maxCount = Math.max(maxCount, rows.max);
     }
     if (!ordered.length || rowMin > rowMax) return null;
     const firstSeq = ordered[0].seq;
-    const width = ordered[ordered.length - 1].seq - firstSeq + 1;
-    const rows = rowMax - rowMin + 1;
-    const cells = new Float64Array(width * rows);
-    let maxCount = 0;
-    for (let c = 0; c < ordered.length; ++c) {
-      const base = (ordered[c].seq - firstSeq) * rows;
-      const { row, count } = columns[c];
-      for (let k = 0; k < row.length; ++k) {
-        const cell = base + row[k] - rowMin;
-        cells[cell] += count[k];
-        if (cells[cell] > maxCount) maxCount = cells[cell];
-      }
-    }
     return {
-      columns: width, rows, rowMin, rowMax, cells, maxCount,
+      firstSeq, columns: ordered[ordered.length - 1].seq - firstSeq + 1, keep: this.keep,
+      rows: rowMax - rowMin + 1, rowMin, rowMax, maxCount,
+      column: (seq) => bySeq.get(seq),
       // time of the left edge of column 0 and the width of a column, in seconds
       t0: (ordered[0].endMs - ordered[0].intervalMs) / 1000,
       dt: ordered[0].intervalMs / 1000,
@@ -248,6 +247,20 @@ export class CaptureData {
       rowLow: (row) => this.mapping.lowerBound(row * binsPerRow),
       rowHigh: (row) => this.mapping.lowerBound((row + 1) * binsPerRow),
     };
+  }
+
+  // The heatmap as one array (heatmapColumns' cells): cells[column * rows + (row - rowMin)] =
+  // count, column 0 the first kept seq.
+  heatmap(fn, kind) {
+    const map = this.heatmapColumns(fn, kind);
+    if (!map) return null;
+    const cells = new Float64Array(map.columns * map.rows);
+    for (let c = 0; c < map.columns; ++c) {
+      const column = map.column(map.firstSeq + c);
+      if (!column) continue;
+      for (let k = 0; k < column.row.length; ++k) cells[c * map.rows + column.row[k] - map.rowMin] = column.count[k];
+    }
+    return { ...map, cells };
   }
 
   // The sketch of every interval whose end lies in (t0, t1] (seconds; the whole window without

@@ -26,26 +26,70 @@ export const LINE_COLOURS = { p50: '#1f77b4', p90: '#2ca02c', p99: '#ff7f0e', p9
 const LINE_LABELS = { p50: 'p50', p90: 'p90', p99: 'p99', p999: 'p99.9', max: 'max' };
 const LINE_KEYS = ['p50', 'p90', 'p99', 'p999', 'max'];
 
-// Paints heatmap `map` (CaptureData.heatmap) into an offscreen canvas, one pixel per cell.
-function heatmapImage(map, canvas) {
-  canvas.width = map.columns;
-  canvas.height = map.rows;
-  const context = canvas.getContext('2d');
-  const image = context.createImageData(map.columns, map.rows);
-  const scale = 255 / Math.log1p(map.maxCount);
-  for (let column = 0; column < map.columns; ++column) {
-    for (let r = 0; r < map.rows; ++r) {
-      const count = map.cells[column * map.rows + r];
-      if (!count) continue;
-      const colour = Math.round(Math.log1p(count) * scale);
-      const pixel = ((map.rows - 1 - r) * map.columns + column) * 4;  // row 0 at the bottom
-      image.data[pixel] = PALETTE[colour * 3];
-      image.data[pixel + 1] = PALETTE[colour * 3 + 1];
-      image.data[pixel + 2] = PALETTE[colour * 3 + 2];
-      image.data[pixel + 3] = 235;
+// The heatmap's image (CaptureData.heatmapColumns): an offscreen canvas of one pixel per cell,
+// a ring of `keep` columns where interval seq lives in column seq % keep, so a new interval
+// paints one column and a sliding window moves nothing. Each slot remembers the column object
+// it shows: only the columns that changed (new, replaced, gone) are painted again. Everything is
+// repainted when the picture changes as a whole: another function, kind or node filter (`key`),
+// other rows, or the colour scale. The scale is log(1 + count) against a ceiling, the power of two
+// at or above the highest count, that moves only when the highest count passes it or falls below
+// a quarter of it: the colours of a cell stay put from one interval to the next.
+class HeatmapImage {
+  constructor() {
+    this.canvas = document.createElement('canvas');
+    this.key = null;
+  }
+
+  update(map, key) {
+    const context = this.canvas.getContext('2d');
+    const outgrown = !this.ceiling || map.maxCount > this.ceiling || map.maxCount < this.ceiling / 4;
+    if (key !== this.key || map.rowMin !== this.rowMin || map.rowMax !== this.rowMax ||
+        map.keep !== this.canvas.width || outgrown) {
+      this.key = key;
+      this.rowMin = map.rowMin;
+      this.rowMax = map.rowMax;
+      if (outgrown) this.ceiling = 2 ** Math.ceil(Math.log2(Math.max(1, map.maxCount)));
+      this.canvas.width = map.keep;  // clears it
+      this.canvas.height = map.rows;
+      this.slotSeq = new Float64Array(map.keep).fill(NaN);
+      this.slotColumn = new Array(map.keep);
+      this.pixels = context.createImageData(1, map.rows);
+    }
+    const scale = 255 / Math.log1p(this.ceiling);
+    const data = this.pixels.data;
+    for (let seq = map.firstSeq; seq < map.firstSeq + map.columns; ++seq) {
+      const slot = seq % map.keep;
+      const column = map.column(seq);
+      if (this.slotSeq[slot] === seq && this.slotColumn[slot] === column) continue;
+      this.slotSeq[slot] = seq;
+      this.slotColumn[slot] = column;
+      data.fill(0);
+      if (column) {
+        for (let k = 0; k < column.row.length; ++k) {
+          const colour = Math.min(255, Math.round(Math.log1p(column.count[k]) * scale));
+          const pixel = (map.rowMax - column.row[k]) * 4;  // row 0 at the bottom
+          data[pixel] = PALETTE[colour * 3];
+          data[pixel + 1] = PALETTE[colour * 3 + 1];
+          data[pixel + 2] = PALETTE[colour * 3 + 2];
+          data[pixel + 3] = 235;
+        }
+      }
+      context.putImageData(this.pixels, slot, 0);
     }
   }
-  context.putImageData(image, 0, 0);
+
+  // Draws columns firstSeq .. firstSeq+columns-1 into [x0, x1] x [yTop, yBottom] of `context`
+  // (one or, where the ring wraps, two pieces).
+  draw(context, map, x0, x1, yTop, yBottom) {
+    const perColumn = (x1 - x0) / map.columns;
+    const start = map.firstSeq % map.keep;
+    const first = Math.min(map.columns, map.keep - start);
+    context.drawImage(this.canvas, start, 0, first, map.rows, x0, yTop, first * perColumn, yBottom - yTop);
+    if (first < map.columns) {
+      context.drawImage(this.canvas, 0, 0, map.columns - first, map.rows, x0 + first * perColumn, yTop,
+        (map.columns - first) * perColumn, yBottom - yTop);
+    }
+  }
 }
 
 // What the charts share: a uPlot of a given height, a time range dragged across it reported to
@@ -93,7 +137,7 @@ export class LatencyChart extends TimeChart {
   constructor(element, { title, width, onSelect }) {
     super(210, onSelect);
     this.map = null;
-    this.image = document.createElement('canvas');
+    this.image = new HeatmapImage();
     const series = [{}];
     for (const key of LINE_KEYS) {
       series.push({ label: LINE_LABELS[key], stroke: LINE_COLOURS[key], width: key === 'max' ? 1 : 1.5,
@@ -118,10 +162,11 @@ export class LatencyChart extends TimeChart {
     }, [[], [], [], [], [], []], element);
   }
 
-  // The data: `series` (CaptureData.series) lines for `kind`, and the heatmap.
-  update(series, kind, map) {
+  // The data: `series` (CaptureData.series) lines for `kind`, and the heatmap
+  // (CaptureData.heatmapColumns) of what `key` names (function, kind, node filter).
+  update(series, kind, map, key) {
     this.map = map;
-    if (map) heatmapImage(map, this.image);
+    if (map) this.image.update(map, key);
     // batch() draws now (setData alone defers the drawing to a microtask): the page's draw
     // times include the canvas work.
     this.plot.batch(() => this.plot.setData([series.t, ...LINE_KEYS.map((key) => series[kind][key])]));
@@ -157,7 +202,7 @@ export class LatencyChart extends TimeChart {
     context.rect(u.bbox.left, u.bbox.top, u.bbox.width, u.bbox.height);
     context.clip();
     context.imageSmoothingEnabled = false;
-    context.drawImage(this.image, x0, yTop, x1 - x0, yBottom - yTop);
+    this.image.draw(context, map, x0, x1, yTop, yBottom);
     context.restore();
   }
 }

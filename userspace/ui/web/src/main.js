@@ -44,6 +44,29 @@ function el(tag, attributes = {}, ...children) {
   return element;
 }
 
+// Shows `rows` (built by el(), not in the page) as the body of `table` under `caption` and
+// `head`: where the table already has rows of the same keys (data-key) in the same order, only
+// the texts, classes and titles that differ are copied into them, so a new interval changes
+// texts rather than the table (the page is not laid out again from scratch).
+function showRows(table, caption, head, rows) {
+  if (!table.tBodies.length) table.replaceChildren(el('caption'), el('thead', {}, head), el('tbody'));
+  if (table.caption.textContent !== caption) table.caption.textContent = caption;
+  const body = table.tBodies[0];
+  const old = body.children;
+  if (old.length !== rows.length || rows.some((row, i) => !row.dataset.key || old[i].dataset.key !== row.dataset.key)) {
+    body.replaceChildren(...rows);
+    return;
+  }
+  rows.forEach((row, i) => {
+    const into = old[i];
+    for (const [to, from] of [[into, row], ...[...into.children].map((cell, k) => [cell, row.children[k]])]) {
+      if (to.className !== from.className) to.className = from.className;
+      if (to.title !== from.title) to.title = from.title;
+      if (to !== into && to.textContent !== from.textContent) to.textContent = from.textContent;
+    }
+  });
+}
+
 // --- notices -------------------------------------------------------------------------------
 
 const banner = el('div', { class: 'banner', 'data-testid': 'banner', hidden: true });
@@ -450,7 +473,7 @@ class CaptureView {
       const wall = summarize(this.data.rangeSketch(fn, 'wall', t0, t1));
       const cpu = summarize(this.data.rangeSketch(fn, 'cpu', t0, t1));
       const seconds = counts.intervals || 1;
-      return el('tr', { 'data-function': fn, class: fn === this.selectedFunction ? 'selected' : '',
+      return el('tr', { 'data-function': fn, 'data-key': fn, class: fn === this.selectedFunction ? 'selected' : '',
         onclick: () => { this.selectedFunction = fn; this.render(); } },
         el('td', { class: 'name' }, fn),
         el('td', { 'data-testid': 'calls' }, formatCount(counts.calls)),
@@ -462,11 +485,11 @@ class CaptureView {
         el('td', {}, formatNs(cpu.p50)), el('td', {}, formatNs(cpu.p99)),
         el('td', {}, formatCount(counts.exceptions)));
     });
-    const caption = el('caption', {}, this.range
+    const caption = this.range
       ? `${formatTime(t0)}–${formatTime(t1)} (selected range)`
-      : `last ${Math.round(this.data.intervals.size)} s${this.data.nodeFilter ? `, node ${this.data.nodeFilter}` : ''}`);
-    this.functionTable.replaceChildren(caption, el('thead', {}, head), el('tbody', {}, rows.length ? rows
-      : el('tr', {}, el('td', { colspan: 11, class: 'empty' }, this.state === 'attaching' ? 'attaching…' : 'no interval yet'))));
+      : `last ${Math.round(this.data.intervals.size)} s${this.data.nodeFilter ? `, node ${this.data.nodeFilter}` : ''}`;
+    showRows(this.functionTable, caption, head, rows.length ? rows
+      : [el('tr', {}, el('td', { colspan: 11, class: 'empty' }, this.state === 'attaching' ? 'attaching…' : 'no interval yet'))]);
 
     const fn = this.selectedFunction;
     if (!fn) {
@@ -474,15 +497,14 @@ class CaptureView {
       return;
     }
     const nodeRows = this.data.perNode(fn, t0, t1).map((n) => el('tr', {
-      'data-node': n.node, class: n.node === this.data.nodeFilter ? 'selected' : (this.isDown(n) ? 'down' : ''),
+      'data-node': n.node, 'data-key': `${fn}\n${n.node}`, class: n.node === this.data.nodeFilter ? 'selected' : (this.isDown(n) ? 'down' : ''),
       title: 'show this node only (click again for all nodes)',
       onclick: () => this.filterNode(n.node === this.data.nodeFilter ? null : n.node) },
     el('td', { class: 'name' }, n.node, this.isDown(n) ? ' (lost)' : ''), el('td', {}, n.host || ''),
     el('td', { 'data-testid': 'node-calls' }, formatCount(n.calls)), el('td', {}, formatNs(n.p50)),
     el('td', {}, formatNs(n.p99)), el('td', {}, formatNs(n.max))));
-    this.nodeTable.replaceChildren(el('caption', {}, `${fn} per node (wall time)`),
-      el('thead', {}, el('tr', {}, ...['node', 'host', 'calls', 'p50', 'p99', 'max'].map((h) => el('th', {}, h)))),
-      el('tbody', {}, nodeRows));
+    showRows(this.nodeTable, `${fn} per node (wall time)`,
+      el('tr', {}, ...['node', 'host', 'calls', 'p50', 'p99', 'max'].map((h) => el('th', {}, h))), nodeRows);
   }
 
   isDown(n) {
@@ -514,9 +536,10 @@ class CaptureView {
       this.rateChart = new RateChart(rate, { width, onSelect });
     }
     const series = this.data.series(fn);
-    const wallMap = this.data.heatmap(fn, 'wall');
-    this.wallChart.update(series, 'wall', wallMap);
-    this.cpuChart.update(series, 'cpu', this.data.heatmap(fn, 'cpu'));
+    const wallMap = this.data.heatmapColumns(fn, 'wall');
+    const key = `${fn}\n${this.data.nodeFilter || ''}`;  // a new picture: the heatmaps repaint
+    this.wallChart.update(series, 'wall', wallMap, key);
+    this.cpuChart.update(series, 'cpu', this.data.heatmapColumns(fn, 'cpu'), key);
     this.rateChart.update(series, wallMap ? [wallMap.t0, wallMap.t0 + wallMap.columns * wallMap.dt] : null);
     this.wallChart.plot.root.querySelector('.u-title').textContent = `${fn}: wall time`;
     for (const chart of [this.wallChart, this.cpuChart, this.rateChart]) chart.showRange(this.range);

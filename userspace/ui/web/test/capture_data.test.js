@@ -107,3 +107,23 @@ test('heatmap cells add up to every bin count, in the row of its bucket', () => 
   assert.equal(map.rowHigh(map.rowMin), map.rowLow(map.rowMin + 1));
   assert.equal(data.heatmap('m:none/0', 'wall'), null);
 });
+
+test('a heatmap column stays the same object until its interval is replaced (the chart repaints only those that change)', () => {
+  const data = new CaptureData(mapping, { keep: 10 });
+  for (let seq = 1; seq <= 12; ++seq) data.addInterval(interval(seq));
+  const before = data.heatmapColumns('m:f/1', 'wall');
+  assert.equal(before.firstSeq, 3);
+  assert.equal(before.columns, 10);
+  assert.equal(before.keep, 10);
+  data.addInterval(interval(13));
+  data.addInterval(interval(8, { functions: ['m:f/1'] }));  // a replay replaces seq 8
+  const after = data.heatmapColumns('m:f/1', 'wall');
+  assert.equal(after.firstSeq, 4);
+  for (let seq = 4; seq <= 12; ++seq) {
+    if (seq === 8) assert.notEqual(after.column(seq), before.column(seq));
+    else assert.equal(after.column(seq), before.column(seq), `seq ${seq}`);
+  }
+  assert.equal(before.column(13), undefined);
+  assert.ok(after.column(13).row.length);
+  assert.equal(after.maxCount, Math.max(...[...Array(10).keys()].map((c) => after.column(4 + c).max)));
+});
