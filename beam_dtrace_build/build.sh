@@ -71,11 +71,12 @@ Options:
   --jobs N          parallel make jobs (default: number of cores)
   -h, --help        this help
 
-Orion's emulator patches: OTP 25's in beam_dtrace_build/patches/, OTP 29's in
-beam_dtrace_build/patches/otp-29/ (the same probes and pairing, both flavors; same probe ABI).
-OTP 27 has none yet: --otp 27 needs --no-patches. A patched 29 takes its libraries from the
-stock 29 prefix when that is built (build it first: --otp 29 --no-patches), and then compiles
-only the two patched emulators.
+Orion's emulator patches: OTP 25's in beam_dtrace_build/patches/, OTP 27's and 29's in
+beam_dtrace_build/patches/otp-27/ and otp-29/ (same probe ABI). 29's has the same probes and
+pairing as 25's, both flavors; 27's pairs in the emu flavor only (no JIT pairing yet: a capture
+refuses its JIT and names tracer mode). A patched 27 or 29 takes its libraries from the stock
+prefix of its release when that is built (build it first: --otp 27 --no-patches), and then
+compiles only the two patched emulators.
 
 Environment:
   ORION_OTP_PREFIX  use this prefix instead of the default under $CACHE_DIR
@@ -144,9 +145,9 @@ fi
 # later releases are in patches/otp-RELEASE/ (one folded set per release, same probe ABI).
 if [[ "$release" == 25 ]]; then patch_dir="$HERE/patches"; else patch_dir="$HERE/patches/otp-$release"; fi
 if (( patches )) && ! compgen -G "$patch_dir/*.patch" >/dev/null; then
-  die "Orion's emulator patch set for OTP $release does not exist yet (there are sets for OTP 25
-  and 29; the port to $release goes in ${patch_dir#"$HERE/"}/). Build the stock variant, which tracer mode
-  uses, with: $(basename "$0") --otp $release --no-patches"
+  die "Orion's emulator patch set for OTP $release does not exist (a port to $release would go in
+  ${patch_dir#"$HERE/"}/). Build the stock variant, which tracer mode uses, with:
+  $(basename "$0") --otp $release --no-patches"
 fi
 
 # How the prefix is built: "emulators" (only the two emulators, the rest from the installed

@@ -863,6 +863,35 @@ TEST_F(CaptureErrorTest, JitWithoutOrionsPatchesNamesThePatchedBuildAndTracerMod
   EXPECT_NE(out.find("--mode tracer"), std::string::npos) << out;
 }
 
+// The JIT of a release whose patch set has no JIT pairing (OTP 25's patch 0012 is not ported
+// to it): the patched build has the pairing table, but its emulator does not pair (the table's
+// wake_fd is -1). orion capture --pid refuses it, says why and names tracer mode, as for a
+// stock JIT. Test names end in /OTP27 (label all-releases: CI does not build the patched 27).
+class ReleaseCaptureTest : public CaptureErrorTest, public ::testing::WithParamInterface<int> {};
+
+TEST_P(ReleaseCaptureTest, PatchedJitThatDoesNotPairIsRefusedNamingTracerMode) {
+  const std::string prefix = BeamNode::PatchedPrefix(GetParam());
+  if (prefix.empty() || access((prefix + "/bin/erl").c_str(), X_OK) != 0) {
+    const std::string reason = "no patched OTP " + std::to_string(GetParam()) +
+                               ": beam_dtrace_build/build.sh --otp " + std::to_string(GetParam());
+    if (testing::BpfRequired()) FAIL() << reason;
+    GTEST_SKIP() << "SKIPPING: " << reason;
+  }
+  BeamNode jit;
+  ASSERT_TRUE(jit.Start({.flavor = "jit", .erl = prefix + "/bin/erl"})) << jit.error();
+  ASSERT_EQ(jit.Eval("erlang:system_info(otp_release)."), "\"" + std::to_string(GetParam()) + "\"");
+  std::string out;
+  EXPECT_EQ(Run({"--pid", std::to_string(jit.os_pid()), "lists:sort/1"}, &out), 4);
+  EXPECT_NE(out.find("JIT flavor"), std::string::npos) << out;
+  EXPECT_NE(out.find("does not pair calls"), std::string::npos) << out;
+  EXPECT_NE(out.find("--mode tracer"), std::string::npos) << out;
+}
+
+INSTANTIATE_TEST_SUITE_P(, ReleaseCaptureTest, ::testing::Values(27),
+                         [](const ::testing::TestParamInfo<int>& info) {
+                           return "OTP" + std::to_string(info.param);
+                         });
+
 TEST_F(CaptureErrorTest, NotRootIsRefusedWithNothingAttached) {
   BeamNode node;
   ASSERT_TRUE(node.Start({.flavor = "emu"})) << node.error();

@@ -5,9 +5,9 @@
 // and that the node is left as it was after the capture, after kill -9 of orion, and after a bad
 // match spec. The core cases (the exact count with a match spec, the clean node after it and
 // after kill -9 of orion) run on a stock JIT node of every release orion supports: OTP 25
-// (Debian 12's erl), 27 and 29 (the --no-patches builds of beam_dtrace_build/build.sh), with the
-// one orion_tracer.beam (compiled by OTP 25's erlc) and NIF (built against OTP 25's erl_nif.h)
-// that orion embeds.
+// (Debian 12's erl), 27 and 29 (the --no-patches builds of beam_dtrace_build/build.sh), and on
+// the interpreter (-emu_flavor emu) of 27 and 29, with the one orion_tracer.beam (compiled by
+// OTP 25's erlc) and NIF (built against OTP 25's erl_nif.h) that orion embeds.
 #include <gtest/gtest.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -16,6 +16,7 @@
 #include <algorithm>
 #include <csignal>
 #include <fstream>
+#include <ostream>
 #include <string>
 #include <vector>
 
@@ -88,17 +89,18 @@ class TracerTest : public ::testing::Test {
  protected:
   void SetUp() override { StartStockNode(25); }
 
-  // Starts node_: a stock (unpatched) JIT node of OTP `release`, distributed, with the workload
-  // loaded. A release whose build is missing here skips with a reason (fails under
-  // ORION_REQUIRE_BPF=1: CI builds the releases it tests).
-  void StartStockNode(int release) {
+  // Starts node_: a stock (unpatched) node of OTP `release` in `flavor` (jit or emu; 25's is
+  // Debian's erl, JIT only), distributed, with the workload loaded. A release whose build is
+  // missing here skips with a reason (fails under ORION_REQUIRE_BPF=1: CI builds the releases
+  // it tests).
+  void StartStockNode(int release, const std::string& node_flavor = "jit") {
     ORION_REQUIRE_BPF_OR_SKIP();
     std::string erl = kStockErl;
     std::string flavor;  // Debian's erl: its only flavor, the JIT
     if (release != 25) {
       const std::string prefix = BeamNode::StockPrefix(release);
       erl = prefix + "/bin/erl";
-      flavor = "jit";
+      flavor = node_flavor;
       if (access(erl.c_str(), X_OK) != 0) {
         const std::string builder =
             release == 29 ? "scripts/setup.sh" : "scripts/test.sh --all-releases";
@@ -124,7 +126,7 @@ class TracerTest : public ::testing::Test {
                              .erl = erl}))
         << node_.error();
     ASSERT_EQ(node_.Eval("{erlang:system_info(otp_release), erlang:system_info(emu_flavor)}."),
-              "{\"" + std::to_string(release) + "\",jit}");
+              "{\"" + std::to_string(release) + "\"," + node_flavor + "}");
     // Loaded, so that trace_info on its functions answers (false) rather than undefined.
     ASSERT_EQ(node_.Eval("code:ensure_loaded(orion_tracer_workload)."),
               "{module,orion_tracer_workload}");
@@ -173,15 +175,28 @@ class TracerTest : public ::testing::Test {
   std::string cookie_file_;
 };
 
-// The core cases on a stock JIT node of each release (test names end in /OTP25, /OTP27, /OTP29).
-class TracerReleaseTest : public TracerTest, public ::testing::WithParamInterface<int> {
- protected:
-  void SetUp() override { StartStockNode(GetParam()); }
+// The core cases on a stock node of each release: the JIT (test names end in /OTP25, /OTP27,
+// /OTP29) and the interpreter of the USDT builds (/OTP27Emu, /OTP29Emu).
+struct StockNode {
+  int release;
+  const char* flavor;
+  friend void PrintTo(const StockNode& n, std::ostream* os) {
+    *os << "OTP " << n.release << " " << n.flavor;
+  }
 };
 
-INSTANTIATE_TEST_SUITE_P(StockReleases, TracerReleaseTest, ::testing::Values(25, 27, 29),
-                         [](const ::testing::TestParamInfo<int>& info) {
-                           return "OTP" + std::to_string(info.param);
+class TracerReleaseTest : public TracerTest, public ::testing::WithParamInterface<StockNode> {
+ protected:
+  void SetUp() override { StartStockNode(GetParam().release, GetParam().flavor); }
+};
+
+INSTANTIATE_TEST_SUITE_P(StockReleases, TracerReleaseTest,
+                         ::testing::Values(StockNode{25, "jit"}, StockNode{27, "jit"},
+                                           StockNode{27, "emu"}, StockNode{29, "jit"},
+                                           StockNode{29, "emu"}),
+                         [](const ::testing::TestParamInfo<StockNode>& info) {
+                           return "OTP" + std::to_string(info.param.release) +
+                                  (std::string(info.param.flavor) == "emu" ? "Emu" : "");
                          });
 
 TEST_P(TracerReleaseTest, CountsExactlyTheCallsTheMatchSpecSelectsWithTheWorkloadsLatencies) {

@@ -9,15 +9,24 @@ std::string BeamNode::OtpPrefix() {
   return ORION_TEST_OTP_PREFIX;
 }
 
-std::string BeamNode::StockPrefix(int release) {
+namespace {
+
+// What beam_dtrace_build/build.sh --otp RELEASE [--no-patches] --print-prefix prints.
+std::string BuildPrefix(int release, bool patched) {
+  std::vector<std::string> argv = {std::string(ORION_TEST_SOURCE_DIR) + "/beam_dtrace_build/build.sh",
+                                   "--otp", std::to_string(release), "--print-prefix"};
+  if (!patched) argv.push_back("--no-patches");
   std::string out;
-  const int status =
-      RunCommand({std::string(ORION_TEST_SOURCE_DIR) + "/beam_dtrace_build/build.sh", "--otp",
-                  std::to_string(release), "--no-patches", "--print-prefix"},
-                 &out);
+  const int status = RunCommand(argv, &out);
   while (!out.empty() && (out.back() == '\n' || out.back() == ' ')) out.pop_back();
   return status == 0 ? out : "";
 }
+
+}  // namespace
+
+std::string BeamNode::StockPrefix(int release) { return BuildPrefix(release, false); }
+
+std::string BeamNode::PatchedPrefix(int release) { return BuildPrefix(release, true); }
 
 std::string BeamNode::TestEbin() {
   return ORION_TEST_EBIN;

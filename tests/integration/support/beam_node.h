@@ -51,6 +51,8 @@ class BeamNode {
   // The prefix of the stock (unpatched) USDT OTP `release` that `beam_dtrace_build/build.sh
   // --otp RELEASE --no-patches --print-prefix` names, built or not; "" if the script fails.
   static std::string StockPrefix(int release);
+  // The same for the build with Orion's patches (`build.sh --otp RELEASE --print-prefix`).
+  static std::string PatchedPrefix(int release);
   // Directory with the compiled test modules (tests/erlang/*.erl).
   static std::string TestEbin();
 
