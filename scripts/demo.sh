@@ -10,6 +10,7 @@
 #                                          # the demo node; open the URL it prints (Ctrl-C stops)
 #   ORION_DEMO_UI_LISTEN=127.0.0.1:7171 scripts/demo.sh --ui
 #   ORION_DEMO_FLAVOR=emu scripts/demo.sh  # the interpreter instead
+#   ORION_DEMO_SETUP=0 scripts/demo.sh     # skip the set-up (build/userspace/orion is built)
 set -euo pipefail
 
 readonly ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -24,7 +25,8 @@ case "${1:-}" in
   *) echo "demo: unknown option: $1 (scripts/demo.sh [--ui])" >&2; exit 2 ;;
 esac
 
-"$ROOT/scripts/setup.sh"
+# ORION_DEMO_SETUP=0 skips the set-up (its full build) when build/ has orion already.
+[[ "${ORION_DEMO_SETUP:-1}" == 0 && -x "$BUILD_DIR/userspace/orion" ]] || "$ROOT/scripts/setup.sh"
 
 prefix="$("$ROOT/beam_dtrace_build/build.sh" --print-prefix)"
 orion="$BUILD_DIR/userspace/orion"

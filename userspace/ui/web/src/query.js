@@ -3,6 +3,7 @@
 //
 //   lists:sort/1 ets:lookup/2          patterns, Erlang form, separated by spaces or commas
 //   Enum.map/2, MyApp.Repo             patterns, Elixir form (the daemon reads both)
+//   orion_demo:, MyApp.Repo.           a whole module (what TAB leaves after a module name)
 //   ets:lookup(data, _)                one function with argument patterns: pattern
 //                                      ets:lookup/2 and match spec [{[data,'_'],[],[]}]
 //   users:get(Id, nadia) when Id > 10  Erlang variables, guards (`,` and, `;` or)
@@ -353,7 +354,8 @@ export function parseQuery(text) {
   if (/[()]/.test(text)) {
     throw new QueryError('a call with arguments names one function: mod:fun(Args) or Mod.fun(args)');
   }
-  const patterns = text.split(/[\s,]+/).filter(Boolean);
+  // 'orion_demo:' or 'MyApp.Repo.' (what TAB leaves after a module) is the whole module.
+  const patterns = text.split(/[\s,]+/).filter(Boolean).map((p) => (/^.+[^:.][:.]$/.test(p) ? p.slice(0, -1) : p));
   for (const p of patterns) {
     if (!/^(:?[A-Za-z_'][^\s]*)$/.test(p)) throw new QueryError(`'${p}' is not a function pattern`);
   }

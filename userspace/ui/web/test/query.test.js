@@ -11,6 +11,11 @@ test('plain patterns pass through, Erlang and Elixir forms alike', () => {
     { patterns: ['lists:sort/1', 'Enum.map/2', 'MyApp.Repo', ':ets.lookup/2'], matchSpec: '' });
 });
 
+test('a module as TAB leaves it (orion_demo:, MyApp.Repo.) is the whole module', () => {
+  assert.deepEqual(parseQuery('orion_demo:'), { patterns: ['orion_demo'], matchSpec: '' });
+  assert.deepEqual(parseQuery('MyApp.Repo. :ets:'), { patterns: ['MyApp.Repo', ':ets'], matchSpec: '' });
+});
+
 test('an Erlang call becomes a pattern and a match spec', () => {
   assert.deepEqual(parseQuery('ets:lookup(data, _)'),
     { patterns: ['ets:lookup/2'], matchSpec: "[{[data,'_'],[],[]}]" });
