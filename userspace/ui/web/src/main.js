@@ -488,7 +488,8 @@ class CaptureView {
     const caption = this.range
       ? `${formatTime(t0)}–${formatTime(t1)} (selected range)`
       : `last ${Math.round(this.data.intervals.size)} s${this.data.nodeFilter ? `, node ${this.data.nodeFilter}` : ''}`;
-    showRows(this.functionTable, caption, head, rows.length ? rows
+    const hint = rows.length > 1 ? ' · slowest p99 in red · click a row to chart it' : '';
+    showRows(this.functionTable, caption + hint, head, rows.length ? rows
       : [el('tr', {}, el('td', { colspan: 11, class: 'empty' }, this.state === 'attaching' ? 'attaching…' : 'no interval yet'))]);
 
     const fn = this.selectedFunction;
