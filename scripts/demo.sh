@@ -21,7 +21,7 @@ ui=0
 case "${1:-}" in
   "") ;;
   --ui) ui=1 ;;
-  -h|--help) sed -n '2,12p' "$0"; exit 0 ;;
+  -h|--help) sed -n '2,13p' "$0"; exit 0 ;;
   *) echo "demo: unknown option: $1 (scripts/demo.sh [--ui])" >&2; exit 2 ;;
 esac
 
