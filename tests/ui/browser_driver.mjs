@@ -164,8 +164,17 @@ async function run(command) {
       await page.mouse.down();
       await page.mouse.move(box.x + box.width * command.to, y, { steps: 8 });
       await page.mouse.up();
-      await page.waitForTimeout(500);
-      return { capture: await readCapture(command.id) };
+      // The page draws the range's histogram on its next frame: under load that can take longer
+      // than any fixed pause, so read until it is there (or 10 s have passed, then read as is).
+      const until = Date.now() + 10000;
+      for (;;) {
+        const capture = await readCapture(command.id);
+        const histogram = capture && capture.drawn.histogram;
+        if ((capture && capture.range && histogram && histogram.painted > 50) || Date.now() > until) {
+          return { capture };
+        }
+        await page.waitForTimeout(100);
+      }
     }
     case 'click': {
       const target = command.id ? card(command.id).locator(command.selector) : page.locator(command.selector);
