@@ -522,6 +522,15 @@ for flavor in emu jit; do
     die "erl -emu_flavor $flavor does not start: $got"
   [[ "$got" == "$flavor systemtap" ]] || die "erl -emu_flavor $flavor reports '$got', expected '$flavor systemtap'"
 done
+# Patch 0004's 5-byte nop sites become a call under Linux's optimized uprobes: no function that
+# holds a site may keep data below %rsp (the emulator is compiled with -mno-red-zone).
+if (( patches )) && [[ "$(uname -m)" == x86_64 ]]; then
+  beams=("$erts_dir/bin/beam.emu" "$erts_dir/bin/beam.jit")
+  (( debug )) && beams+=("$erts_dir/bin/beam.debug.jit")
+  redzone="$("$HERE/../scripts/check_red_zone.py" "${beams[@]}" 2>&1)" ||
+    die "a probe site's function keeps data below %rsp (docs/probes.md, \"The red zone\"):
+$redzone"
+fi
 if (( debug )); then
   got="$("$erl" -emu_type debug -emu_flavor jit -noshell -eval \
     'io:format("~s ~s ~s", [erlang:system_info(emu_flavor), erlang:system_info(dynamic_trace), erlang:system_info(build_type)]), halt().' 2>&1)" ||
