@@ -16,8 +16,9 @@ function with --all, it flags:
     memory operand -N(%rbp) deeper than the frame the prologue allocated (the pushes after
     that mov plus its sub $M,%rsp);
   * a site's USDT argument operand with either form.
-A heuristic on the compiler's usual prologues (not a proof), and strict where it can be:
-it prints what it flags and exits 1 when anything is flagged.
+A heuristic on the compiler's usual prologues (not a proof): indexed operands
+(-N(%rsp,%reg,s)) are not judged, their address depends on the index. It prints what it
+flags and exits 1 when anything is flagged.
 
     scripts/check_red_zone.py "$(beam_dtrace_build/build.sh --print-prefix)"/erts-*/bin/beam.jit
     scripts/check_red_zone.py --all PREFIX/erts-*/bin/beam.debug.jit
@@ -26,6 +27,7 @@ Needs binutils (readelf, nm, objdump).
 """
 import argparse
 import bisect
+import os
 import re
 import subprocess
 import sys
@@ -33,14 +35,17 @@ import sys
 NOTE_RE = re.compile(r"Provider: (\S+)\s+Name: (\S+)\s+Location: (0x[0-9a-f]+),.*?Arguments: ?([^\n]*)",
                      re.S)
 INSN_RE = re.compile(r"^\s*([0-9a-f]+):\s+(\S+)\s*(.*)$")
-BELOW_RSP_RE = re.compile(r"-0x([0-9a-f]+)\(%rsp[,)]")
-RBP_NEG_RE = re.compile(r"-0x([0-9a-f]+)\(%rbp[,)]")
+BELOW_RSP_RE = re.compile(r"-0x([0-9a-f]+)\(%rsp\)")
+RBP_NEG_RE = re.compile(r"-0x([0-9a-f]+)\(%rbp\)")
 ARG_RE = re.compile(r"-?\d+@(-?\d+)\(%(rsp|rbp)\)")
 PROLOGUE_LEN = 12
 
 
 def run(*cmd):
-    return subprocess.run(cmd, check=True, capture_output=True, text=True).stdout
+    proc = subprocess.run(cmd, capture_output=True, text=True)
+    if proc.returncode != 0:
+        raise SystemExit(f"check_red_zone: {' '.join(cmd)} failed: {proc.stderr.strip()}")
+    return proc.stdout
 
 
 def sites(binary):
@@ -137,6 +142,8 @@ def main():
     args = parser.parse_args()
     failed = False
     for binary in args.binaries:
+        if not os.path.isfile(binary):
+            raise SystemExit(f"check_red_zone: no such file: {binary}")
         funcs = functions(binary)
         starts = [f[0] for f in funcs]
         by_func = {}
