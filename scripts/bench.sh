@@ -16,6 +16,9 @@
 #   sudo scripts/bench.sh ui    # orion ui's page in chromium, 10 functions x 3 nodes, 12 min
 #                               # (scripts/bench/ui_goal.sh; written to docs/ui.md and
 #                               # docs/performance.md)
+#   sudo scripts/bench.sh ui-memory   # orion ui's memory once its kept window is full: a 60 s
+#                               # window (ORION_UI_WINDOW_S), 5 min, a replay before each sample
+#                               # (ORION_BENCH_UI_WINDOW_S, _SECONDS, _SAMPLE_S change it)
 #
 # Each section is a function bench_<name> that prints a Markdown body on stdout; add BPF or BEAM
 # workload sections as more functions and list them in SECTIONS.
@@ -25,7 +28,7 @@ readonly ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 readonly BUILD_DIR="${ORION_BUILD_DIR:-$ROOT/build}"
 readonly DOC="$ROOT/docs/performance.md"
 readonly MIN_TIME="${ORION_BENCH_MIN_TIME:-0.5}"
-readonly SECTIONS=(sketch beam jit jit-instructions ui)
+readonly SECTIONS=(sketch beam jit jit-instructions ui ui-memory)
 # This invocation as a user would type it (with the ORION_* settings it used), for the doc.
 COMMAND_LINE="$(env | { grep -E '^ORION_(BUILD_DIR|BENCH_[A-Z_]+)=' || true; } | sort | tr '\n' ' ')scripts/bench.sh${*:+ $*}"
 readonly COMMAND_LINE
@@ -205,6 +208,19 @@ bench_ui() {
   ORION_BUILD_DIR="$BUILD_DIR" "$ROOT/scripts/bench/ui_goal.sh" || die "ui_goal.sh failed"
 }
 
+# orion ui's memory once its kept window is full, over several windows of steady state: the
+# window shortened (ORION_UI_WINDOW_S) so that it is full within a minute.
+bench_ui_memory() {
+  [[ $EUID -eq 0 ]] || die "the ui-memory section runs a cluster of BEAMs and daemons: run it as root"
+  echo "$(machine_line) Debian's chromium, headless; run as root with \`$COMMAND_LINE\`"
+  echo "(\`scripts/bench/ui_goal.sh\` with a shorter window)."
+  echo
+  ORION_BUILD_DIR="$BUILD_DIR" ORION_BENCH_UI_WINDOW_S="${ORION_BENCH_UI_WINDOW_S:-60}" \
+    ORION_BENCH_UI_SECONDS="${ORION_BENCH_UI_SECONDS:-300}" \
+    ORION_BENCH_UI_SAMPLE_S="${ORION_BENCH_UI_SAMPLE_S:-15}" \
+    "$ROOT/scripts/bench/ui_goal.sh" || die "ui_goal.sh failed"
+}
+
 # The kernel path on the JIT (patch 0012): the BEAM workloads on a patched USDT JIT node, paired
 # in the BEAM, against Erlang tracing on the same node; untargeted code A/B; the exact-count rate.
 # The instruction counts are the jit-instructions section (bench_jit_instructions).
@@ -308,6 +324,8 @@ run_section() {
     beam) body="$(bench_beam)"; update_section beam "BEAM workloads: a capture against Erlang tracing" "$body" ;;
     ui) body="$(bench_ui)"; update_section ui "Performance" "$body" "$ROOT/docs/ui.md"
       update_section ui "The console: orion ui's page in chromium" "$body" ;;
+    ui-memory) body="$(bench_ui_memory)"
+      update_section ui-memory "The console: orion ui's memory once its window is full" "$body" ;;
     jit) body="$(bench_jit)"; update_section jit "The JIT: a capture against Erlang tracing (patch 0012)" "$body" ;;
     jit-instructions) body="$(bench_jit_instructions)"
       update_section jit-instructions "The JIT in instructions: idle, and untargeted code during a capture" "$body" ;;

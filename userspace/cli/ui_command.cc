@@ -8,6 +8,7 @@
 
 #include <chrono>
 #include <cstdio>
+#include <cstdlib>
 #include <thread>
 
 #include <spdlog/spdlog.h>
@@ -96,6 +97,25 @@ int ParseArguments(int argc, char** argv, UiOptions* options) {
   return 0;
 }
 
+// The kept window: 10 minutes; ORION_UI_WINDOW_S shortens it for measurements only
+// (scripts/bench/ui_goal.sh: a window that is full within a minute or two).
+StatusOr<ui::RegistryLimits> RegistryLimitsFromEnvironment() {
+  ui::RegistryLimits limits;
+  const char* window = std::getenv("ORION_UI_WINDOW_S");
+  if (window == nullptr || *window == '\0') return limits;
+  char* end = nullptr;
+  const unsigned long seconds = std::strtoul(window, &end, 10);
+  if (*end != '\0' || seconds < 10 || seconds > limits.window_ms / 1000) {
+    return InvalidArgument("ORION_UI_WINDOW_S=", window, ": the kept window in seconds, 10 to ",
+                           limits.window_ms / 1000, " (unset it for the default, 10 minutes)");
+  }
+  limits.window_ms = seconds * 1000;
+  spdlog::warn("keeping {} s of each capture's intervals, not 10 minutes (ORION_UI_WINDOW_S): a "
+               "page that connects gets that much history",
+               seconds);
+  return limits;
+}
+
 }  // namespace
 
 int RunUiCommand(int argc, char** argv) {
@@ -122,7 +142,9 @@ int RunUiCommand(int argc, char** argv) {
                  "then rebuild): the page served says so");
   }
 
-  ui::CaptureRegistry registry;
+  auto limits = RegistryLimitsFromEnvironment();
+  if (!limits.ok()) return cli::ReportError("ui", limits.status());
+  ui::CaptureRegistry registry(*limits);
   auto link = ui::DaemonLink::Start({.daemon = options.daemon, .cookie = *cookie}, registry);
   if (!link.ok()) return cli::ReportError("ui", link.status());
   auto server = ui::UiServer::Start({.listen = *listen, .token = *token}, registry, **link);

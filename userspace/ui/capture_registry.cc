@@ -274,6 +274,24 @@ void CaptureRegistry::Trim(Capture& capture) {
   }
 }
 
+KeptWindow CaptureRegistry::KeptLocked(const Capture& capture) {
+  KeptWindow kept{.events = capture.events.size(), .bytes = capture.event_bytes};
+  for (const Event& e : capture.events) kept.intervals += e.type == "interval";
+  return kept;
+}
+
+KeptWindow CaptureRegistry::Kept() const {
+  std::lock_guard lock(mu_);
+  KeptWindow total;
+  for (const auto& c : captures_) {
+    const KeptWindow kept = KeptLocked(*c);
+    total.intervals += kept.intervals;
+    total.events += kept.events;
+    total.bytes += kept.bytes;
+  }
+  return total;
+}
+
 void CaptureRegistry::AddInterval(const std::string& id, const protocol::IntervalEvent& interval) {
   json event = IntervalJson(interval);
   std::lock_guard lock(mu_);
@@ -407,6 +425,9 @@ std::optional<json> CaptureRegistry::Summary(const std::string& id) const {
               {"interval_ms", c->options.interval_ms},
               {"intervals", c->intervals},
               {"dropped", c->dropped},
+              {"kept", {{"intervals", KeptLocked(*c).intervals},
+                        {"events", KeptLocked(*c).events},
+                        {"bytes", KeptLocked(*c).bytes}}},
               {"calls", std::move(calls)},
               {"lost", {{"total", c->lost}}},
               {"nodes", std::move(nodes)}};

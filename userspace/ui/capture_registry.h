@@ -62,6 +62,13 @@ struct Event {
 };
 std::string FormatEvent(const Event& event);
 
+// What a capture holds in its kept window (GET /api/captures/ID "kept").
+struct KeptWindow {
+  size_t intervals = 0;
+  size_t events = 0;
+  size_t bytes = 0;  // event text (the data lines)
+};
+
 struct RegistryLimits {
   size_t max_captures = 16;
   uint64_t window_ms = 600'000;            // intervals kept behind the newest one
@@ -104,6 +111,9 @@ class CaptureRegistry {
   };
   Batch Next(Capture& capture, std::optional<uint64_t> after, std::chrono::milliseconds wait);
 
+  // What every capture's kept window holds, summed (GET /api/status "memory").
+  KeptWindow Kept() const;
+
   // Wakes every waiting client; Next answers closed from then on.
   void Shutdown();
 
@@ -111,6 +121,7 @@ class CaptureRegistry {
   Capture* FindLocked(const std::string& id) const;
   void Append(Capture& capture, std::string type, std::string data, uint64_t end_ms);
   void Trim(Capture& capture);
+  static KeptWindow KeptLocked(const Capture& capture);
 
   const RegistryLimits limits_;
   mutable std::mutex mu_;

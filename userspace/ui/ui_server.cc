@@ -1,6 +1,7 @@
 #include "userspace/ui/ui_server.h"
 
 #include <arpa/inet.h>
+#include <malloc.h>
 #include <unistd.h>
 
 #include <chrono>
@@ -85,6 +86,19 @@ std::pair<std::string, std::string> SplitHostHeader(const std::string& value) {
   const size_t colon = value.rfind(':');
   if (colon == std::string::npos) return {value, ""};
   return {value.substr(0, colon), value.substr(colon + 1)};
+}
+
+// GET /api/status "memory": what the kept windows hold, and what the allocator holds for them
+// (docs/ui.md; scripts/bench/ui_goal.sh samples it to tell retention from the allocator's own).
+json MemoryJson(const KeptWindow& kept) {
+  const struct mallinfo2 heap = ::mallinfo2();
+  return {{"kept_intervals", kept.intervals},
+          {"kept_events", kept.events},
+          {"kept_bytes", kept.bytes},
+          {"heap_in_use_bytes", heap.uordblks + heap.hblkhd},
+          {"heap_free_bytes", heap.fordblks},
+          {"heap_mmapped_bytes", heap.hblkhd},
+          {"heap_arena_bytes", heap.arena}};
 }
 
 }  // namespace
@@ -294,8 +308,11 @@ void UiServer::Route() {
     if (!nodes.ok()) return SendStatus(response, nodes.status());
     SendJson(response, 200, *nodes);
   });
-  http.Get("/api/status", [&backend](const httplib::Request&, httplib::Response& response) {
-    SendJson(response, 200, backend.DaemonStatus());
+  http.Get("/api/status", [&backend, &registry](const httplib::Request&,
+                                                 httplib::Response& response) {
+    json status = backend.DaemonStatus();
+    status["memory"] = MemoryJson(registry.Kept());
+    SendJson(response, 200, status);
   });
 
   http.set_error_handler([](const httplib::Request& request, httplib::Response& response) {

@@ -2,13 +2,20 @@
 // capture of 10 functions over 3 nodes for 10 minutes and more, in headless chromium on a real
 // `orion ui`, daemons and USDT BEAMs (tests/integration/support/test_cluster.h).
 //
-//   ui_bench [--seconds N] [--rate CALLS_PER_S_PER_NODE]     (root; prints one JSON document)
+//   ui_bench [--seconds N] [--rate CALLS_PER_S_PER_NODE] [--window S] [--sample S]
+//                                                             (root; prints one JSON document)
 //
 // It measures what the page measures itself (window.orionConsole): the time to draw each new
-// interval and the time from pressing Start to the first point drawn; and, every 30 s, the
-// resident memory of `orion ui`, the page's JS heap after a garbage collection (DevTools'
-// Runtime.getHeapUsage; typed arrays live outside it) and the page's renderer process (its
-// proportional set size). Baselines from the same run: each before the capture starts.
+// interval and the time from pressing Start to the first point drawn; and, every --sample
+// seconds (30), the resident memory of `orion ui`, the page's JS heap after a garbage collection
+// (DevTools' Runtime.getHeapUsage; typed arrays live outside it) and the page's renderer process
+// (its proportional set size). Baselines from the same run: each before the capture starts.
+//
+// `orion ui`'s side: each sample also has what its kept window holds and what its allocator
+// holds (GET /api/status "memory": mallinfo2), and, once the window is full, a second event
+// stream connects first (as a page that opens or reloads does: the whole kept window is
+// replayed to it), reads the replay and leaves. --window S keeps S seconds in `orion ui`
+// (ORION_UI_WINDOW_S; the product keeps 600) so that the window is full early in the run.
 #include <sys/types.h>
 
 #include <algorithm>
@@ -19,6 +26,8 @@
 #include <string>
 #include <thread>
 #include <vector>
+
+#include <httplib.h>
 
 #include "tests/integration/support/subprocess.h"
 #include "tests/integration/support/process_stats.h"
@@ -37,18 +46,52 @@ int Fail(const std::string& what) {
   return 1;
 }
 
-int Run(int seconds, int rate) {
+// `orion ui`'s API from outside the page and the browser: GET a JSON document.
+json GetJson(httplib::Client& client, const std::string& path, const std::string& token) {
+  auto response = client.Get(path.c_str(), {{"Authorization", "Bearer " + token}});
+  if (!response || response->status != 200) return json::object();
+  return json::parse(response->body, nullptr, /*allow_exceptions=*/false);
+}
+
+// A page that connects: reads the event stream's replay (up to the state event that ends it),
+// then leaves. Returns the bytes it read and how long it took.
+std::pair<size_t, double> ReadReplay(int port, const std::string& id, const std::string& token) {
+  httplib::Client client("127.0.0.1", port);
+  client.set_read_timeout(60, 0);
+  size_t bytes = 0;
+  std::string tail;
+  const auto begin = std::chrono::steady_clock::now();
+  client.Get(("/api/captures/" + id + "/events?token=" + token).c_str(),
+             [&](const char* data, size_t n) {
+               bytes += n;
+               tail.append(data, n);
+               if (tail.find("event: state\n") != std::string::npos) return false;
+               tail.erase(0, tail.size() > 32 ? tail.size() - 32 : 0);
+               return true;
+             });
+  return {bytes, std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - begin)
+                     .count()};
+}
+
+int Run(int seconds, int rate, int window_s, int sample_s) {
   testing::TestCluster cluster;
   if (!cluster.Create(3)) return Fail("cluster: " + cluster.error());
   testing::Subprocess ui;
+  std::vector<std::string> env;
+  if (window_s != 600) env.push_back("ORION_UI_WINDOW_S=" + std::to_string(window_s));
   if (!ui.Start({ORION_UI_ORION, "ui", "--daemon", cluster.daemon_node(0), "--cookie-file",
                  cluster.cookie_file(), "--listen", "127.0.0.1:0"},
-                {}, /*merge_stderr=*/true)) {
+                env, /*merge_stderr=*/true)) {
     return Fail("cannot start orion ui");
   }
   std::string url = ui.WaitForLine("http://", std::chrono::seconds(30));
   url = url.substr(0, url.find_first_of(" \t"));
   if (url.empty()) return Fail("orion ui printed no URL");
+  const size_t colon = url.rfind(':');
+  const int port = std::atoi(url.c_str() + colon + 1);
+  const std::string token = url.substr(url.find("token=") + 6);
+  httplib::Client api("127.0.0.1", port);
+  api.set_read_timeout(30, 0);
 
   testing::BrowserDriver browser;
   if (!browser.Start(ORION_UI_NODE, ORION_UI_DRIVER)) return Fail("cannot start the driver");
@@ -62,6 +105,7 @@ int Run(int seconds, int rate) {
   if (!run({{"op", "goto"}, {"url", url}}).value("ok", false)) return Fail("page did not load");
 
   const uint64_t ui_rss_idle = RssKiB(ui.pid());
+  const json ui_memory_idle = GetJson(api, "/api/status", token).value("memory", json::object());
   const json heap_idle = run({{"op", "heap"}});
   const json renderer_idle = run({{"op", "processMemory"}});
 
@@ -84,17 +128,26 @@ int Run(int seconds, int rate) {
   json samples = json::array();
   const auto begin = std::chrono::steady_clock::now();
   bool restarted = false;
-  for (int t = 30; t <= seconds; t += 30) {
+  for (int t = sample_s; t <= seconds; t += sample_s) {
     std::this_thread::sleep_until(begin + std::chrono::seconds(t));
     if (t > 600 && !restarted) {
       run({{"op", "waitFor"}, {"id", id}, {"state", "done"}, {"timeoutMs", 30000}});
       restarted = run({{"op", "click"}, {"id", id}, {"selector", "[data-testid=restart]"}}).value("ok", false);
     }
+    // Once the window is full, a page connects and takes the replay of it, before the sample.
+    std::pair<size_t, double> replay{0, 0.0};
+    if (t >= window_s) replay = ReadReplay(port, id, token);
     const json heap = run({{"op", "heap"}});
     const json renderer = run({{"op", "processMemory"}});
     const json stats = run({{"op", "stats"}});
+    const json ui_memory = GetJson(api, "/api/status", token).value("memory", json::object());
+    const json kept = GetJson(api, "/api/captures/" + id, token).value("kept", json::object());
     samples.push_back({{"t_s", t},
                        {"ui_rss_kib", RssKiB(ui.pid())},
+                       {"ui_memory", ui_memory},
+                       {"kept", kept},
+                       {"replay_bytes", replay.first},
+                       {"replay_ms", replay.second},
                        {"page_heap_bytes", heap.value("usedSize", 0.0)},
                        {"renderer_pss_kib", renderer.value("rendererKiB", 0)},
                        {"page_data_bytes", stats["stats"].value("dataBytes", 0.0)}});
@@ -118,6 +171,8 @@ int Run(int seconds, int rate) {
   const auto& functions = capture["capture"]["functions"];
   json out = {
       {"seconds", seconds},
+      {"window_s", window_s},
+      {"sample_s", sample_s},
       {"rate_per_node", rate},
       {"nodes", cluster.size()},
       {"functions_seen", functions.is_object() ? functions.size() : 0},
@@ -131,6 +186,7 @@ int Run(int seconds, int rate) {
       {"batched_draws", batched.size()},
       {"batched_draw_ms_max", batched.empty() ? 0.0 : *std::max_element(batched.begin(), batched.end())},
       {"ui_rss_idle_kib", ui_rss_idle},
+      {"ui_memory_idle", ui_memory_idle},
       {"page_heap_idle_bytes", heap_idle.value("usedSize", 0.0)},
       {"renderer_pss_idle_kib", renderer_idle.value("rendererKiB", 0)},
       {"samples", samples},
@@ -146,11 +202,17 @@ int Run(int seconds, int rate) {
 int main(int argc, char** argv) {
   int seconds = 720;
   int rate = 2000;
+  int window_s = 600;
+  int sample_s = 30;
   for (int i = 1; i + 1 < argc; i += 2) {
     if (std::strcmp(argv[i], "--seconds") == 0) seconds = std::atoi(argv[i + 1]);
     else if (std::strcmp(argv[i], "--rate") == 0) rate = std::atoi(argv[i + 1]);
+    else if (std::strcmp(argv[i], "--window") == 0) window_s = std::atoi(argv[i + 1]);
+    else if (std::strcmp(argv[i], "--sample") == 0) sample_s = std::atoi(argv[i + 1]);
     else return orion::Fail(std::string("unknown option ") + argv[i]);
   }
   if (seconds < 30 || rate < 10) return orion::Fail("--seconds >= 30, --rate >= 10");
-  return orion::Run(seconds, rate);
+  if (window_s < 10 || window_s > 600) return orion::Fail("--window from 10 to 600 (seconds)");
+  if (sample_s < 5) return orion::Fail("--sample >= 5 (seconds)");
+  return orion::Run(seconds, rate, window_s, sample_s);
 }
