@@ -145,15 +145,23 @@ std::string FormatEvent(const Event& event) {
          "\n\n";
 }
 
+Cursor ResumeCursor(std::optional<uint64_t> last_event_id) {
+  if (!last_event_id.has_value()) return Cursor{};
+  return Cursor{.after = *last_event_id, .live = true};
+}
+
 struct CaptureRegistry::Capture {
   std::string id;
   CaptureOptions options;
   uint64_t started_ms = 0;
   std::string state = "running";
   std::string reason;
-  // The kept window: intervals, node and state events, oldest first.
-  std::deque<Event> events;
+  // The kept window: intervals, node and state events, oldest first (ids increasing). Shared
+  // with the event streams sending them, never copied.
+  std::deque<std::shared_ptr<const Event>> events;
   size_t event_bytes = 0;
+  size_t kept_intervals = 0;
+  uint64_t newest_end_ms = 0;  // of the kept intervals
   uint64_t last_event_id = 0;
   bool closed = false;  // deleted: its last event is in `events`
   // The summary since the start: every interval merged.
@@ -241,43 +249,43 @@ std::vector<std::string> CaptureRegistry::Ids() const {
 
 void CaptureRegistry::Append(Capture& capture, std::string type, std::string data,
                              uint64_t end_ms) {
-  Event event{++capture.last_event_id, std::move(type), std::move(data), end_ms};
-  capture.event_bytes += event.data.size();
+  // Exactly its size: dump() leaves up to twice that in capacity, kept as long as the window.
+  data.shrink_to_fit();
+  auto event = std::make_shared<const Event>(
+      Event{++capture.last_event_id, std::move(type), std::move(data), end_ms});
+  capture.event_bytes += event->data.size();
+  if (event->type == "interval") {
+    ++capture.kept_intervals;
+    capture.newest_end_ms = std::max(capture.newest_end_ms, event->end_ms);
+  }
   capture.events.push_back(std::move(event));
   Trim(capture);
 }
 
 void CaptureRegistry::Trim(Capture& capture) {
-  uint64_t newest_end = 0;
-  size_t intervals = 0;
-  for (const Event& e : capture.events) {
-    if (e.type == "interval") {
-      newest_end = std::max(newest_end, e.end_ms);
-      ++intervals;
-    }
-  }
   // At least window_ms of intervals (one more than fits, so the window is never short).
   const size_t max_intervals =
       limits_.window_ms / std::max<uint32_t>(capture.options.interval_ms, 1) + 2;
   while (capture.events.size() > 1) {
-    const Event& oldest = capture.events.front();
-    const bool too_old = oldest.type == "interval" &&
-                         oldest.end_ms + limits_.window_ms + capture.options.interval_ms < newest_end;
-    const bool too_many = intervals > max_intervals;
+    const Event& oldest = *capture.events.front();
+    const bool too_old =
+        oldest.type == "interval" &&
+        oldest.end_ms + limits_.window_ms + capture.options.interval_ms < capture.newest_end_ms;
+    const bool too_many = capture.kept_intervals > max_intervals;
     const bool too_big = capture.event_bytes > limits_.max_window_bytes;
-    const bool before_intervals = oldest.type != "interval" && intervals > 0 &&
+    const bool before_intervals = oldest.type != "interval" && capture.kept_intervals > 0 &&
                                   (too_many || too_big);
     if (!too_old && !too_many && !too_big && !before_intervals) break;
-    if (oldest.type == "interval") --intervals;
+    if (oldest.type == "interval") --capture.kept_intervals;
     capture.event_bytes -= oldest.data.size();
     capture.events.pop_front();
   }
 }
 
 KeptWindow CaptureRegistry::KeptLocked(const Capture& capture) {
-  KeptWindow kept{.events = capture.events.size(), .bytes = capture.event_bytes};
-  for (const Event& e : capture.events) kept.intervals += e.type == "interval";
-  return kept;
+  return KeptWindow{.intervals = capture.kept_intervals,
+                    .events = capture.events.size(),
+                    .bytes = capture.event_bytes};
 }
 
 KeptWindow CaptureRegistry::Kept() const {
@@ -435,34 +443,39 @@ std::optional<json> CaptureRegistry::Summary(const std::string& id) const {
   return doc;
 }
 
-CaptureRegistry::Batch CaptureRegistry::Next(Capture& capture, std::optional<uint64_t> after,
+CaptureRegistry::Batch CaptureRegistry::Next(Capture& capture, Cursor& cursor,
                                              std::chrono::milliseconds wait) {
   std::unique_lock lock(mu_);
   Batch batch;
   // An id this capture never gave (a page that outlived an earlier orion ui): replay it all.
-  if (after.has_value() && *after > capture.last_event_id) after.reset();
-  if (!after.has_value()) {
-    // The replay: the kept window, then where the capture stands now.
-    for (const Event& e : capture.events) {
-      if (e.type != "state") batch.events.push_back(e);
-    }
-    batch.events.push_back(Event{capture.last_event_id, "state",
-                                 json{{"state", capture.state}, {"reason", capture.reason}}.dump(),
-                                 0});
-    batch.last_id = capture.last_event_id;
-    batch.closed = capture.closed || shutdown_;
-    return batch;
+  if (cursor.live && cursor.after > capture.last_event_id) cursor = Cursor{};
+  if (cursor.live && !shutdown_ &&
+      (capture.events.empty() || capture.events.back()->id <= cursor.after)) {
+    changed_.wait_for(lock, wait, [&] {
+      return shutdown_ || (!capture.events.empty() && capture.events.back()->id > cursor.after);
+    });
   }
-  batch.last_id = *after;
-  const auto pending = [&] {
-    return shutdown_ || (!capture.events.empty() && capture.events.back().id > *after);
-  };
-  changed_.wait_for(lock, wait, pending);
-  for (const Event& e : capture.events) {
-    if (e.id > *after) batch.events.push_back(e);
+  // The kept events after the cursor, at most max_batch_bytes of them (at least one).
+  auto it = std::upper_bound(capture.events.begin(), capture.events.end(), cursor.after,
+                             [](uint64_t after, const auto& e) { return after < e->id; });
+  size_t bytes = 0;
+  for (; it != capture.events.end(); ++it) {
+    const auto& event = *it;
+    if (!batch.events.empty() && bytes + event->data.size() > limits_.max_batch_bytes) break;
+    cursor.after = event->id;
+    // The replay leaves out the old states: where the capture stands now comes after it.
+    if (!cursor.live && event->type == "state") continue;
+    bytes += event->data.size();
+    batch.events.push_back(event);
   }
-  if (!batch.events.empty()) batch.last_id = batch.events.back().id;
-  batch.closed = shutdown_ || (capture.closed && batch.last_id >= capture.last_event_id);
+  const bool caught_up = it == capture.events.end();
+  if (!cursor.live && caught_up) {
+    batch.events.push_back(std::make_shared<const Event>(
+        Event{capture.last_event_id, "state",
+              json{{"state", capture.state}, {"reason", capture.reason}}.dump(), 0}));
+    cursor = Cursor{.after = capture.last_event_id, .live = true};
+  }
+  batch.closed = shutdown_ || (capture.closed && caught_up && cursor.live);
   return batch;
 }
 

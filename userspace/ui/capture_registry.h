@@ -6,12 +6,14 @@
 //   ASSIGN_OR_RETURN(std::string id, registry.Add(options, NowMs()));   // "c1"
 //   registry.AddInterval(id, interval);               // from {orion_stream, Ref, {interval, ...}}
 //   auto capture = registry.Find(id);                 // an SSE client holds it
-//   auto batch = registry.Next(*capture, std::nullopt, 1s);  // replay, then the state
-//   ... registry.Next(*capture, batch->last_id, 1s) ...       // live events
+//   Cursor cursor = ResumeCursor(last_event_id);      // nullopt: replay the kept window
+//   while (!(batch = registry.Next(*capture, cursor, 1s)).closed) send(batch.events);
 //
 // Memory is bounded: at most max_captures captures, and each keeps window_ms of intervals (at
 // least 10 minutes) within max_window_bytes of event text; the summary holds one merged entry
-// per function and per node.
+// per function and per node. An event is stored once and shared (never copied) with the event
+// streams that send it; one Next hands out at most max_batch_bytes of it, so a replay or a slow
+// client holds a batch beyond the window, not a second window.
 #pragma once
 
 #include <chrono>
@@ -62,17 +64,28 @@ struct Event {
 };
 std::string FormatEvent(const Event& event);
 
+struct RegistryLimits {
+  size_t max_captures = 16;
+  uint64_t window_ms = 600'000;            // intervals kept behind the newest one
+  size_t max_window_bytes = 48u << 20;     // event text kept per capture
+  size_t max_batch_bytes = 1u << 20;       // event text one Next hands out (at least one event)
+};
+
+// Where an event stream stands: first the kept window (the replay), then the capture's state,
+// then live events.
+struct Cursor {
+  uint64_t after = 0;  // the last event id handed out
+  bool live = false;   // the replay and its state were handed out
+};
+// A reconnecting stream's Last-Event-ID: live after it (replayed whole if the capture never gave
+// that id); nullopt: a new stream, the replay first.
+Cursor ResumeCursor(std::optional<uint64_t> last_event_id);
+
 // What a capture holds in its kept window (GET /api/captures/ID "kept").
 struct KeptWindow {
   size_t intervals = 0;
   size_t events = 0;
   size_t bytes = 0;  // event text (the data lines)
-};
-
-struct RegistryLimits {
-  size_t max_captures = 16;
-  uint64_t window_ms = 600'000;            // intervals kept behind the newest one
-  size_t max_window_bytes = 48u << 20;     // event text kept per capture
 };
 
 class CaptureRegistry {
@@ -101,15 +114,15 @@ class CaptureRegistry {
   nlohmann::json List() const;
   std::optional<nlohmann::json> Summary(const std::string& id) const;
 
-  // The events after `after` (nullopt: the kept window's intervals and node events, then the
-  // current state), waiting up to `wait` when there are none yet. `closed` once the capture was
-  // deleted (its last event sent) or the registry shut down.
+  // The next events for `cursor` (moved past them), at most max_batch_bytes of them: while
+  // replaying, the kept window's intervals and node events, then the current state; then live
+  // events, waiting up to `wait` when there are none yet. `closed` once the capture was deleted
+  // (its last event handed out) or the registry shut down.
   struct Batch {
-    std::vector<Event> events;
-    uint64_t last_id = 0;  // give it back as `after`
+    std::vector<std::shared_ptr<const Event>> events;
     bool closed = false;
   };
-  Batch Next(Capture& capture, std::optional<uint64_t> after, std::chrono::milliseconds wait);
+  Batch Next(Capture& capture, Cursor& cursor, std::chrono::milliseconds wait);
 
   // What every capture's kept window holds, summed (GET /api/status "memory").
   KeptWindow Kept() const;
@@ -120,8 +133,8 @@ class CaptureRegistry {
  private:
   Capture* FindLocked(const std::string& id) const;
   void Append(Capture& capture, std::string type, std::string data, uint64_t end_ms);
-  void Trim(Capture& capture);
   static KeptWindow KeptLocked(const Capture& capture);
+  void Trim(Capture& capture);
 
   const RegistryLimits limits_;
   mutable std::mutex mu_;

@@ -239,19 +239,24 @@ void UiServer::Route() {
     response.set_header("X-Accel-Buffering", "no");
     response.set_chunked_content_provider(
         "text/event-stream",
-        [&registry, capture, after, heartbeat,
+        [&registry, capture, cursor = ResumeCursor(after), heartbeat,
          idle = std::chrono::steady_clock::now()](size_t, httplib::DataSink& sink) mutable {
+          // A batch is bounded (RegistryLimits::max_batch_bytes) and its events are shared with
+          // the registry: each is formatted and written on its own, so a replay of the whole
+          // window never sits in memory twice.
           CaptureRegistry::Batch batch =
-              registry.Next(*capture, after, std::chrono::milliseconds(1000));
-          std::string text;
-          for (const Event& event : batch.events) text += FormatEvent(event);
+              registry.Next(*capture, cursor, std::chrono::milliseconds(1000));
           const auto now = std::chrono::steady_clock::now();
-          if (text.empty() && now - idle >= heartbeat) text = ": keep-alive\n\n";
-          if (!text.empty()) {
-            idle = now;
+          for (const auto& event : batch.events) {
+            const std::string text = FormatEvent(*event);
             if (!sink.write(text.data(), text.size())) return false;
+            idle = now;
           }
-          after = batch.last_id;
+          if (batch.events.empty() && now - idle >= heartbeat) {
+            static constexpr std::string_view kKeepAlive = ": keep-alive\n\n";
+            if (!sink.write(kKeepAlive.data(), kKeepAlive.size())) return false;
+            idle = now;
+          }
           if (batch.closed) {
             sink.done();
             return true;

@@ -77,6 +77,20 @@ protocol::IntervalEvent Interval(uint64_t seq, uint64_t calls, double ns) {
   return interval;
 }
 
+// The whole replay of a new event stream, up to and including the state that ends it.
+std::vector<std::shared_ptr<const Event>> Replay(CaptureRegistry& registry, const std::string& id) {
+  auto capture = registry.Find(id);
+  EXPECT_TRUE(capture);
+  std::vector<std::shared_ptr<const Event>> events;
+  if (!capture) return events;
+  Cursor cursor;
+  for (int batches = 0; !cursor.live && batches < 100'000; ++batches) {
+    const auto batch = registry.Next(*capture, cursor, std::chrono::milliseconds(0));
+    events.insert(events.end(), batch.events.begin(), batch.events.end());
+  }
+  return events;
+}
+
 class UiServerTest : public ::testing::Test {
  protected:
   void SetUp() override {
@@ -180,7 +194,13 @@ TEST_F(UiServerTest, TheApiTakesTheTokenAsBearerOrQueryAndRefusesAnyOtherWithJso
   r = client_->Get("/api/status", Auth());
   ASSERT_TRUE(r);
   EXPECT_EQ(r->status, 200);
-  EXPECT_EQ(json::parse(r->body), json({{"daemon", "orion@h"}, {"connected", true}}));
+  {
+    json status = json::parse(r->body);
+    EXPECT_EQ(status["memory"]["kept_intervals"], 0) << status.dump();
+    EXPECT_GT(status["memory"]["heap_in_use_bytes"].get<uint64_t>(), 0u) << status.dump();
+    status.erase("memory");
+    EXPECT_EQ(status, json({{"daemon", "orion@h"}, {"connected", true}}));
+  }
   r = client_->Get((std::string("/api/status?token=") + kToken).c_str());
   ASSERT_TRUE(r);
   EXPECT_EQ(r->status, 200);
@@ -377,13 +397,11 @@ TEST(CaptureRegistryTest, TheKeptWindowCoversTenMinutesAndNoMore) {
   auto id = registry.Add({.patterns = {"lists:sort/1"}}, 0);
   ASSERT_TRUE(id.ok());
   for (uint64_t seq = 1; seq <= 1500; ++seq) registry.AddInterval(*id, Interval(seq, 1, 1000));
-  auto capture = registry.Find(*id);
-  const auto batch = registry.Next(*capture, std::nullopt, std::chrono::milliseconds(0));
   size_t intervals = 0;
   uint64_t first_seq = 0;
-  for (const Event& e : batch.events) {
-    if (e.type != "interval") continue;
-    if (intervals++ == 0) first_seq = json::parse(e.data)["seq"];
+  for (const auto& e : Replay(registry, *id)) {
+    if (e->type != "interval") continue;
+    if (intervals++ == 0) first_seq = json::parse(e->data)["seq"];
   }
   EXPECT_GE(intervals, 600u) << "less than 10 minutes kept";
   EXPECT_LE(intervals, 602u) << "more than 10 minutes kept";
@@ -402,12 +420,11 @@ TEST(CaptureRegistryTest, ARestartedStreamGoesOnAfterTheOldOneAndAPauseIsAGap) {
   protocol::IntervalEvent again = Interval(1, 1, 1000);
   again.end_ms += 11'000;
   registry.AddInterval(*id, again);
-  const auto batch = registry.Next(*registry.Find(*id), std::nullopt, std::chrono::milliseconds(0));
   std::vector<uint64_t> seqs, stream_seqs;
-  for (const Event& e : batch.events) {
-    if (e.type != "interval") continue;
-    seqs.push_back(json::parse(e.data)["seq"]);
-    stream_seqs.push_back(json::parse(e.data)["stream_seq"]);
+  for (const auto& e : Replay(registry, *id)) {
+    if (e->type != "interval") continue;
+    seqs.push_back(json::parse(e->data)["seq"]);
+    stream_seqs.push_back(json::parse(e->data)["stream_seq"]);
   }
   EXPECT_EQ(seqs, (std::vector<uint64_t>{1, 2, 12}));
   EXPECT_EQ(stream_seqs, (std::vector<uint64_t>{1, 2, 1}));
@@ -418,11 +435,72 @@ TEST(CaptureRegistryTest, TheKeptWindowIsBoundedInBytes) {
   auto id = registry.Add({.patterns = {"lists:sort/1"}}, 0);
   ASSERT_TRUE(id.ok());
   for (uint64_t seq = 1; seq <= 600; ++seq) registry.AddInterval(*id, Interval(seq, 1, 1000));
-  const auto batch = registry.Next(*registry.Find(*id), std::nullopt, std::chrono::milliseconds(0));
+  const auto events = Replay(registry, *id);
   size_t bytes = 0;
-  for (const Event& e : batch.events) bytes += e.data.size();
+  for (const auto& e : events) bytes += e->data.size();
   EXPECT_LE(bytes, 64u * 1024 + 200);
-  EXPECT_GT(batch.events.size(), 10u);
+  EXPECT_GT(events.size(), 10u);
+  const json kept = (*registry.Summary(*id))["kept"];
+  EXPECT_LE(kept["bytes"].get<size_t>(), 64u * 1024);
+  EXPECT_EQ(kept["events"].get<size_t>() + 1, events.size()) << "the replay is the kept window and the state";
+}
+
+TEST(CaptureRegistryTest, WhatItKeepsStaysTheSameOnceTheWindowIsFull) {
+  CaptureRegistry registry({.window_ms = 60'000});
+  auto id = registry.Add({.patterns = {"lists:sort/1"}}, 0);
+  ASSERT_TRUE(id.ok());
+  std::vector<json> kept;
+  for (uint64_t seq = 1; seq <= 600; ++seq) {
+    registry.AddInterval(*id, Interval(seq, 1000, 1000 + seq % 7));
+    if (seq % 60 == 0 && seq > 60) kept.push_back((*registry.Summary(*id))["kept"]);
+  }
+  // 60 s at 1 s: 60 intervals, and one more so the window is never short.
+  for (const json& k : kept) {
+    EXPECT_EQ(k["intervals"], kept.front()["intervals"]) << k.dump();
+    EXPECT_GE(k["intervals"].get<size_t>(), 60u);
+    EXPECT_LE(k["intervals"].get<size_t>(), 62u);
+    EXPECT_NEAR(k["bytes"].get<double>(), kept.front()["bytes"].get<double>(),
+                0.02 * kept.front()["bytes"].get<double>())
+        << k.dump();
+  }
+  EXPECT_EQ(registry.Kept().intervals, kept.back()["intervals"].get<size_t>());
+}
+
+TEST(CaptureRegistryTest, AReplayComesInBoundedBatchesOfEventsSharedWithTheWindow) {
+  CaptureRegistry registry({.max_batch_bytes = 4096});
+  auto id = registry.Add({.patterns = {"lists:sort/1"}}, 0);
+  ASSERT_TRUE(id.ok());
+  for (uint64_t seq = 1; seq <= 100; ++seq) registry.AddInterval(*id, Interval(seq, 1, 1000));
+  registry.SetState(*id, "stopped", "from a test");
+  auto capture = registry.Find(*id);
+  Cursor cursor;
+  std::vector<std::shared_ptr<const Event>> events;
+  size_t batches = 0;
+  while (!cursor.live) {
+    const auto batch = registry.Next(*capture, cursor, std::chrono::milliseconds(0));
+    size_t bytes = 0;
+    for (const auto& e : batch.events) bytes += e->data.size();
+    EXPECT_TRUE(batch.events.size() == 1 || bytes <= 4096) << bytes << " bytes in one batch";
+    events.insert(events.end(), batch.events.begin(), batch.events.end());
+    ASSERT_LT(++batches, 1000u);
+  }
+  EXPECT_GT(batches, 2u);
+  ASSERT_EQ(events.size(), 101u) << "100 intervals, then the state";
+  EXPECT_EQ(json::parse(events.back()->data)["state"], "stopped");
+  for (size_t i = 0; i < 100; ++i) {
+    EXPECT_EQ(events[i]->type, "interval");
+    EXPECT_EQ(json::parse(events[i]->data)["seq"], i + 1);
+  }
+  // The same events, not copies: a second stream's replay holds the very same objects.
+  const auto again = Replay(registry, *id);
+  ASSERT_EQ(again.size(), events.size());
+  EXPECT_EQ(again.front().get(), events.front().get());
+  // Then live: nothing pending, and the next interval alone.
+  EXPECT_TRUE(registry.Next(*capture, cursor, std::chrono::milliseconds(0)).events.empty());
+  registry.AddInterval(*id, Interval(101, 1, 1000));
+  const auto live = registry.Next(*capture, cursor, std::chrono::milliseconds(0));
+  ASSERT_EQ(live.events.size(), 1u);
+  EXPECT_EQ(json::parse(live.events[0]->data)["stream_seq"], 101);
 }
 
 TEST(CaptureRegistryTest, CapturesAreBoundedInNumber) {
