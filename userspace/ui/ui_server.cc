@@ -141,6 +141,29 @@ std::string UiServer::url() const {
   return "http://" + url_host_ + ":" + std::to_string(port_) + "/?token=" + options_.token;
 }
 
+StatusOr<json> UiServer::Functions(const std::string& prefix) {
+  const auto now = std::chrono::steady_clock::now();
+  {
+    std::lock_guard lock(functions_mu_);
+    const auto it = functions_cache_.find(prefix);
+    if (it != functions_cache_.end() && now - it->second.at < options_.functions_ttl) {
+      return it->second.answer;
+    }
+  }
+  // Asked without the lock: the cluster's answer takes up to seconds. Errors are not kept.
+  ASSIGN_OR_RETURN(json answer, backend_->Functions(prefix));
+  std::lock_guard lock(functions_mu_);
+  functions_cache_[prefix] = CachedFunctions{answer, now};
+  while (functions_cache_.size() > std::max<size_t>(options_.functions_cache_entries, 1)) {
+    auto oldest = functions_cache_.begin();
+    for (auto it = functions_cache_.begin(); it != functions_cache_.end(); ++it) {
+      if (it->second.at < oldest->second.at) oldest = it;
+    }
+    functions_cache_.erase(oldest);
+  }
+  return answer;
+}
+
 void UiServer::Route() {
   httplib::Server& http = *server_;
   CaptureRegistry& registry = *registry_;
@@ -298,13 +321,13 @@ void UiServer::Route() {
     response.status = 204;
   });
 
-  http.Get("/api/functions", [&backend](const httplib::Request& request,
-                                        httplib::Response& response) {
+  http.Get("/api/functions", [this](const httplib::Request& request,
+                                    httplib::Response& response) {
     const std::string prefix = request.get_param_value("prefix");
     if (prefix.size() > kMaxPrefixBytes) {
       return SendError(response, 400, "prefix longer than 256 bytes");
     }
-    auto functions = backend.Functions(prefix);
+    auto functions = Functions(prefix);
     if (!functions.ok()) return SendStatus(response, functions.status());
     SendJson(response, 200, *functions);
   });

@@ -9,7 +9,10 @@
 // the listen address or this host's loopback, and no Origin but the server's own.
 #pragma once
 
+#include <chrono>
+#include <map>
 #include <memory>
+#include <mutex>
 #include <string>
 #include <thread>
 
@@ -29,6 +32,10 @@ struct UiServerOptions {
   std::string token;
   size_t threads = 24;  // each open event stream holds one
   std::chrono::seconds heartbeat{15};  // a comment line on idle event streams
+  // GET /api/functions answers kept per prefix (each is a round of calls to every node): for
+  // how long, and how many prefixes at most (the oldest answer goes first).
+  std::chrono::milliseconds functions_ttl{5000};
+  size_t functions_cache_entries = 256;
 };
 
 class UiServer {
@@ -48,6 +55,8 @@ class UiServer {
  private:
   UiServer() = default;
   void Route();
+  // The backend's Functions(prefix), or its answer of less than functions_ttl ago.
+  StatusOr<nlohmann::json> Functions(const std::string& prefix);
 
   UiServerOptions options_;
   CaptureRegistry* registry_ = nullptr;
@@ -56,6 +65,13 @@ class UiServer {
   std::thread thread_;
   int port_ = 0;
   std::string url_host_;
+
+  struct CachedFunctions {
+    nlohmann::json answer;
+    std::chrono::steady_clock::time_point at;
+  };
+  std::mutex functions_mu_;
+  std::map<std::string, CachedFunctions> functions_cache_;
 };
 
 }  // namespace orion::ui

@@ -46,6 +46,7 @@ class StandInBackend : public UiBackend {
     return OkStatus();
   }
   StatusOr<json> Functions(const std::string& prefix) override {
+    ++functions_asked;
     return json{{"functions", json::array({prefix + "rt/1"})}, {"truncated", false}};
   }
   StatusOr<json> Nodes() override {
@@ -56,6 +57,7 @@ class StandInBackend : public UiBackend {
 
   std::mutex mu;
   std::vector<std::string> started, stopped;
+  std::atomic<int> functions_asked{0};
 };
 
 // One interval of `calls` calls of lists:sort/1 taking `ns` each, on app@h.
@@ -327,6 +329,34 @@ TEST_F(UiServerTest, FunctionsNodesAndUnknownPathsAnswerJson) {
   ASSERT_TRUE(r);
   EXPECT_EQ(r->status, 404);
   EXPECT_FALSE(json::parse(r->body).value("error", "").empty());
+}
+
+TEST(UiServerFunctionsTest, AnswersAreKeptPerPrefixForAWhileAndBoundedInNumber) {
+  CaptureRegistry registry;
+  StandInBackend backend;
+  auto server = UiServer::Start({.listen = {"127.0.0.1", 0},
+                                 .token = kToken,
+                                 .functions_ttl = std::chrono::milliseconds(300),
+                                 .functions_cache_entries = 2},
+                                registry, backend);
+  ASSERT_TRUE(server.ok()) << server.status().ToString();
+  httplib::Client client("127.0.0.1", (*server)->port());
+  const auto ask = [&](const std::string& prefix) {
+    auto r = client.Get(("/api/functions?prefix=" + prefix + "&token=" + kToken).c_str());
+    EXPECT_TRUE(r && r->status == 200);
+    return r ? json::parse(r->body)["functions"][0].get<std::string>() : "";
+  };
+  EXPECT_EQ(ask("lists:so"), "lists:sort/1");
+  EXPECT_EQ(ask("lists:so"), "lists:sort/1");  // each keystroke of a person typing asks again
+  EXPECT_EQ(backend.functions_asked, 1) << "the same prefix asked the cluster twice";
+  ask("a:");
+  ask("b:");  // a third prefix: the oldest answer ("lists:so") goes
+  EXPECT_EQ(backend.functions_asked, 3);
+  ask("lists:so");
+  EXPECT_EQ(backend.functions_asked, 4) << "more than 2 answers kept";
+  std::this_thread::sleep_for(std::chrono::milliseconds(400));
+  ask("lists:so");  // too old: a module loaded since shows up
+  EXPECT_EQ(backend.functions_asked, 5);
 }
 
 TEST_F(UiServerTest, TheEventStreamReplaysTheKeptWindowThenTheStateThenGoesLive) {
