@@ -5,6 +5,7 @@
 #include "userspace/cli/ui_command.h"
 
 #include <getopt.h>
+#include <malloc.h>
 
 #include <chrono>
 #include <cstdio>
@@ -154,7 +155,18 @@ int RunUiCommand(int argc, char** argv) {
   std::printf("%s\n", (*server)->url().c_str());
   std::fflush(stdout);
   spdlog::info("serving the console through {}: open the URL above; Ctrl-C stops", options.daemon);
-  while (!cli::StopRequested()) std::this_thread::sleep_for(std::chrono::milliseconds(200));
+  // glibc keeps what the threads freed in their arenas (one per HTTP thread, up to 8 per core)
+  // for reuse, and returns little of it: what the kept windows hold is bounded, but a reserve
+  // of free pages grew beside it (scripts/bench.sh ui-memory: "heap free"). Every 10 s the free
+  // pages go back to the kernel.
+  auto trimmed = std::chrono::steady_clock::now();
+  while (!cli::StopRequested()) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(200));
+    if (std::chrono::steady_clock::now() - trimmed >= std::chrono::seconds(10)) {
+      ::malloc_trim(0);
+      trimmed = std::chrono::steady_clock::now();
+    }
+  }
   spdlog::info("stopping: the daemons stop this console's captures");
   server->reset();
   link->reset();
