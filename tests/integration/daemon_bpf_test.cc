@@ -28,6 +28,7 @@
 #include "tests/integration/support/beam_node.h"
 #include "tests/integration/support/bpf_requirements.h"
 #include "tests/integration/support/capture_json.h"
+#include "tests/integration/support/elixir_app.h"
 #include "tests/integration/support/oracle.h"
 #include "tests/integration/support/probe_state.h"
 #include "tests/integration/support/process_stats.h"
@@ -525,23 +526,12 @@ TEST_F(DaemonClusterTest, TopThroughTheDaemonsShowsEveryHostsBeams) {
 // starts (it has no Bar.Repo either), and the operator's own Elixir shell, which asks.
 class DaemonBeamsTest : public DaemonClusterTest {
  protected:
-  // The Elixir app (tests/elixir/bar_repo_app.exs) on host 0, run by Debian's elixir on the
-  // USDT OTP in the emu flavor: bar@<host 0>.
+  // The Elixir app (tests/elixir/bar_repo_app.exs, support/elixir_app.h) on host 0: bar@<host 0>.
   bool StartApp() {
-    std::vector<std::string> argv = cluster_.launcher(0);
-    argv.insert(argv.end(),
-                {"/usr/bin/elixir", "--name", app_node(), "--cookie", TestCluster::kCookie,
-                 std::string(ORION_TEST_SOURCE_DIR) + "/tests/elixir/bar_repo_app.exs"});
-    if (!app_.Start(argv, {"PATH=" + testing::BeamNode::OtpPrefix() + "/bin:/usr/bin:/bin",
-                           "ELIXIR_ERL_OPTIONS=-emu_flavor emu"})) {
-      return false;
-    }
-    const std::string ready = app_.WaitForLine("BAR-READY ", std::chrono::seconds(60));
-    if (ready.empty()) return false;
-    app_pid_ = std::stoi(ready.substr(10));
-    return ready.substr(ready.rfind(' ') + 1) == "emu";
+    app_pid_ = testing::StartBarRepoApp(cluster_, 0, &app_);
+    return app_pid_ != 0;
   }
-  std::string app_node() const { return "bar@" + cluster_.ip(0); }
+  std::string app_node() const { return testing::BarRepoAppNode(cluster_, 0); }
 
   testing::Subprocess app_;
   pid_t app_pid_ = 0;

@@ -7,11 +7,11 @@
 //   > {"op": "goto", "url": "http://127.0.0.1:7070/?token=..."}
 //   < {"ok": true, "status": 200, "title": "Orion console"}
 //
-// Commands (see run() below): goto, typeQuery, key, fill, select, start, waitFor, capture, text,
-// selectRange, click, api, stats, heap, processMemory, screenshot, close.
+// Commands (see run() below): goto, typeQuery, key, fill, select, start, waitFor, capture, text, waitText,
+// selectRange, click, download, waitGone, api, stats, heap, processMemory, screenshot, close.
 import { createInterface } from 'node:readline';
 import { createRequire } from 'node:module';
-import { mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, readdirSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
@@ -35,7 +35,7 @@ async function ensurePage(viewport) {
   userDataDir = mkdtempSync(join(tmpdir(), 'orion-ui-chromium-'));
   context = await chromium.launchPersistentContext(userDataDir, {
     executablePath: CHROMIUM, headless: true, args: ARGS,
-    viewport: viewport || { width: 1400, height: 1000 }, acceptDownloads: false,
+    viewport: viewport || { width: 1400, height: 1000 }, acceptDownloads: true,
   });
   browser = context;
   page = context.pages()[0] || await context.newPage();
@@ -90,7 +90,17 @@ async function readCapture(id) {
         quantiles: text('[data-testid=range-quantiles]'),
         accuracy: text('[data-testid=accuracy]'),
       } : null,
-      filter: text('[data-testid=node-filter]'),
+      filter: root.querySelector('[data-testid=node-filter]').hidden ? '' : text('[data-testid=node-filter]'),
+      // The labels of the wall chart's latency axis, as drawn.
+      yTicks: ((root.querySelector('[data-testid=wall-chart]') || { dataset: {} }).dataset.yTicks || '').split('|').filter(Boolean),
+      // How far the function table reaches past its card's content box (px; 0: it fits).
+      tableOverflow: (() => {
+        const table = root.querySelector('[data-testid=functions]');
+        const box = root.getBoundingClientRect();
+        const style = getComputedStyle(root);
+        const inner = box.right - parseFloat(style.paddingRight) - parseFloat(style.borderRightWidth);
+        return Math.max(0, Math.ceil(table.getBoundingClientRect().right - inner), table.scrollWidth - table.clientWidth);
+      })(),
     };
   }, id);
 }
@@ -156,6 +166,13 @@ async function run(command) {
       return { capture: await readCapture(command.id) };
     case 'text':  // what a person reads in an element (e.g. the banner), "" if hidden
       return { text: await page.locator(command.selector).first().evaluate((e) => (e.hidden ? '' : e.innerText)) };
+    case 'waitText': {  // until an element (e.g. the banner) shows a text that includes `text`
+      await page.waitForFunction(({ selector, text }) => {
+        const e = document.querySelector(selector);
+        return e && !e.hidden && e.innerText.includes(text);
+      }, { selector: command.selector, text: command.text }, { timeout: command.timeoutMs || 30000 });
+      return { text: await page.locator(command.selector).first().innerText() };
+    }
     case 'selectRange': {  // drags over the wall chart from fraction `from` to `to` of its width
       // (`to` past 1 ends the drag beyond the plot: the selection then reaches its right edge)
       const box = await card(command.id).locator('[data-testid=wall-chart] .u-over').boundingBox();
@@ -181,6 +198,16 @@ async function run(command) {
       await target.first().click();
       await page.waitForTimeout(300);
       return {};
+    }
+    case 'download': {  // clicks what downloads a file (in a card), saves it to `path`
+      const target = command.id ? card(command.id).locator(command.selector) : page.locator(command.selector);
+      const [download] = await Promise.all([page.waitForEvent('download', { timeout: 15000 }), target.first().click()]);
+      await download.saveAs(command.path);
+      return { name: download.suggestedFilename(), bytes: statSync(command.path).size };
+    }
+    case 'waitGone': {  // until the capture's card is no longer on the page
+      await page.waitForSelector(`[data-capture-id="${command.id}"]`, { state: 'detached', timeout: command.timeoutMs || 10000 });
+      return { cards: await page.locator('[data-capture-id]').evaluateAll((els) => els.map((e) => e.dataset.captureId)) };
     }
     case 'api': {  // the HTTP API from outside the page (an oracle the page does not touch)
       const response = await fetch(`${origin}${command.path}`, {

@@ -11,90 +11,22 @@
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
 
-#include <chrono>
 #include <cstdlib>
 #include <filesystem>
-#include <fstream>
 #include <string>
-#include <thread>
-#include <vector>
 
-#include "tests/integration/support/bpf_requirements.h"
-#include "tests/integration/support/capture_json.h"
-#include "tests/integration/support/subprocess.h"
-#include "tests/integration/support/test_cluster.h"
-#include "tests/ui/browser_driver.h"
+#include "tests/ui/console_fixture.h"
 
 namespace orion {
 namespace {
 
 using nlohmann::json;
 using testing::BrowserDriver;
-using testing::Subprocess;
-using testing::TestCluster;
+using testing::SummaryCount;
 
 constexpr char kKnown[] = "orion_workload:known/1";
 
-#define ASSERT_OK(answer) \
-  ASSERT_TRUE((answer).value("ok", false)) << (answer).value("error", (answer).dump())
-
-// The count of `mfa` in a summary document (orion capture --json's keys).
-uint64_t SummaryCount(const json& doc, const std::string& mfa) {
-  if (!doc.contains("calls")) return 0;
-  for (const auto& c : doc["calls"]) {
-    if (c.value("mfa", "") == mfa || c.value("name", "") == mfa) return c.value("count", uint64_t{0});
-  }
-  return 0;
-}
-
-class ConsoleBrowserTest : public ::testing::Test {
- protected:
-  void SetUp() override {
-    ORION_REQUIRE_BPF_OR_SKIP();
-    ASSERT_TRUE(std::filesystem::exists(std::string(ORION_UI_WEB_DIR) + "/node_modules/playwright-core"))
-        << "run scripts/setup.sh (npm ci in userspace/ui/web)";
-    ASSERT_TRUE(std::filesystem::exists("/usr/bin/chromium"))
-        << "Debian's chromium is missing: scripts/setup.sh installs it";
-  }
-
-  void TearDown() override {
-    if (!HasFailure()) return;
-    std::fprintf(stderr, "---- orion ui output ----\n%s\n", ui_.ReadAll(std::chrono::seconds(1)).c_str());
-    for (int i = 0; i < cluster_.size(); ++i) {
-      std::ifstream log(cluster_.daemon_log(i));
-      std::string text((std::istreambuf_iterator<char>(log)), {});
-      if (text.size() > 4000) text = "..." + text.substr(text.size() - 4000);
-      std::fprintf(stderr, "---- %s log ----\n%s\n", cluster_.daemon_node(i).c_str(), text.c_str());
-    }
-  }
-
-  // Starts `orion ui` through host 0's daemon on a free port; returns the URL it printed.
-  std::string StartUi() {
-    const std::vector<std::string> argv = {ORION_TEST_ORION_BIN, "ui", "--daemon",
-                                           cluster_.daemon_node(0), "--cookie-file",
-                                           cluster_.cookie_file(), "--listen", "127.0.0.1:0"};
-    if (!ui_.Start(argv, {}, /*merge_stderr=*/true)) return "";
-    const std::string line = ui_.WaitForLine("http://", std::chrono::seconds(30));
-    return line.substr(0, line.find_first_of(" \t"));
-  }
-
-  // A cluster of `hosts`, orion ui on it, and chromium on its page.
-  void OpenConsole(int hosts) {
-    ASSERT_TRUE(cluster_.Create(hosts)) << cluster_.error();
-    url_ = StartUi();
-    ASSERT_FALSE(url_.empty()) << "orion ui printed no URL";
-    ASSERT_TRUE(browser_.Start(ORION_UI_NODE, ORION_UI_DRIVER));
-    const json answer = browser_.Run({{"op", "goto"}, {"url", url_}});
-    ASSERT_OK(answer);
-    EXPECT_EQ(answer["status"], 200);
-    EXPECT_EQ(answer["title"], "Orion console");
-  }
-
-  TestCluster cluster_;
-  Subprocess ui_;
-  std::string url_;
-  BrowserDriver browser_;
-};
+class ConsoleBrowserTest : public testing::ConsoleFixture {};
 
 TEST_F(ConsoleBrowserTest, PageCountsWhatTheWorkloadCalledDrawsItAndShowsARange) {
   OpenConsole(2);
@@ -171,9 +103,7 @@ TEST_F(ConsoleBrowserTest, PageCountsWhatTheWorkloadCalledDrawsItAndShowsARange)
   ASSERT_OK(answer);
   EXPECT_EQ(answer["json"].value("state", ""), "stopped") << answer.dump();
 
-  answer = browser.Run({{"op", "stats"}});
-  ASSERT_OK(answer);
-  EXPECT_EQ(answer["pageErrors"], json::array()) << "the page logged errors";
+  ExpectNoPageErrors();
 }
 
 TEST_F(ConsoleBrowserTest, APeerDaemonKilledMidCaptureShowsAsALostNode) {

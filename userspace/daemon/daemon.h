@@ -94,6 +94,9 @@ class Daemon {
   void StreamHere(Stream& stream, const std::function<void()>& attached);
   void RelayPeerStream(Stream& stream, const std::string& peer,
                        const std::function<void()>& attached);
+  bool RelayPeerStreamOnce(Stream& stream, const std::string& peer,
+                           const std::function<void()>& attached, int64_t duration_ms,
+                           bool* streamed, std::string* lost);
   protocol::TargetsResult Targets();
   std::vector<std::string> Peers();
   void DiscoverPeers();

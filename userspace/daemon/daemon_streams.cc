@@ -43,6 +43,8 @@ constexpr auto kStopGrace = std::chrono::seconds(5);
 // How long a stream holds its first interval for parts still attaching (a peer that is slow to
 // connect or to attach): past that, it ticks without them and their intervals join when they come.
 constexpr auto kAttachWait = std::chrono::seconds(10);
+// How often a stream asks a lost peer again (RelayPeerStream).
+constexpr auto kPeerRetry = std::chrono::seconds(1);
 
 std::string PidKey(const erlang_pid& pid) {
   return std::string(pid.node) + "." + std::to_string(pid.num) + "." +
@@ -371,17 +373,59 @@ void Daemon::StreamHere(Stream& stream, const std::function<void()>& attached) {
   }
 }
 
-// The peer's first interval event says it attached (it holds its intervals until then too).
+// A peer whose connection breaks (killed, restarted, cut off) is a node_down; it is asked again
+// every kPeerRetry until the stream ends, and a peer that answers again streams the rest of the
+// duration: its nodes are back in the intervals (a console shows the node back). A peer that
+// fails otherwise (an error, silence, a malformed message) is a node_down for good.
 void Daemon::RelayPeerStream(Stream& stream, const std::string& peer,
                              const std::function<void()>& attached) {
+  using std::chrono::steady_clock;
+  const auto end = steady_clock::now() + std::chrono::milliseconds(stream.request.duration_ms);
+  bool down = false;  // a node_down sent since the peer last streamed
+  for (;;) {
+    bool streamed = false;
+    std::string lost;
+    const int64_t left =
+        std::chrono::duration_cast<std::chrono::milliseconds>(end - steady_clock::now()).count();
+    if (!RelayPeerStreamOnce(stream, peer, attached, std::max<int64_t>(left, 1), &streamed,
+                             &lost)) {
+      return;
+    }
+    if (streamed) down = false;
+    if (!down) {
+      spdlog::warn("stream: peer {}: {} (asked again every second)", peer, lost);
+      stream.Event(protocol::NodeDownEvent{peer, lost});
+      down = true;
+    }
+    attached();  // the stream does not wait for a lost peer
+    for (auto next = steady_clock::now() + kPeerRetry; steady_clock::now() < next;) {
+      if (stream.stop.load() || stop_->load() || steady_clock::now() + kPeerRetry >= end) return;
+      std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    }
+  }
+}
+
+// One relay of a peer's stream for `duration_ms`. The peer's first interval event says it
+// attached (it holds its intervals until then too). False when it ended (done, stopped, or a
+// node_down already sent); true when its connection broke (`lost` says why; `streamed`: it had
+// sent an interval).
+bool Daemon::RelayPeerStreamOnce(Stream& stream, const std::string& peer,
+                                 const std::function<void()>& attached, int64_t duration_ms,
+                                 bool* streamed, std::string* lost) {
   const auto node_down = [&](std::string_view why) {
     spdlog::warn("stream: peer {}: {}", peer, why);
     stream.Event(protocol::NodeDownEvent{peer, std::string(why)});
+    return false;
+  };
+  const auto connection_lost = [&](std::string_view why) {
+    *lost = std::string(why);
+    return true;
   };
   auto conn = node_->Connect(peer, 5000);
-  if (!conn.ok()) return node_down(conn.status().message());
+  if (!conn.ok()) return connection_lost(conn.status().message());
   protocol::StreamRequest local = stream.request;
   local.scope = protocol::Scope::kLocal;
+  local.duration_ms = static_cast<uint64_t>(duration_ms);
   const erlang_pid me = node_->self();
   const Term tag = erlang::RefTerm(node_->MakeRef());
   const auto call = [&](const protocol::Request& request) {
@@ -392,7 +436,7 @@ void Daemon::RelayPeerStream(Stream& stream, const std::string& peer,
                                         protocol::EncodeRequest(request)})),
         5000);
   };
-  if (Status sent = call(local); !sent.ok()) return node_down(sent.message());
+  if (Status sent = call(local); !sent.ok()) return connection_lost(sent.message());
   erlang::DecodeLimits limits;
   limits.max_bytes = kMaxPeerMessageBytes;
   limits.max_binary_bytes = kMaxPeerMessageBytes;
@@ -400,7 +444,7 @@ void Daemon::RelayPeerStream(Stream& stream, const std::string& peer,
   std::optional<Term> peer_id;
   bool stop_sent = false;
   auto deadline = std::chrono::steady_clock::now() +
-                  std::chrono::milliseconds(stream.request.duration_ms + config_.grace_ms);
+                  std::chrono::milliseconds(duration_ms + config_.grace_ms);
   for (;;) {
     if (std::chrono::steady_clock::now() > deadline) {
       return node_down(stop_sent ? "did not end its stream in time" : "went silent");
@@ -411,7 +455,7 @@ void Daemon::RelayPeerStream(Stream& stream, const std::string& peer,
       deadline = std::min(deadline, std::chrono::steady_clock::now() + kStopGrace);
     }
     auto message = (*conn)->Receive(100, limits.max_bytes);
-    if (!message.ok()) return node_down(message.status().message());
+    if (!message.ok()) return connection_lost(message.status().message());
     if (!message->has_value() || (*message)->to_registered) continue;
     auto term = erlang::DecodeTerm((*message)->payload, limits);
     if (!term.ok()) return node_down("sent a malformed term: " + std::string(term.status().message()));
@@ -421,7 +465,7 @@ void Daemon::RelayPeerStream(Stream& stream, const std::string& peer,
       if (!reply.ok() || !(reply->tag == tag)) continue;
       auto id = protocol::DecodeStreamReply(reply->reply);
       if (!id.ok()) {
-        if (id.status().code() == StatusCode::kNotFound) return;  // does not host the node
+        if (id.status().code() == StatusCode::kNotFound) return false;  // does not host the node
         return node_down(id.status().message());
       }
       peer_id = *id;
@@ -432,6 +476,7 @@ void Daemon::RelayPeerStream(Stream& stream, const std::string& peer,
     if (!(event->id == *peer_id)) continue;
     if (auto* interval = std::get_if<protocol::IntervalEvent>(&event->event)) {
       for (NodeInterval& node : interval->nodes) stream.Add(std::move(node));
+      *streamed = true;
       attached();
     } else if (auto* down = std::get_if<protocol::NodeDownEvent>(&event->event)) {
       stream.Event(std::move(*down));
@@ -443,9 +488,9 @@ void Daemon::RelayPeerStream(Stream& stream, const std::string& peer,
           std::lock_guard<std::mutex> hold(stream.mu);
           stream.errors.push_back(peer + ": " + stopped.error);
         }
-        node_down(stopped.error);
+        return node_down(stopped.error);
       }
-      return;
+      return false;
     }
   }
 }

@@ -3,7 +3,7 @@
 // selected time range (a canvas of its own).
 import uPlot from 'uplot';
 
-import { formatCount, formatNs, formatTime } from './format.js';
+import { formatCount, formatNs, formatRoundNs, formatTime, latencyTicks, roundLatency } from './format.js';
 
 // The time axis: wall-clock times, a label every 70 px or more.
 const TIME_AXIS = { space: 70, values: (u, values) => values.map((v) => formatTime(v)) };
@@ -152,7 +152,15 @@ export class LatencyChart extends TimeChart {
         x: { time: true, range: (u, min, max) => this.xRange(min, max) },
         y: { distr: 3, log: 10, range: (u, min, max) => this.yRange(min, max) },
       },
-      axes: [TIME_AXIS, { size: 64, values: (u, values) => values.map(formatNs) }],
+      // Round latencies only (1 µs, 10 µs, 100 µs, 1 ms...), whatever the data's range; the labels
+      // drawn are kept in the element's data-y-ticks (what the browser tests read).
+      axes: [TIME_AXIS, { size: 64, splits: (u, axis, min, max) => latencyTicks(min, max),
+        filter: (u, splits) => splits,
+        values: (u, splits) => {
+          const labels = splits.map(formatRoundNs);
+          element.dataset.yTicks = labels.join('|');
+          return labels;
+        } }],
       cursor: { drag: { x: true, y: false, setScale: false } },
       legend: { live: true },
       hooks: {
@@ -185,8 +193,8 @@ export class LatencyChart extends TimeChart {
       high = Math.max(high ?? 0, this.map.rowHigh(this.map.rowMax));
     }
     if (!(low > 0) || !(high > 0)) return [1, 1e9];
-    if (low === high) return [low / 2, high * 2];
-    return [low / 1.05, high * 1.05];
+    // From a round latency to a round latency (1-2-5), so the axis has round ticks at both ends.
+    return [roundLatency(low / 1.05), roundLatency(high * 1.05, true)];
   }
 
   drawHeatmap(u) {

@@ -219,6 +219,7 @@ class CaptureView {
     this.source = null;
     this.pending = [];  // intervals received since the last draw
     this.drawScheduled = false;
+    this.attachedAfter = -Infinity;  // the last interval seq before the latest Restart
     this.build();
     this.connect();
   }
@@ -268,9 +269,9 @@ class CaptureView {
     source.addEventListener('interval', (e) => this.interval(JSON.parse(e.data)));
     source.addEventListener('state', (e) => {
       const { state, reason } = JSON.parse(e.data);
-      // "running" before any interval: the daemons may still be attaching; the first interval
-      // says capturing.
-      if (!(state === 'running' && this.state === 'attaching' && this.data.maxSeq === -Infinity)) {
+      // "running" before any interval (since a restart): the daemons may still be attaching;
+      // the first interval says capturing.
+      if (!(state === 'running' && this.state === 'attaching' && this.data.maxSeq <= this.attachedAfter)) {
         this.setState(state, reason);
       }
       this.replayed();
@@ -319,7 +320,9 @@ class CaptureView {
   }
 
   interval(event) {
-    if (this.state === 'attaching') this.setState('running');
+    // Capturing from the first interval the daemons sent since (re)starting, not from the
+    // replayed ones of before a Restart: the calls made from then on are counted.
+    if (this.state === 'attaching' && event.seq > this.attachedAfter) this.setState('running');
     // A lost node (or the daemon of a host) is back when a later interval has it again.
     for (const [down, { host, seq }] of this.downNodes) {
       if (event.seq <= seq + 1) continue;
@@ -401,6 +404,7 @@ class CaptureView {
   async restart() {
     try {
       await api.post(`/api/captures/${this.id}/restart`);
+      this.attachedAfter = this.data.maxSeq;
       this.setState('attaching');
       stats.startedAt[this.id] = performance.now();
       delete stats.firstPoint[this.id];
@@ -475,7 +479,7 @@ class CaptureView {
       const seconds = counts.intervals || 1;
       return el('tr', { 'data-function': fn, 'data-key': fn, class: fn === this.selectedFunction ? 'selected' : '',
         onclick: () => { this.selectedFunction = fn; this.render(); } },
-        el('td', { class: 'name' }, fn),
+        el('td', { class: 'name', title: fn }, fn),
         el('td', { 'data-testid': 'calls' }, formatCount(counts.calls)),
         el('td', {}, formatRate(counts.calls / seconds)),
         el('td', {}, formatNs(wall.p50)), el('td', {}, formatNs(wall.p90)),
@@ -583,7 +587,7 @@ class CaptureView {
         `max is its bucket's value, within ${ACCURACY} too.`),
       el('p', {}, el('button', { 'data-testid': 'export-sketch', onclick: () => this.exportSketch(wall, fn) },
         'wall-time sketch (.pb)'), ' ',
-      el('button', { onclick: () => this.exportJson() }, 'range as JSON')));
+      el('button', { 'data-testid': 'export-range-json', onclick: () => this.exportJson() }, 'range as JSON')));
     requestAnimationFrame(() => drawHistogram(canvas, wall, ws));
   }
 
