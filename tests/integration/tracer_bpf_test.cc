@@ -199,6 +199,20 @@ INSTANTIATE_TEST_SUITE_P(StockReleases, TracerReleaseTest,
                                   (std::string(info.param.flavor) == "emu" ? "Emu" : "");
                          });
 
+// orion probes --list names a stock node's flavor: from its USDT probes where it has them
+// (the stock 27 and 29 builds), else from the binary (beam.emu under -emu_flavor emu) or the
+// JIT's executable memory (Debian's beam.smp, which has no probes to tell it by).
+TEST_P(TracerReleaseTest, ProbesListNamesTheFlavorOfAStockNode) {
+  std::string listed;
+  ASSERT_EQ(testing::RunCommand({ORION_TEST_ORION_BIN, "probes", "--list", "--pid",
+                                 std::to_string(node_.os_pid())},
+                                &listed),
+            0)
+      << listed;
+  EXPECT_NE(listed.find(std::string("flavor ") + GetParam().flavor + " "), std::string::npos)
+      << listed;
+}
+
 TEST_P(TracerReleaseTest, CountsExactlyTheCallsTheMatchSpecSelectsWithTheWorkloadsLatencies) {
   Subprocess orion;
   ASSERT_TRUE(StartCapture(&orion, {"--match", "[{[nadia, '_'], [], []}]", "--duration", "600",

@@ -7,6 +7,7 @@
 #include <cstring>
 #include <fstream>
 #include <iterator>
+#include <sstream>
 
 #include "userspace/beam/namespaces.h"
 #include "userspace/beam/node_names.h"
@@ -41,6 +42,29 @@ std::vector<std::string> ReadCmdline(pid_t pid) {
 bool IsBeamBinaryName(std::string_view base) {
   // beam.smp, beam.emu, beam.jit, and the debug/asan variants (beam.debug.emu, ...).
   return base.rfind("beam.", 0) == 0;
+}
+
+// The flavor of a BEAM whose binary has no USDT probes to tell it (a stock OTP: Debian's, or
+// any distribution's). A BEAM built with both flavors runs beam.emu or beam.jit by name when
+// `-emu_flavor` picks one; a beam.smp is its build's default flavor, which is the JIT when
+// the process has executable memory that no file backs: the JIT's code (a dual-mapped
+// "memfd:vmem", or anonymous memory under +JMsingle true). The kernel's own executable
+// mappings ([vdso], [uprobes], ...) are named in brackets and do not count.
+Flavor FlavorWithoutProbes(pid_t pid, std::string_view binary_name) {
+  if (binary_name.find(".emu") != std::string_view::npos) return Flavor::kEmu;
+  if (binary_name.find(".jit") != std::string_view::npos) return Flavor::kJit;
+  std::ifstream maps("/proc/" + std::to_string(pid) + "/maps");
+  std::string line;
+  while (std::getline(maps, line)) {
+    // "start-end perms offset dev inode [path]"
+    std::istringstream fields(line);
+    std::string range, perms, offset, dev, inode, path;
+    if (!(fields >> range >> perms >> offset >> dev >> inode)) continue;
+    std::getline(fields >> std::ws, path);
+    if (perms.size() < 3 || perms[2] != 'x') continue;
+    if (path.empty() || path.rfind("/memfd:", 0) == 0) return Flavor::kJit;
+  }
+  return Flavor::kEmu;
 }
 
 // What /proc/<pid> and the emulator binary tell, the command line's node name included.
@@ -84,7 +108,8 @@ StatusOr<BeamProcess> InspectOne(pid_t pid) {
   beam.pair_probe = CountSites(notes, kProvider, "orion__call") > 0;
   beam.batch_probe = CountSites(notes, kProvider, "orion__calls") > 0;
   beam.mailbox_probe = CountSites(notes, kProvider, "orion__mailbox") > 0;
-  beam.flavor = beam.function_probes ? Flavor::kEmu : Flavor::kJit;
+  beam.flavor = beam.usdt_sites > 0 ? (beam.function_probes ? Flavor::kEmu : Flavor::kJit)
+                                    : FlavorWithoutProbes(pid, base);
   return beam;
 }
 

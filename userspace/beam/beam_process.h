@@ -25,7 +25,7 @@ struct BeamProcess {
   pid_t pid = 0;
   std::string exe;          // the emulator binary, e.g. .../erts-13.1.5/bin/beam.emu
   std::string attach_path;  // the path to give libbpf (reachable from our mount namespace)
-  Flavor flavor = Flavor::kJit;
+  Flavor flavor = Flavor::kJit;  // from the probes, else the binary's name and the JIT's memory
   int usdt_sites = 0;            // number of erlang:* probe sites in the binary
   bool function_probes = false;  // function__return sites exist: the emu flavor
   bool exception_probe = false;  // Orion's patch 0002 (exception__catch) is in

@@ -135,7 +135,7 @@ int ListProbes(const beam::BeamProcess& beam) {
           ? std::string("-")
           : beam.node_name + " (" + std::string(beam::NameSourceName(beam.node_source)) + ")";
   std::printf("pid %d  %s  flavor %s  node %s\n", beam.pid, beam.exe.c_str(),
-              beam.usdt_sites == 0 ? "unknown" : std::string(beam::FlavorName(beam.flavor)).c_str(),
+              std::string(beam::FlavorName(beam.flavor)).c_str(),
               node.c_str());
   if (beam.usdt_sites == 0) {
     std::printf("no erlang USDT probes (an OTP built without --with-dynamic-trace=systemtap)%s\n",
