@@ -143,6 +143,9 @@ int RunUiCommand(int argc, char** argv) {
                  "then rebuild): the page served says so");
   }
 
+  // Two malloc arenas, not one per HTTP thread (up to 8 per core): what one thread frees the
+  // others reuse, instead of a reserve of free memory in each thread's arena.
+  ::mallopt(M_ARENA_MAX, 2);
   auto limits = RegistryLimitsFromEnvironment();
   if (!limits.ok()) return cli::ReportError("ui", limits.status());
   ui::CaptureRegistry registry(*limits);
@@ -155,10 +158,9 @@ int RunUiCommand(int argc, char** argv) {
   std::printf("%s\n", (*server)->url().c_str());
   std::fflush(stdout);
   spdlog::info("serving the console through {}: open the URL above; Ctrl-C stops", options.daemon);
-  // glibc keeps what the threads freed in their arenas (one per HTTP thread, up to 8 per core)
-  // for reuse, and returns little of it: what the kept windows hold is bounded, but a reserve
-  // of free pages grew beside it (scripts/bench.sh ui-memory: "heap free"). Every 10 s the free
-  // pages go back to the kernel.
+  // glibc keeps what the threads freed in its arenas for reuse, and returns little of it: what
+  // the kept windows hold is bounded, but a reserve of free pages grew beside it
+  // (scripts/bench.sh ui-memory: "heap free"). Every 10 s the free pages go back to the kernel.
   auto trimmed = std::chrono::steady_clock::now();
   while (!cli::StopRequested()) {
     std::this_thread::sleep_for(std::chrono::milliseconds(200));
