@@ -5,8 +5,10 @@ import uPlot from 'uplot';
 
 import { formatCount, formatNs, formatRoundNs, formatTime, latencyTicks, roundLatency } from './format.js';
 
-// The time axis: wall-clock times, a label every 70 px or more.
-const TIME_AXIS = { space: 70, values: (u, values) => values.map((v) => formatTime(v)) };
+// The time axis: wall-clock times, a label every 70 px or more, at whole seconds only (the
+// labels have no fraction: a sub-second step would print the same second twice).
+const TIME_AXIS = { space: 70, incrs: [1, 2, 5, 10, 15, 30, 60, 120, 300, 600, 900, 1800, 3600],
+  values: (u, values) => values.map((v) => formatTime(v)) };
 
 // 256 colours from dark blue through teal and green to yellow (viridis' stops), for counts on a
 // log scale.
