@@ -95,20 +95,27 @@ def disassembly(binary, funcs, starts, wanted):
 def frame_extent(insns):
     """Bytes the prologue allocated below %rbp, or None if the function keeps no frame pointer.
 
-    The pushes after mov %rsp,%rbp and the first sub $N,%rsp (or add $-N,%rsp) before the
-    first branch; the compiler may interleave argument moves with the pushes."""
+    The pushes after mov %rsp,%rbp and the sub $N,%rsp (or add $-N,%rsp) before the first
+    branch; the compiler may interleave argument moves with the pushes. A frame larger than a
+    page under -fstack-clash-protection is allocated a page at a time, each sub followed by a
+    probe of the new top (sub $0x1000,%rsp; orq $0x0,(%rsp); ...; sub $R,%rsp): every sub of
+    that run counts."""
     for i, (_, op, args) in enumerate(insns[:PROLOGUE_LEN]):
         if op == "mov" and args.startswith("%rsp,%rbp"):
             extent = 0
+            allocating = False  # inside the run of subs and their stack-clash probes
             for _, op2, args2 in insns[i + 1:i + 1 + 2 * PROLOGUE_LEN]:
                 immediate = re.match(r"\$0x([0-9a-f]+),%rsp$", args2)
-                if op2 == "push":
+                if op2 == "push" and not allocating:
                     extent += 8
                 elif op2 == "sub" and immediate:
-                    return extent + int(immediate.group(1), 16)
-                elif op2 == "add" and immediate:
+                    extent += int(immediate.group(1), 16)
+                    allocating = True
+                elif op2 == "add" and immediate and not allocating:
                     return extent + (1 << 64) - int(immediate.group(1), 16)
-                elif op2.startswith(("j", "call", "ret")):
+                elif allocating and op2 in ("or", "orq") and args2 == "$0x0,(%rsp)":
+                    continue
+                elif allocating or op2.startswith(("j", "call", "ret")):
                     break
             return extent
     return None
