@@ -30,6 +30,7 @@ readonly ROWS=(
   "25|emu|probes, paired in the BEAM|--otp 25|^Pairing/.*/InBeamEmu( |$)"
   "25|emu|probes, paired in BPF|--otp 25|^Pairing/.*/InBpfEmu( |$)|^(ProbeCountBpfTest|UsdtPatchTest)\\."
   "25|jit|probes, paired in the BEAM|--otp 25|^Pairing/.*/InBeamJit(FramePointers)?( |$)|^JitCaptureTest\\."
+  "25|jit, debug emulator type|probes, paired in the BEAM|--debug|^Pairing/CoreCaptureTest\\..*/InBeamJitDebug( |$)"
   "25|jit|tracer|debian|^StockReleases/TracerReleaseTest\\..*/OTP25( |$)"
   "27|emu|probes, paired in the BEAM|--otp 27|^Pairing/.*/InBeamEmu( |$)"
   "27|emu|probes, paired in BPF|--otp 27|^Pairing/.*/InBpfEmu( |$)|^(ProbeCountBpfTest|UsdtPatchTest)\\."

@@ -6,8 +6,9 @@
 # A second run does nothing expensive.
 #
 #   scripts/setup.sh                  # everything CI tests: OTP 25 (patched) and 29 (stock)
-#   scripts/setup.sh --all-releases   # and a stock OTP 27, patched 27 and 29 too (scripts/test.sh
-#                                     # --all-releases, scripts/release_matrix.sh)
+#   scripts/setup.sh --all-releases   # and a stock OTP 27, patched 27 and 29, and the debug JIT
+#                                     # emulator too (scripts/test.sh --all-releases,
+#                                     # scripts/release_matrix.sh)
 #   ORION_BUILD_DIR=/tmp/b scripts/setup.sh
 set -euo pipefail
 
@@ -25,9 +26,10 @@ stock_releases=(29)
 # only their two emulators, over the stock prefix. The release matrix (scripts/release_matrix.sh)
 # runs the capture tests on them; CI does not build them yet (docs/probes.md).
 patched_releases=()
+debug_jit=0  # the debug JIT emulator: capture_bpf_test's InBeamJitDebug tests (all-releases)
 case "${1:-}" in
   "") ;;
-  --all-releases) stock_releases=(27 29); patched_releases=(27 29) ;;
+  --all-releases) stock_releases=(27 29); patched_releases=(27 29); debug_jit=1 ;;
   -h|--help) sed -n '2,11p' "$0"; exit 0 ;;
   *) die "unknown option: $1 (scripts/setup.sh [--all-releases])" ;;
 esac
@@ -93,6 +95,10 @@ for release in "${patched_releases[@]}"; do
   log "patched OTP $release (beam_dtrace_build/build.sh --otp $release)"
   echo "prefix: $("$ROOT/beam_dtrace_build/build.sh" --otp "$release" | tail -1)"
 done
+if (( debug_jit )); then
+  log "the debug JIT emulator over the patched OTP (beam_dtrace_build/build.sh --debug)"
+  echo "prefix: $("$ROOT/beam_dtrace_build/build.sh" --debug | tail -1)"
+fi
 
 # npm packages, each set locked in its package-lock.json: the DDSketch cross-check
 # (tests/crosscheck) and orion ui's page (userspace/ui/web: uPlot, esbuild, playwright-core for

@@ -4,9 +4,10 @@
 #
 #   scripts/test.sh                     # all tests, on the releases CI builds (OTP 25 and 29)
 #   scripts/test.sh --all-releases      # the full matrix: builds what is missing (a stock OTP
-#                                       # 27, the patched 27 and 29 too) and runs the
-#                                       # release-dependent tests on every release (ctest
-#                                       # label all-releases); scripts/release_matrix.sh
+#                                       # 27, the patched 27 and 29, the debug JIT
+#                                       # emulator too) and runs the release-dependent
+#                                       # tests on every release and build (ctest label
+#                                       # all-releases); scripts/release_matrix.sh
 #                                       # runs them row by row for docs/releases.md's table
 #   scripts/test.sh -R capture          # extra arguments go to ctest
 #   ORION_REQUIRE_BPF=1 scripts/test.sh # a BPF test that cannot run fails instead of skipping

@@ -5,7 +5,10 @@
 // 0007, its ended calls fired in batches by patch 0010) and with BPF pairing them from the
 // function probes (--pairing bpf), and on the JIT flavor, which pairs in the BEAM only (patch
 // 0012): all must agree on every property. The core ones (CoreCaptureTest) also run on a JIT
-// node in the frame-pointer layout (+JPperf true), where every frame is two words.
+// node in the frame-pointer layout (+JPperf true), where every frame is two words, and on the
+// debug JIT emulator (beam_dtrace_build/build.sh --debug; erl -emu_type debug), whose
+// assertions and stack checks catch a frame the return trap gets wrong (label all-releases:
+// scripts/test.sh --all-releases builds it).
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
 #include <unistd.h>
@@ -50,12 +53,13 @@ struct CaptureParam {
   std::string flavor;           // "emu" or "jit"
   std::string pairing;          // "beam" or "bpf" (the emu flavor only)
   bool frame_pointers = false;  // a JIT node with +JPperf true: frames of two words
+  bool debug = false;           // the debug JIT emulator (build.sh --debug, -emu_type debug)
 };
 
 // How gtest prints a param in its output ("GetParam() = ..."): the words, not the bytes.
 void PrintTo(const CaptureParam& p, std::ostream* os) {
   *os << "{flavor " << p.flavor << ", pairing " << p.pairing
-      << (p.frame_pointers ? ", +JPperf true}" : "}");
+      << (p.frame_pointers ? ", +JPperf true" : "") << (p.debug ? ", -emu_type debug}" : "}");
 }
 
 // Whether a capture is attached: the semaphore of the probe one of the pairings uses (a
@@ -143,9 +147,25 @@ class CaptureTest : public ::testing::TestWithParam<CaptureParam> {
     g_pairing = GetParam().pairing;
     ORION_REQUIRE_BPF_OR_SKIP();
     std::vector<std::string> extra;
+    std::string erl;  // the default prefix's
     if (GetParam().frame_pointers) extra = {"+JPperf", "true"};
-    ASSERT_TRUE(node_.Start({.flavor = GetParam().flavor, .extra_args = extra})) << node_.error();
+    if (GetParam().debug) {
+      const std::string prefix = BeamNode::DebugPrefix();
+      erl = prefix + "/bin/erl";
+      // build.sh's stamp: written once the prefix is complete.
+      if (prefix.empty() || access((prefix + "/.orion-build").c_str(), F_OK) != 0) {
+        const std::string reason = "no debug JIT emulator build at " + prefix +
+                                   ": build it with beam_dtrace_build/build.sh --debug (or "
+                                   "scripts/test.sh --all-releases)";
+        if (testing::BpfRequired()) FAIL() << reason << " (ORION_REQUIRE_BPF=1)";
+        GTEST_SKIP() << "SKIPPING: " << reason;
+      }
+      extra = {"-emu_type", "debug"};
+    }
+    ASSERT_TRUE(node_.Start({.flavor = GetParam().flavor, .erl = erl, .extra_args = extra}))
+        << node_.error();
     ASSERT_EQ(node_.Eval("erlang:system_info(emu_flavor)."), GetParam().flavor);
+    if (GetParam().debug) ASSERT_EQ(node_.Eval("erlang:system_info(build_type)."), "debug");
   }
   void TearDown() override {
     if (!GetParam().frame_pointers || node_.os_pid() <= 0) return;
@@ -738,16 +758,16 @@ TEST_P(CoreCaptureTest, CallsInFlightWhenTheirProcessHibernatesEndAsExits) {
 std::string CaptureParamName(const ::testing::TestParamInfo<CaptureParam>& info) {
   const CaptureParam& p = info.param;
   return std::string(p.pairing == "beam" ? "InBeam" : "InBpf") + (p.flavor == "emu" ? "Emu" : "Jit") +
-         (p.frame_pointers ? "FramePointers" : "");
+         (p.frame_pointers ? "FramePointers" : "") + (p.debug ? "Debug" : "");
 }
 
 const CaptureParam kInBeamEmu{"emu", "beam"}, kInBpfEmu{"emu", "bpf"}, kInBeamJit{"jit", "beam"},
-    kInBeamJitFramePointers{"jit", "beam", true};
+    kInBeamJitFramePointers{"jit", "beam", true}, kInBeamJitDebug{"jit", "beam", false, true};
 INSTANTIATE_TEST_SUITE_P(Pairing, CaptureTest,
                          ::testing::Values(kInBeamEmu, kInBpfEmu, kInBeamJit), CaptureParamName);
 INSTANTIATE_TEST_SUITE_P(Pairing, CoreCaptureTest,
                          ::testing::Values(kInBeamEmu, kInBpfEmu, kInBeamJit,
-                                           kInBeamJitFramePointers),
+                                           kInBeamJitFramePointers, kInBeamJitDebug),
                          CaptureParamName);
 INSTANTIATE_TEST_SUITE_P(Pairing, EmuCaptureTest, ::testing::Values(kInBeamEmu, kInBpfEmu),
                          CaptureParamName);

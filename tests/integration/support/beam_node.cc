@@ -11,22 +11,31 @@ std::string BeamNode::OtpPrefix() {
 
 namespace {
 
-// What beam_dtrace_build/build.sh --otp RELEASE [--no-patches] --print-prefix prints.
-std::string BuildPrefix(int release, bool patched) {
-  std::vector<std::string> argv = {std::string(ORION_TEST_SOURCE_DIR) + "/beam_dtrace_build/build.sh",
-                                   "--otp", std::to_string(release), "--print-prefix"};
-  if (!patched) argv.push_back("--no-patches");
+// What beam_dtrace_build/build.sh ARGS --print-prefix prints, or "" if it fails. `own_prefix`:
+// with ORION_OTP_PREFIX unset (which the script would print instead).
+std::string BuildShPrefix(const std::vector<std::string>& args, bool own_prefix) {
+  std::vector<std::string> command;
+  if (own_prefix) command = {"/usr/bin/env", "-u", "ORION_OTP_PREFIX"};
+  command.push_back(std::string(ORION_TEST_SOURCE_DIR) + "/beam_dtrace_build/build.sh");
+  command.insert(command.end(), args.begin(), args.end());
+  command.push_back("--print-prefix");
   std::string out;
-  const int status = RunCommand(argv, &out);
+  const int status = RunCommand(command, &out);
   while (!out.empty() && (out.back() == '\n' || out.back() == ' ')) out.pop_back();
   return status == 0 ? out : "";
 }
 
 }  // namespace
 
-std::string BeamNode::StockPrefix(int release) { return BuildPrefix(release, false); }
+std::string BeamNode::StockPrefix(int release) {
+  return BuildShPrefix({"--otp", std::to_string(release), "--no-patches"}, false);
+}
 
-std::string BeamNode::PatchedPrefix(int release) { return BuildPrefix(release, true); }
+std::string BeamNode::PatchedPrefix(int release) {
+  return BuildShPrefix({"--otp", std::to_string(release)}, false);
+}
+
+std::string BeamNode::DebugPrefix() { return BuildShPrefix({"--debug"}, true); }
 
 std::string BeamNode::TestEbin() {
   return ORION_TEST_EBIN;

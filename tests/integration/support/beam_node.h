@@ -53,6 +53,10 @@ class BeamNode {
   static std::string StockPrefix(int release);
   // The same for the build with Orion's patches (`build.sh --otp RELEASE --print-prefix`).
   static std::string PatchedPrefix(int release);
+  // The prefix of the patched OTP 25 with the debug JIT emulator (beam.debug.jit: assertions
+  // and the JIT's stack checks) that `beam_dtrace_build/build.sh --debug --print-prefix`
+  // names, built or not; "" if the script fails. Run as erl -emu_type debug -emu_flavor jit.
+  static std::string DebugPrefix();
   // Directory with the compiled test modules (tests/erlang/*.erl).
   static std::string TestEbin();
 
