@@ -284,7 +284,12 @@ TEST_P(CoreCaptureTest, OnCpuTimeSeparatesWaitingFromComputing) {
   const double busy_wall = (*busy)["p50_ns"], busy_cpu = (*busy)["cpu"]["p50_ns"];
   EXPECT_GE(sleep_wall, 10e6 * (1 - kAlpha));
   EXPECT_LT(sleep_cpu, sleep_wall / 100) << "a sleeping call is mostly off-CPU";
-  EXPECT_GT(busy_cpu, busy_wall * 0.8) << "a busy loop is mostly on-CPU";
+  // The debug emulator (-O0, assertions) is slower everywhere, in the scheduler's work between
+  // two time slices of the busy process too, which is off that process's on-CPU clock: 0.77 of
+  // the wall time in one of two runs on 2026-12-07 (load average ~20 on 2 CPUs).
+  const double busy_on_cpu = GetParam().debug ? 0.6 : 0.8;
+  EXPECT_GT(busy_cpu, busy_wall * busy_on_cpu)
+      << "a busy loop is mostly on-CPU (on-CPU / wall " << busy_cpu / busy_wall << ")";
   EXPECT_LE(busy_cpu, busy_wall * (1 + kAlpha));
   EXPECT_EQ((*busy)["cpu"]["count"], (*busy)["count"]);
 }
