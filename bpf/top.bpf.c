@@ -15,6 +15,8 @@ const volatile __u32 target_tgid = 0;
 /* Set by the loader before load: queue lengths come from orion__mailbox (patch 0011), fired by
  * the senders, instead of message__queued (top.h, "messages"). */
 const volatile __u32 sender_queue_len = 0;
+/* How the BEAM's pid terms hold number and serial (top.h, "Keys"). */
+const volatile struct top_pid_layout pid_layout = TOP_PID_LAYOUT_OTP24;
 
 /* The queue high-water mark window (top.h); userspace increments it at each refresh. */
 __u32 epoch = 0;
@@ -178,11 +180,9 @@ int BPF_KPROBE(orion_top_sched_out, void* esdp, void* proc, int calls) /* BPF_UP
 /* The key of the local process whose pid term (the emulator's Eterm) is `id`; -1 if it is not
  * a local pid (top.h, "Keys"). */
 static __always_inline int pid_term_key(__u64 id, __u64* key) {
-  const __u32 low = (__u32)id;
-  if ((low & TOP_TAG_MASK) != TOP_TAG_PID) return -1;
-  const __u32 data = low >> 4;
-  *key = top_proc_key(data & ((1u << TOP_PID_NUM_BITS) - 1),
-                      (data >> TOP_PID_NUM_BITS) & ((1u << TOP_PID_SER_BITS) - 1));
+  if ((id & TOP_TAG_MASK) != TOP_TAG_PID) return -1;
+  struct top_pid_layout layout = pid_layout;
+  *key = top_pid_term_key(&layout, id);
   return 0;
 }
 

@@ -24,11 +24,15 @@
  *   gc        gc_minor/major__start/end, process__heap_grow: GC count, pauses, heap growth
  *   ports     port__command, driver__output(v): commands and bytes handed to each port
  *
- * Keys. A local Erlang process "<0.N.S>" is keyed by top_proc_key(N, S); the uretprobe computes
- * the same key from the process's id term (Process.common.id, at offset 0 of struct process)
- * with the internal pid layout of 64-bit OTP >= 24 (erl_term.h, erl_ptab.h): the low 32 bits of
- * the term hold data << 4 | 0x3, number = data & 0x7fff, serial = data >> 15. A port
- * "#Port<0.N>" is keyed by N. Userspace prints the strings back from the keys. One loaded object
+ * Keys. A local Erlang process "<0.N.S>" is keyed by top_proc_key(N, S). The string probes give
+ * N and S as printed; the uretprobe (the process's id term, Process.common.id, at offset 0 of
+ * struct process) and orion__mailbox (the receiver's term) give pid terms, decoded by
+ * top_pid_term_key() with the layout in the programs' read-only `pid_layout`. How a release's
+ * terms hold N and S differs (OTP 24-25: the data as is in the low 32 bits; OTP 26 on: the
+ * process table's scrambled form of it, erts_ptab_make_id, which depends on the table's size),
+ * so the layout is data, not code: OTP 24-25's for now (TOP_PID_LAYOUT_OTP24); on OTP 26 and
+ * later the patched emulator is to state its own (docs/top.md). A port "#Port<0.N>" is keyed
+ * by N. Userspace prints the strings back from the keys. One loaded object
  * serves one BEAM (the uprobes are attached to its pid; sched_switch filters on target_tgid).
  * Processes, ports and GC histograms live in LRU maps sized by the loader: the least recently
  * active are evicted when full (counted by userspace: inserted - deleted - live).
@@ -63,15 +67,45 @@
 #define TOP_GROUP_PORTS (1u << 4)
 #define TOP_GROUP_ALL 0x1fu
 
-/* The internal pid term (64-bit OTP >= 24): low 32 bits = data << 4 | TOP_TAG_PID. */
+/* A local pid term: its data above a 4-bit tag. */
 #define TOP_TAG_MASK 0xfu
 #define TOP_TAG_PID 0x3u
-#define TOP_PID_NUM_BITS 15
-#define TOP_PID_SER_BITS 13
 
 /* The key of local process <0.number.serial>. */
 static inline __u64 top_proc_key(__u64 number, __u64 serial) {
   return serial << 32 | number;
+}
+
+/* How the BEAM's pid terms hold a pid's number and serial:
+ *   data   = (term >> 4) & ((1 << data_bits) - 1)             (above the 4-bit pid tag)
+ *   data   = (data & ~pix_mask) | ((data >> pix_cl_shift) & pix_cl_mask)
+ *            | ((data & pix_cli_mask) << pix_cli_shift)       (the process table's
+ *                                                             erts_ptab_pixdata2data)
+ *   number = data & ((1 << number_bits) - 1), serial = data >> number_bits
+ * OTP 24-25: data_bits 28, number_bits 15, the masks 0 (the term holds the data as is).
+ * OTP 26+: data_bits 60, number_bits 28, the masks and shifts of the emulator's process table.
+ * Bounds: 0 < number_bits <= 32, number_bits <= data_bits <= 60, data_bits - number_bits <= 32,
+ * shifts below 64. */
+struct top_pid_layout {
+  __u32 data_bits;
+  __u32 number_bits;
+  __u64 pix_mask;
+  __u64 pix_cl_mask;
+  __u64 pix_cli_mask;
+  __u32 pix_cl_shift;
+  __u32 pix_cli_shift;
+};
+
+/* OTP 24-25's layout (the data as is in the low 32 bits: a 15-bit number, a 13-bit serial). */
+#define TOP_PID_LAYOUT_OTP24 {28, 15, 0, 0, 0, 0, 0}
+
+/* The key of the local process whose pid term is `term` (its tag already checked). */
+static inline __u64 top_pid_term_key(const struct top_pid_layout* l, __u64 term) {
+  __u64 data = (term >> 4) & ((1ull << (l->data_bits & 63)) - 1);
+  data = (data & ~l->pix_mask) | ((data >> (l->pix_cl_shift & 63)) & l->pix_cl_mask) |
+         ((data & l->pix_cli_mask) << (l->pix_cli_shift & 63));
+  return top_proc_key(data & ((1ull << (l->number_bits & 63)) - 1),
+                      (data >> (l->number_bits & 63)) & 0xffffffffull);
 }
 
 /* usdt cookies of the GC programs */

@@ -13,6 +13,7 @@
          start_reader/2, stop_reading/1,
          start_busy/1, pid_string/1,
          burn/2, reductions_of/1, start_ets/2, ets_memory_bytes/1,
+         spawn_and_end/1, start_workers/3, message_workers/1, worker_pids/1, stop_workers/1,
          tcp_send/2,
          traced_gc/1, gc_worker_loop/1,
          bench/2]).
@@ -131,6 +132,40 @@ burn_loop(N) ->
 
 burn_wait() ->
     receive stop -> ok end.
+
+%% Spawns N processes one after the other, each of which ends at once, and returns once they
+%% have: the node's next pids are N further on (past a 15-bit number for N > 32767: OTP 25
+%% counts on in the serial, OTP 26 on in a 28-bit number).
+spawn_and_end(N) ->
+    lists:foreach(fun(_) ->
+                          {P, R} = spawn_monitor(fun() -> ok end),
+                          receive {'DOWN', R, process, P, _} -> ok end
+                  end, lists:seq(1, N)),
+    ok.
+
+%% Spawns N workers, each of which burns Rounds rounds (burn_loop/1) and then waits for stop;
+%% returns once all have burned. Their pids are kept under Name (persistent_term): the test
+%% reads them with worker_pids/1 after the measurement.
+start_workers(Name, N, Rounds) ->
+    Self = self(),
+    Pids = [spawn(fun() -> burn_loop(Rounds), Self ! {burned, self()}, burn_wait() end)
+            || _ <- lists:seq(1, N)],
+    [receive {burned, P} -> ok end || P <- Pids],
+    persistent_term:put({?MODULE, Name}, Pids),
+    ok.
+
+%% One message to each worker, which it never takes (it waits for stop only).
+message_workers(Name) ->
+    [P ! {orion_top_hello, I} || {I, P} <- lists:enumerate(persistent_term:get({?MODULE, Name}))],
+    ok.
+
+worker_pids(Name) ->
+    [pid_string(P) || P <- persistent_term:get({?MODULE, Name})].
+
+stop_workers(Name) ->
+    [P ! stop || P <- persistent_term:get({?MODULE, Name}, [])],
+    _ = persistent_term:erase({?MODULE, Name}),
+    ok.
 
 reductions_of(Name) ->
     {reductions, R} = erlang:process_info(whereis(Name), reductions),

@@ -331,6 +331,44 @@ TEST_P(TopTest, BurningReductionsTopsSortRedsWithTheNodesColumns) {
   node_.Eval("orion_top_workload:stop_registered(orion_top_big).");
 }
 
+// The pids top reads as the emulator's terms (the process each scheduling returns, the receiver
+// orion__mailbox names) are decoded with a layout (bpf/top.h, "Keys"): OTP 25 keeps a pid's
+// data as is in the term, OTP 26 on the process table's scrambled form of it. 40,000 processes
+// spawned and ended first take the workers' pids past a 15-bit number (OTP 25 counts on in the
+// serial, 29 in a 28-bit number). Each worker's reductions (scheduler path) and its one message
+// (mailbox path) must land on the entry of the pid the node's own pid_to_list/1 gives, read
+// after the measurement.
+TEST_P(TopTest, PidsOfTheEmulatorsTermsAreTheNodesOwnReadAfter) {
+  ASSERT_EQ(node_.Eval("orion_top_workload:spawn_and_end(40000)."), "ok");
+  RunningTop top;
+  ASSERT_TRUE(top.Start(node_, {"--sort", "reds", "--limit", "0"}));
+  constexpr uint64_t kRounds = 100000;
+  ASSERT_EQ(node_.Eval("orion_top_workload:start_workers(orion_top_workers, 20, 100000)."), "ok");
+  ASSERT_EQ(node_.Eval("orion_top_workload:message_workers(orion_top_workers)."), "ok");
+  std::this_thread::sleep_for(std::chrono::milliseconds(300));
+  json doc = top.Stop();
+  ASSERT_FALSE(doc.is_discarded());
+  const std::string list = node_.Eval("orion_top_workload:worker_pids(orion_top_workers).");
+  std::vector<std::string> pids;
+  for (size_t q1 = list.find('"'); q1 != std::string::npos; q1 = list.find('"', q1 + 1)) {
+    const size_t q2 = list.find('"', q1 + 1);
+    if (q2 == std::string::npos) break;
+    pids.push_back(list.substr(q1 + 1, q2 - q1 - 1));
+    q1 = q2;
+  }
+  ASSERT_EQ(pids.size(), 20u) << list;
+  EXPECT_EQ(doc["queue_source"], "senders");
+  for (const std::string& pid : pids) {
+    const json* p = FindProcess(doc, pid);
+    ASSERT_NE(p, nullptr) << pid << " is not in top's processes";
+    EXPECT_GE((*p)["reds"].get<uint64_t>(), kRounds) << p->dump();
+    EXPECT_GE((*p)["sched_count"].get<uint64_t>(), 1u) << p->dump();
+    EXPECT_EQ((*p)["msgs_in"].get<uint64_t>(), 1u) << p->dump();
+    EXPECT_EQ((*p)["queue_len"].get<uint64_t>(), 1u) << p->dump();
+  }
+  node_.Eval("orion_top_workload:stop_workers(orion_top_workers).");
+}
+
 TEST_P(TopTest, BusyLoopTopsCpuWithAboutOneSchedulerAndIdleNodeIsIdle) {
   // Idle first: nothing runs, every scheduler is mostly idle.
   std::string out;
