@@ -9,6 +9,8 @@
 #   sudo scripts/release_matrix.sh 27 29        # only the rows of these releases (the table's
 #                                               # other rows keep their last results)
 #   sudo scripts/release_matrix.sh --list       # the rows and their ctest regexes, runs nothing
+#   scripts/release_matrix.sh --patched-regex 29  # one regex for the rows of 29 that run on its
+#                                               # patched build (scripts/test.sh runs them)
 #
 # A row whose OTP build is missing is reported "not built" with the command that builds it
 # (scripts/test.sh --all-releases builds them all). Tests run with ORION_REQUIRE_BPF=1, so a
@@ -45,17 +47,37 @@ readonly ROWS=(
 )
 
 list=0
+patched_regex=""
 releases=()
-for arg in "$@"; do
+while (( $# )); do
+  arg="$1"; shift
   case "$arg" in
     --list) list=1 ;;
-    -h|--help) sed -n '2,16p' "$0"; exit 0 ;;
+    --patched-regex)
+      [[ "${1:-}" =~ ^(25|27|29)$ ]] || die "--patched-regex needs a release (25 27 29)"
+      patched_regex="$1"; shift ;;
+    -h|--help) sed -n '2,17p' "$0"; exit 0 ;;
     25|27|29) releases+=("$arg") ;;
-    *) die "unknown argument: $arg (releases: 25 27 29; --list)" ;;
+    *) die "unknown argument: $arg (releases: 25 27 29; --list, --patched-regex RELEASE)" ;;
   esac
 done
 
 wanted() { (( ${#releases[@]} == 0 )) || [[ " ${releases[*]} " == *" $1 "* ]]; }
+
+# The rows of a release that run on its patched build (build.sh --otp RELEASE): their tests
+# take their node from ORION_OTP_PREFIX. One ctest regex, the rows' alternatives joined.
+if [[ -n "$patched_regex" ]]; then
+  joined=""
+  for row in "${ROWS[@]}"; do
+    IFS='|' read -r rel _ _ build _ <<<"$row"
+    [[ "$rel" == "$patched_regex" && "$build" == "--otp $rel" ]] || continue
+    regex="${row#*|*|*|*|}"
+    joined+="${joined:+|}$regex"
+  done
+  [[ -n "$joined" ]] || die "no row of OTP $patched_regex runs on its patched build"
+  echo "$joined"
+  exit 0
+fi
 
 if (( list )); then
   for row in "${ROWS[@]}"; do

@@ -1,12 +1,12 @@
 #!/usr/bin/env bash
 # Set-up for a fresh Debian 12 machine, idempotent: Debian packages, the USDT-enabled OTP 25
-# with Orion's patches and a stock OTP 29 for tracer mode's tests (both cached outside the repo
-# by beam_dtrace_build/), node modules (the cross-check test, orion ui's page), and the CMake build
-# in build/.
+# with Orion's patches, and OTP 29 stock (tracer mode's tests) and patched (the capture tests)
+# (all cached outside the repo by beam_dtrace_build/; which releases: scripts/ci_releases.sh),
+# node modules (the cross-check test, orion ui's page), and the CMake build in build/.
 # A second run does nothing expensive.
 #
-#   scripts/setup.sh                  # everything CI tests: OTP 25 (patched) and 29 (stock)
-#   scripts/setup.sh --all-releases   # and a stock OTP 27, patched 27 and 29, and the debug JIT
+#   scripts/setup.sh                  # everything CI tests: OTP 25 (patched), 29 (stock, patched)
+#   scripts/setup.sh --all-releases   # and a stock and a patched OTP 27, and the debug JIT
 #                                     # emulator too (scripts/test.sh --all-releases,
 #                                     # scripts/release_matrix.sh)
 #   ORION_BUILD_DIR=/tmp/b scripts/setup.sh
@@ -18,19 +18,23 @@ readonly BUILD_DIR="${ORION_BUILD_DIR:-$ROOT/build}"
 log() { printf '\n==> %s\n' "$*"; }
 die() { printf 'setup: error: %s\n' "$*" >&2; exit 1; }
 
+# shellcheck source=scripts/ci_releases.sh
+source "$ROOT/scripts/ci_releases.sh"
 # The stock (unpatched) releases built besides the patched OTP 25: tracer mode's tests run on a
 # stock JIT node of each (tests/integration/tracer_bpf_test.cc). A full OTP build each the first
 # time: about 19 CPU minutes for 29 (docs/probes.md).
-stock_releases=(29)
+stock_releases=("${CI_STOCK_RELEASES[@]}")
 # The patched builds of the later releases (their patch sets in beam_dtrace_build/patches/otp-N/):
-# only their two emulators, over the stock prefix. The release matrix (scripts/release_matrix.sh)
-# runs the capture tests on them; CI does not build them yet (docs/probes.md).
-patched_releases=()
+# only their two emulators, over the stock prefix (built first, above). scripts/test.sh runs
+# the capture tests on them (scripts/release_matrix.sh's rows of the release).
+patched_releases=("${CI_PATCHED_RELEASES[@]}")
 debug_jit=0  # the debug JIT emulator: capture_bpf_test's InBeamJitDebug tests (all-releases)
 case "${1:-}" in
   "") ;;
-  --all-releases) stock_releases=(27 29); patched_releases=(27 29); debug_jit=1 ;;
-  -h|--help) sed -n '2,11p' "$0"; exit 0 ;;
+  --all-releases)
+    stock_releases=("${ALL_STOCK_RELEASES[@]}"); patched_releases=("${ALL_PATCHED_RELEASES[@]}")
+    debug_jit=1 ;;
+  -h|--help) sed -n '2,12p' "$0"; exit 0 ;;
   *) die "unknown option: $1 (scripts/setup.sh [--all-releases])" ;;
 esac
 
