@@ -72,9 +72,8 @@ Options:
   -h, --help        this help
 
 Orion's emulator patches: OTP 25's in beam_dtrace_build/patches/, OTP 27's and 29's in
-beam_dtrace_build/patches/otp-27/ and otp-29/ (same probe ABI). 29's has the same probes and
-pairing as 25's, both flavors; 27's pairs in the emu flavor only (no JIT pairing yet: a capture
-refuses its JIT and names tracer mode). A patched 27 or 29 takes its libraries from the stock
+beam_dtrace_build/patches/otp-27/ and otp-29/ (same probe ABI): the same probes and pairing as
+25's, in both flavors (the JIT on x86_64). A patched 27 or 29 takes its libraries from the stock
 prefix of its release when that is built (build it first: --otp 27 --no-patches), and then
 compiles only the two patched emulators.
 

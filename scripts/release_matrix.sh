@@ -36,7 +36,7 @@ readonly ROWS=(
   "25|jit|tracer|debian|^StockReleases/TracerReleaseTest\\..*/OTP25( |$)"
   "27|emu|probes, paired in the BEAM|--otp 27|^Pairing/.*/InBeamEmu( |$)"
   "27|emu|probes, paired in BPF|--otp 27|^Pairing/.*/InBpfEmu( |$)|^(ProbeCountBpfTest|UsdtPatchTest)\\."
-  "27|jit|probes: refused, naming tracer mode|--otp 27|^ReleaseCaptureTest\\.PatchedJitThatDoesNotPairIsRefusedNamingTracerMode/OTP27( |$)"
+  "27|jit|probes, paired in the BEAM|--otp 27|^Pairing/.*/InBeamJit(FramePointers)?( |$)|^JitCaptureTest\\.|^ReleaseCaptureTest\\..*/OTP27( |$)"
   "27|jit|tracer|--otp 27 --no-patches|^StockReleases/TracerReleaseTest\\..*/OTP27( |$)"
   "27|emu|tracer|--otp 27 --no-patches|^StockReleases/TracerReleaseTest\\..*/OTP27Emu( |$)"
   "29|emu|probes, paired in the BEAM|--otp 29|^Pairing/.*/InBeamEmu( |$)"

@@ -16,8 +16,7 @@
 #
 # ORION_IDLE_AB_BASE=PREFIX compares against another OTP prefix, as idle_ab.sh does;
 # ORION_IDLE_RELEASE=27 or 29 compares that release's patched and stock builds (build.sh --otp
-# 27|29, and --no-patches); the JIT of 27's set does not pair (no JIT patch yet), so there
-# ORION_IDLE_FLAVOR=jit counts what its other probes cost the JIT. In the
+# 27|29, and --no-patches); both releases' sets pair in the JIT too (their patch 0004). In the
 # JIT valgrind runs with --smc-check=all (the JIT writes its code before running it).
 set -euo pipefail
 readonly ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../../.." && pwd)"
