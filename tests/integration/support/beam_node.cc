@@ -27,12 +27,14 @@ std::string BuildShPrefix(const std::vector<std::string>& args, bool own_prefix)
 
 }  // namespace
 
+// A release's own build whatever ORION_OTP_PREFIX names (with it set, build.sh would print it
+// for every release: a "stock 29" node was then the patched build the variable named).
 std::string BeamNode::StockPrefix(int release) {
-  return BuildShPrefix({"--otp", std::to_string(release), "--no-patches"}, false);
+  return BuildShPrefix({"--otp", std::to_string(release), "--no-patches"}, true);
 }
 
 std::string BeamNode::PatchedPrefix(int release) {
-  return BuildShPrefix({"--otp", std::to_string(release)}, false);
+  return BuildShPrefix({"--otp", std::to_string(release)}, true);
 }
 
 std::string BeamNode::DebugPrefix() { return BuildShPrefix({"--debug"}, true); }
