@@ -69,6 +69,8 @@ size_t StreamQueue::Drain(const protocol::Term& id,
 }
 
 Status StreamTable::Add(const std::string& id, const std::string& caller) {
+  // Two streams under one id: the caller could not tell their events apart.
+  if (owner_.count(id) > 0) return Internal("a running stream already has this stream id");
   if (owner_.size() >= limits_.max_streams) {
     return ResourceExhausted(owner_.size(),
                              " streams are running on this daemon (max_streams); stop one "

@@ -75,7 +75,8 @@ class StreamTable {
  public:
   explicit StreamTable(StreamTableLimits limits = {}) : limits_(limits) {}
 
-  // Registers a stream; ResourceExhausted (the protocol's busy) past a bound, saying which.
+  // Registers a stream; ResourceExhausted (the protocol's busy) past a bound, saying which;
+  // Internal for an id a running stream has.
   Status Add(const std::string& id, const std::string& caller);
   // Forgets it; false if unknown.
   bool Remove(const std::string& id);

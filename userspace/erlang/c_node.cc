@@ -11,10 +11,10 @@
 #include <cstring>
 #include <ctime>
 
+#include "userspace/erlang/ei_init.h"
+
 namespace orion::erlang {
 namespace {
-
-std::once_flag ei_once;
 
 bool ValidAlive(const std::string& alive) {
   if (alive.empty() || alive.size() > 64) return false;
@@ -138,7 +138,7 @@ Status Connection::SendToRegistered(CNode& self, const std::string& name,
 }
 
 StatusOr<std::unique_ptr<CNode>> CNode::Create(const NodeName& name, const std::string& cookie) {
-  std::call_once(ei_once, [] { ei_init(); });
+  InitErlInterface();
   std::unique_ptr<CNode> node(new CNode());
   node->name_ = name.full();
   in_addr any{};

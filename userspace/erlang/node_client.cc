@@ -12,6 +12,7 @@
 #include <cstring>
 #include <mutex>
 
+#include "userspace/erlang/ei_init.h"
 #include "userspace/erlang/term.h"
 
 namespace orion::erlang {
@@ -128,8 +129,7 @@ void NodeClient::Close() {
 StatusOr<std::unique_ptr<NodeClient>> NodeClient::Connect(const std::string& node_name,
                                                           const std::string& cookie,
                                                           std::chrono::milliseconds timeout) {
-  static std::once_flag ei_initialized;
-  std::call_once(ei_initialized, [] { ei_init(); });
+  InitErlInterface();
   static std::atomic<int> instance{0};
 
   const size_t at = node_name.find('@');

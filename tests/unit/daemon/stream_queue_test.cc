@@ -157,5 +157,14 @@ TEST(StreamTableTest, StreamsAreBoundedPerDaemonAndPerCaller) {
   EXPECT_EQ(table.size(), 3u);
 }
 
+// A stream id is never given to two running streams (each stream's events go by its id).
+TEST(StreamTableTest, AnIdInUseIsRefused) {
+  StreamTable table({.max_streams = 3, .max_per_caller = 2});
+  ASSERT_TRUE(table.Add("s1", "<a.1.0>").ok());
+  EXPECT_EQ(table.Add("s1", "<b.1.0>").code(), StatusCode::kInternal);
+  EXPECT_EQ(table.OwnedBy("<a.1.0>"), (std::vector<std::string>{"s1"}));
+  EXPECT_TRUE(table.OwnedBy("<b.1.0>").empty());
+}
+
 }  // namespace
 }  // namespace orion::daemon
