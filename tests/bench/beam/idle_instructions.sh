@@ -18,24 +18,27 @@
 # ORION_IDLE_RELEASE=27 or 29 compares that release's patched and stock builds (build.sh --otp
 # 27|29, and --no-patches); both releases' sets pair in the JIT too (their patch 0004). In the
 # JIT valgrind runs with --smc-check=all (the JIT writes its code before running it).
+# ORION_VALGRIND=PATH runs another valgrind than the one on PATH, for both builds: OTP 29's JIT
+# needs a newer one than Debian 12's 3.19 (tests/bench/beam/build_valgrind.sh builds trixie's):
+#
+#   sudo ORION_VALGRIND="$(tests/bench/beam/build_valgrind.sh)" ORION_IDLE_RELEASE=29 \
+#     ORION_IDLE_FLAVOR=jit tests/bench/beam/idle_instructions.sh 20
 set -euo pipefail
 readonly ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../../.." && pwd)"
 readonly N="${1:-30}"
 source "$ROOT/tests/bench/beam/idle_lib.sh"
 idle_prefixes
-command -v valgrind >/dev/null ||
-  { echo "idle_instructions: valgrind is not installed (apt-get install valgrind)" >&2; exit 1; }
+idle_callgrind
 idle_ebin
 
 # Instructions the node's busiest process (beam.emu or beam.jit) executed running fib(27) $2
 # times.
 instructions() {
-  local prefix="$1" runs="$2" out="$ebin/cg.$RANDOM" smc=()
-  [[ "$IDLE_FLAVOR" == jit ]] && smc=(--smc-check=all)
+  local prefix="$1" runs="$2" out="$ebin/cg.$RANDOM"
   mkdir "$out"
   # A node that dies under valgrind still leaves counts (of its boot): fail instead of
-  # printing a difference of two crashes (OTP 29's JIT does so under valgrind 3.19).
-  if ! valgrind --tool=callgrind --trace-children=yes "${smc[@]}" --callgrind-out-file="$out/cg.%p" \
+  # printing a difference of two crashes (OTP 29's JIT does so under an unpatched valgrind).
+  if ! "${callgrind[@]}" --callgrind-out-file="$out/cg.%p" \
     "$prefix/bin/erl" -emu_flavor "$IDLE_FLAVOR" +S 1 -noshell -pa "$ebin" -eval \
     "[orion_bench:fib(27) || _ <- lists:seq(1, $runs)], halt()." >"$out/log" 2>&1; then
     echo "idle_instructions: the $IDLE_FLAVOR node of $prefix failed under callgrind (fib(27) x $runs):" >&2
@@ -45,16 +48,16 @@ instructions() {
   grep -h '^summary:' "$out"/cg.* | awk '{print $2}' | sort -n | tail -1
 }
 
-echo "idle_instructions: callgrind, fib(27) x $N and x 0 on each build ($IDLE_FLAVOR flavor)" >&2
+echo "idle_instructions: callgrind ($callgrind_version), fib(27) x $N and x 0 on each build ($IDLE_FLAVOR flavor)" >&2
 b0="$(instructions "$base" 0)"; bn="$(instructions "$base" "$N")"
 p0="$(instructions "$patched" 0)"; pn="$(instructions "$patched" "$N")"
-python3 - "$b0" "$bn" "$p0" "$pn" "$N" "$base_label" "$IDLE_FLAVOR" <<'PY'
+python3 - "$b0" "$bn" "$p0" "$pn" "$N" "$base_label" "$IDLE_FLAVOR" "$callgrind_version" <<'PY'
 import sys
 b0, bn, p0, pn, n = (int(x) for x in sys.argv[1:6])
-base, flavor = sys.argv[6], sys.argv[7]
+base, flavor, valgrind = sys.argv[6], sys.argv[7], sys.argv[8]
 calls = 635621 * n  # fib(27) makes 635,621 calls of fib/1
 b, p = bn - b0, pn - p0
-print(f"| fib(27) x {n}, nothing attached, {flavor} flavor | instructions | per fib/1 call |")
+print(f"| fib(27) x {n}, nothing attached, {flavor} flavor ({valgrind}) | instructions | per fib/1 call |")
 print("|---|---:|---:|")
 print(f"| {base} | {b:,} | {b / calls:.2f} |")
 print(f"| USDT OTP with Orion's patches | {p:,} | {p / calls:.2f} |")

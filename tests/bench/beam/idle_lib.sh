@@ -37,3 +37,25 @@ idle_sample() {
   "$1/bin/erl" -emu_flavor "$IDLE_FLAVOR" -noshell -pa "$ebin" -eval \
     'T = [element(1, timer:tc(orion_bench, fib, [27])) || _ <- lists:seq(1, 15)], io:format("~p~n", [lists:min(T)]), halt().'
 }
+
+# Sets `callgrind`, the valgrind command line that counts a node's instructions: ORION_VALGRIND
+# (a valgrind executable, e.g. tests/bench/beam/build_valgrind.sh's, which OTP 29's JIT needs:
+# Debian 12's valgrind 3.19 cannot run it) or the valgrind on PATH, with callgrind, following
+# erl's children, and --smc-check=all in the JIT (the JIT writes its code before running it).
+# Every build a script compares runs under the same command line.
+idle_callgrind() {
+  local vg="${ORION_VALGRIND:-valgrind}"
+  command -v "$vg" >/dev/null || {
+    if [[ -n "${ORION_VALGRIND:-}" ]]; then
+      echo "$(basename "$0"): ORION_VALGRIND=$ORION_VALGRIND is not an executable (tests/bench/beam/build_valgrind.sh prints one)" >&2
+    else
+      echo "$(basename "$0"): valgrind is not installed (apt-get install valgrind)" >&2
+    fi
+    exit 1
+  }
+  callgrind=("$vg" --tool=callgrind --trace-children=yes)
+  [[ "$IDLE_FLAVOR" == jit ]] && callgrind+=(--smc-check=all)
+  # A build_valgrind.sh build is named by its prefix (version and patches' key).
+  local built; built="$(dirname "$(dirname "$(command -v "$vg")")")"
+  if [[ -f "$built/.orion-build" ]]; then callgrind_version="$(basename "$built")"; else callgrind_version="$("$vg" --version)"; fi
+}

@@ -28,8 +28,7 @@ readonly BUILD="$1" N="${2:-20}"
 source "$ROOT/tests/bench/beam/idle_lib.sh"
 readonly FLOOR="$BUILD/tests/bench/probe_floor"
 [[ -x "$FLOOR" ]] || { echo "untargeted_instructions: no $FLOOR (cmake --build $BUILD --target probe_floor)" >&2; exit 1; }
-command -v valgrind >/dev/null ||
-  { echo "untargeted_instructions: valgrind is not installed (apt-get install valgrind)" >&2; exit 1; }
+idle_callgrind
 patched="$("$ROOT/beam_dtrace_build/build.sh" --otp "${ORION_IDLE_RELEASE:-25}" --print-prefix)"
 idle_require_erl "$patched"
 binary="$(find "$patched" -path "*/erts-*/bin/beam.$ORION_IDLE_FLAVOR" | head -1)"
@@ -39,13 +38,12 @@ idle_ebin
 # Instructions the node executed (its busiest process under callgrind) running fib(27) $2 times
 # in state $1 (A or B).
 instructions() {
-  local state="$1" runs="$2" dir smc=() node floor_pid="" pid
+  local state="$1" runs="$2" dir node floor_pid="" pid
   dir="$(mktemp -d "$ebin/cg.XXXX")"
-  [[ "$IDLE_FLAVOR" == jit ]] && smc=(--smc-check=all)
   mkfifo "$dir/in"
   # The node writes its pid, waits for a line, runs the workload, says so, waits for another
   # line and halts: the state is set up and undone while it waits.
-  valgrind --tool=callgrind --trace-children=yes "${smc[@]}" --callgrind-out-file="$dir/cg.%p" \
+  "${callgrind[@]}" --callgrind-out-file="$dir/cg.%p" \
     "$patched/bin/erl" -emu_flavor "$IDLE_FLAVOR" +S 1 -noshell -pa "$ebin" -eval "
       {module, _} = code:ensure_loaded(orion_bench),
       ok = file:write_file(\"$dir/pid\", os:getpid()),
