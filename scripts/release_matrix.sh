@@ -3,7 +3,7 @@
 # and mode orion supports, one ctest run per row (each under the machine's integration-test
 # lock, /tmp/orion-itest.lock, so that the lock is held minutes at a time), and writes the result
 # table into docs/releases.md (between its matrix markers) with the date, the commit and the OTP
-# build of each row.
+# build of each row (its version and prefix key).
 #
 #   sudo scripts/release_matrix.sh              # every row; rewrites docs/releases.md's table
 #   sudo scripts/release_matrix.sh 27 29        # only the rows of these releases (the table's
@@ -93,6 +93,8 @@ mkdir -p "$LOG_DIR"
 
 # The OTP version a build.sh prefix holds (its .orion-build), "" when it is not built.
 prefix_otp() { sed -n 's/^otp=//p' "$1/.orion-build" 2>/dev/null; }
+# The key of a build.sh prefix (its .orion-build's, the hash of its sources, patches and recipe).
+prefix_key() { sed -n 's/^key=//p' "$1/.orion-build" 2>/dev/null; }
 
 # One row: prints "| release | flavor | mode | OTP build | result | tests |".
 run_row() {
@@ -108,6 +110,7 @@ run_row() {
       return
     fi
     [[ "$build" == *--no-patches* ]] && otp+=" stock" || otp+=" patched"
+    otp+=", key $(prefix_key "$prefix")"
     # The capture tests' node: the patched build of the release (a stock row's tests take
     # their node from build.sh themselves).
     [[ "$build" == *--no-patches* ]] || env=(ORION_OTP_PREFIX="$prefix")
