@@ -96,6 +96,10 @@ prefix_otp() { sed -n 's/^otp=//p' "$1/.orion-build" 2>/dev/null; }
 # The key of a build.sh prefix (its .orion-build's, the hash of its sources, patches and recipe).
 prefix_key() { sed -n 's/^key=//p' "$1/.orion-build" 2>/dev/null; }
 
+# A row's words as a log file's name: "jit, debug emulator type probes, paired in BPF" is
+# jit-debug-emulator-type-probes-paired-in-bpf.
+log_name() { tr 'A-Z' 'a-z' <<<"$1" | tr -cs 'a-z0-9' '-' | sed 's/-*$//'; }
+
 # One row: prints "| release | flavor | mode | OTP build | result | tests |".
 run_row() {
   local rel="$1" flavor="$2" mode="$3" build="$4" regex="$5" prefix otp env=() log out
@@ -115,7 +119,7 @@ run_row() {
     # their node from build.sh themselves).
     [[ "$build" == *--no-patches* ]] || env=(ORION_OTP_PREFIX="$prefix")
   fi
-  log="$LOG_DIR/otp$rel-$flavor-$(tr -c 'a-z0-9' '-' <<<"$mode" | cut -c1-30).log"
+  log="$LOG_DIR/otp$rel-$(log_name "$flavor $mode").log"
   env "${env[@]}" ORION_REQUIRE_BPF=1 flock -o /tmp/orion-itest.lock \
     ctest --test-dir "$BUILD_DIR" -R "$regex" --output-on-failure --timeout 600 > "$log" 2>&1
   local passed failed skipped total
