@@ -57,13 +57,12 @@ TEST_F(ConsoleBrowserTest, PageCountsWhatTheWorkloadCalledDrawsItAndShowsARange)
   answer = browser.Run({{"op", "start"}});
   ASSERT_OK(answer);
   const std::string id = answer["id"];
-  ASSERT_OK(browser.Run({{"op", "waitFor"}, {"id", id}, {"state", "capturing"}, {"timeoutMs", 20000}}));
+  ASSERT_OK(WaitForState(id, "capturing", 20000));
 
   // The workload, after the capture is attached: exactly this many calls on each host.
   EXPECT_EQ(cluster_.beam(0).Eval("orion_workload:call_known(30000)."), "ok");
   EXPECT_EQ(cluster_.beam(1).Eval("orion_workload:call_known(20000)."), "ok");
-  answer = browser.Run({{"op", "waitFor"}, {"id", id}, {"function", kKnown}, {"calls", 50000},
-                        {"drawn", true}, {"timeoutMs", 30000}});
+  answer = WaitForCalls(id, kKnown, 50000, 30000, {.drawn = true});
   ASSERT_OK(answer);
   const json seen = answer["capture"];
   EXPECT_EQ(seen["functions"][kKnown]["calls"], 50000);
@@ -98,7 +97,7 @@ TEST_F(ConsoleBrowserTest, PageCountsWhatTheWorkloadCalledDrawsItAndShowsARange)
 
   // Stop: the page says so, and the server agrees.
   ASSERT_OK(browser.Run({{"op", "click"}, {"id", id}, {"selector", "[data-testid=stop]"}}));
-  ASSERT_OK(browser.Run({{"op", "waitFor"}, {"id", id}, {"state", "stopped"}, {"timeoutMs", 20000}}));
+  ASSERT_OK(WaitForState(id, "stopped", 20000));
   answer = browser.Run({{"op", "api"}, {"path", "/api/captures/" + id}});
   ASSERT_OK(answer);
   EXPECT_EQ(answer["json"].value("state", ""), "stopped") << answer.dump();
@@ -114,10 +113,9 @@ TEST_F(ConsoleBrowserTest, APeerDaemonKilledMidCaptureShowsAsALostNode) {
   json answer = browser.Run({{"op", "start"}});
   ASSERT_OK(answer);
   const std::string id = answer["id"];
-  ASSERT_OK(browser.Run({{"op", "waitFor"}, {"id", id}, {"state", "capturing"}, {"timeoutMs", 20000}}));
+  ASSERT_OK(WaitForState(id, "capturing", 20000));
   EXPECT_EQ(cluster_.beam(1).Eval("orion_workload:call_known(1000)."), "ok");
-  ASSERT_OK(browser.Run({{"op", "waitFor"}, {"id", id}, {"function", kKnown}, {"calls", 1000},
-                         {"timeoutMs", 20000}}));
+  ASSERT_OK(WaitForCalls(id, kKnown, 1000, 20000));
 
   cluster_.KillDaemon(1);
   answer = browser.Run({{"op", "waitFor"}, {"id", id}, {"notice", "lost"}, {"timeoutMs", 40000}});
@@ -131,8 +129,7 @@ TEST_F(ConsoleBrowserTest, APeerDaemonKilledMidCaptureShowsAsALostNode) {
   EXPECT_TRUE(names_the_node) << answer["capture"]["notices"].dump();
   // The rest goes on: host 0's calls still arrive.
   EXPECT_EQ(cluster_.beam(0).Eval("orion_workload:call_known(500)."), "ok");
-  ASSERT_OK(browser.Run({{"op", "waitFor"}, {"id", id}, {"function", kKnown}, {"calls", 1500},
-                         {"timeoutMs", 20000}}));
+  ASSERT_OK(WaitForCalls(id, kKnown, 1500, 20000));
 }
 
 TEST_F(ConsoleBrowserTest, AWrongOrMissingTokenGetsNoPageAndNoData) {

@@ -37,6 +37,12 @@ inline uint64_t SummaryCount(const nlohmann::json& doc, const std::string& mfa) 
   return 0;
 }
 
+// What a card shows besides a count (ConsoleFixture::WaitForCalls).
+struct Shown {
+  bool drawn = false;  // its charts are drawn
+  std::string state;   // its state contains this ("": any)
+};
+
 class ConsoleFixture : public ::testing::Test {
  protected:
   void SetUp() override {
@@ -102,13 +108,32 @@ class ConsoleFixture : public ::testing::Test {
       return "";
     }
     const std::string id = answer["id"];
-    answer =
-        browser_.Run({{"op", "waitFor"}, {"id", id}, {"state", "capturing"}, {"timeoutMs", 20000}});
+    answer = WaitForState(id, "capturing", 20000);
     if (!answer.value("ok", false)) {
       ADD_FAILURE() << answer.dump();
       return "";
     }
     return id;
+  }
+
+  // The driver's answer once capture `id`'s card shows `calls` calls of `fn` (and `also`), or
+  // its answer at `timeout_ms` ({"ok": false, "error": what it saw}).
+  nlohmann::json WaitForCalls(const std::string& id, const std::string& fn, int64_t calls,
+                              int timeout_ms, const Shown& also = {}) {
+    nlohmann::json request = {{"op", "waitFor"},
+                              {"id", id},
+                              {"function", fn},
+                              {"calls", calls},
+                              {"timeoutMs", timeout_ms}};
+    if (also.drawn) request["drawn"] = true;
+    if (!also.state.empty()) request["state"] = also.state;
+    return browser_.Run(request);
+  }
+
+  // The driver's answer once capture `id`'s card's state contains `state` ("capturing").
+  nlohmann::json WaitForState(const std::string& id, const std::string& state, int timeout_ms) {
+    return browser_.Run(
+        {{"op", "waitFor"}, {"id", id}, {"state", state}, {"timeoutMs", timeout_ms}});
   }
 
   // The page logged no error (uncaught exceptions, console.error) so far.

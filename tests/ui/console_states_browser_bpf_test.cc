@@ -78,20 +78,10 @@ TEST_F(ConsoleStatesTest, CapturesSideBySideCountApartAndARemovedOneIsFreed) {
 
   EXPECT_EQ(cluster_.beam(0).Eval("orion_workload:call_known(3000)."), "ok");
   EXPECT_EQ(cluster_.beam(0).Eval(CallOther(2000)), "ok");
-  json answer = browser.Run({{"op", "waitFor"},
-                             {"id", a},
-                             {"function", kKnown},
-                             {"calls", 3000},
-                             {"drawn", true},
-                             {"timeoutMs", 30000}});
+  json answer = WaitForCalls(a, kKnown, 3000, 30000, {.drawn = true});
   ASSERT_OK(answer);
   EXPECT_FALSE(answer["capture"]["functions"].contains(kOther)) << answer.dump();
-  answer = browser.Run({{"op", "waitFor"},
-                        {"id", b},
-                        {"function", kOther},
-                        {"calls", 2000},
-                        {"drawn", true},
-                        {"timeoutMs", 30000}});
+  answer = WaitForCalls(b, kOther, 2000, 30000, {.drawn = true});
   ASSERT_OK(answer);
   EXPECT_FALSE(answer["capture"]["functions"].contains(kKnown)) << answer.dump();
 
@@ -112,8 +102,7 @@ TEST_F(ConsoleStatesTest, CapturesSideBySideCountApartAndARemovedOneIsFreed) {
 
   // Stop a, then remove it: its card goes, and orion ui no longer has it.
   ASSERT_OK(browser.Run({{"op", "click"}, {"id", a}, {"selector", "[data-testid=stop]"}}));
-  ASSERT_OK(
-      browser.Run({{"op", "waitFor"}, {"id", a}, {"state", "stopped"}, {"timeoutMs", 20000}}));
+  ASSERT_OK(WaitForState(a, "stopped", 20000));
   ASSERT_OK(browser.Run({{"op", "click"}, {"id", a}, {"selector", "[data-testid=remove]"}}));
   answer = browser.Run({{"op", "waitGone"}, {"id", a}});
   ASSERT_OK(answer);
@@ -130,12 +119,7 @@ TEST_F(ConsoleStatesTest, CapturesSideBySideCountApartAndARemovedOneIsFreed) {
 
   // b goes on.
   EXPECT_EQ(cluster_.beam(0).Eval(CallOther(500)), "ok");
-  ASSERT_OK(browser.Run({{"op", "waitFor"},
-                         {"id", b},
-                         {"function", kOther},
-                         {"calls", 2500},
-                         {"state", "capturing"},
-                         {"timeoutMs", 20000}}));
+  ASSERT_OK(WaitForCalls(b, kOther, 2500, 20000, {.state = "capturing"}));
   ExpectNoPageErrors();
 }
 
@@ -147,8 +131,7 @@ TEST_F(ConsoleStatesTest, TheNodeFilterShowsThatNodesCountsAsTheApiHasThem) {
   ASSERT_FALSE(id.empty());
   EXPECT_EQ(cluster_.beam(0).Eval("orion_workload:call_known(3000)."), "ok");
   EXPECT_EQ(cluster_.beam(1).Eval("orion_workload:call_known(2000)."), "ok");
-  json answer = browser.Run(
-      {{"op", "waitFor"}, {"id", id}, {"function", kKnown}, {"calls", 5000}, {"timeoutMs", 30000}});
+  json answer = WaitForCalls(id, kKnown, 5000, 30000);
   ASSERT_OK(answer);
 
   // The API's per-node counts (an oracle outside the page).
@@ -161,11 +144,7 @@ TEST_F(ConsoleStatesTest, TheNodeFilterShowsThatNodesCountsAsTheApiHasThem) {
   // A click on host 1's row: the page shows that node only.
   const std::string row = "[data-node=\"" + cluster_.beam_node(1) + "\"]";
   ASSERT_OK(browser.Run({{"op", "click"}, {"id", id}, {"selector", row}}));
-  answer = browser.Run({{"op", "waitFor"},
-                        {"id", id},
-                        {"function", kKnown},
-                        {"calls", api_calls[cluster_.beam_node(1)]},
-                        {"timeoutMs", 10000}});
+  answer = WaitForCalls(id, kKnown, api_calls[cluster_.beam_node(1)], 10000);
   ASSERT_OK(answer);
   EXPECT_NE(answer["capture"]["filter"].get<std::string>().find(cluster_.beam_node(1)),
             std::string::npos)
@@ -181,11 +160,7 @@ TEST_F(ConsoleStatesTest, TheNodeFilterShowsThatNodesCountsAsTheApiHasThem) {
 
   // A second click: all nodes again.
   ASSERT_OK(browser.Run({{"op", "click"}, {"id", id}, {"selector", row}}));
-  ASSERT_OK(browser.Run({{"op", "waitFor"},
-                         {"id", id},
-                         {"function", kKnown},
-                         {"calls", 5000},
-                         {"timeoutMs", 10000}}));
+  ASSERT_OK(WaitForCalls(id, kKnown, 5000, 10000));
 }
 
 TEST_F(ConsoleStatesTest, ExportsOfACaptureAndOfARangeDecodeToThePagesCounts) {
@@ -195,12 +170,7 @@ TEST_F(ConsoleStatesTest, ExportsOfACaptureAndOfARangeDecodeToThePagesCounts) {
   const std::string id = StartCapture(kKnown);
   ASSERT_FALSE(id.empty());
   EXPECT_EQ(cluster_.beam(0).Eval("orion_workload:call_known(4000)."), "ok");
-  ASSERT_OK(browser.Run({{"op", "waitFor"},
-                         {"id", id},
-                         {"function", kKnown},
-                         {"calls", 4000},
-                         {"drawn", true},
-                         {"timeoutMs", 30000}}));
+  ASSERT_OK(WaitForCalls(id, kKnown, 4000, 30000, {.drawn = true}));
 
   // The capture as JSON, downloaded as a person does: its count and its wall-time sketch.
   const std::string json_file = TempPath("capture.json");
@@ -259,11 +229,9 @@ TEST_F(ConsoleStatesTest, TheOverloadGuardsStopShowsItsReasonAndResumeCapturesAg
   ASSERT_EQ(answer["status"], 201) << answer.dump();
   const std::string id = answer["json"]["id"];
   ASSERT_OK(browser.Run({{"op", "goto"}, {"url", url_}}));
-  ASSERT_OK(
-      browser.Run({{"op", "waitFor"}, {"id", id}, {"state", "capturing"}, {"timeoutMs", 20000}}));
+  ASSERT_OK(WaitForState(id, "capturing", 20000));
   EXPECT_EQ(cluster_.beam(0).Eval("orion_workload:call_known(10)."), "ok");
-  ASSERT_OK(browser.Run(
-      {{"op", "waitFor"}, {"id", id}, {"function", kKnown}, {"calls", 10}, {"timeoutMs", 20000}}));
+  ASSERT_OK(WaitForCalls(id, kKnown, 10, 20000));
 
   // Far over 20,000 calls a second: the guard stops it, the page says so and why.
   EXPECT_EQ(cluster_.beam(0).Eval("orion_workload:call_known(400000)."), "ok");
@@ -287,15 +255,9 @@ TEST_F(ConsoleStatesTest, TheOverloadGuardsStopShowsItsReasonAndResumeCapturesAg
 
   // Resume: capturing again, the new calls added to the old.
   ASSERT_OK(browser.Run({{"op", "click"}, {"id", id}, {"selector", "[data-testid=restart]"}}));
-  ASSERT_OK(
-      browser.Run({{"op", "waitFor"}, {"id", id}, {"state", "capturing"}, {"timeoutMs", 20000}}));
+  ASSERT_OK(WaitForState(id, "capturing", 20000));
   EXPECT_EQ(cluster_.beam(0).Eval("orion_workload:call_known(1000)."), "ok");
-  ASSERT_OK(browser.Run({{"op", "waitFor"},
-                         {"id", id},
-                         {"function", kKnown},
-                         {"calls", before + 1000},
-                         {"state", "capturing"},
-                         {"timeoutMs", 20000}}));
+  ASSERT_OK(WaitForCalls(id, kKnown, before + 1000, 20000, {.state = "capturing"}));
   answer = browser.Run({{"op", "api"}, {"path", "/api/captures/" + id}});
   ASSERT_OK(answer);
   EXPECT_EQ(answer["json"]["state"], "running") << answer.dump();
@@ -308,11 +270,7 @@ TEST_F(ConsoleStatesTest, ANodeLostAndBackAndTheDaemonUnreachableAndBackAreShown
   const std::string id = StartCapture(kKnown);
   ASSERT_FALSE(id.empty());
   EXPECT_EQ(cluster_.beam(1).Eval("orion_workload:call_known(1000)."), "ok");
-  ASSERT_OK(browser.Run({{"op", "waitFor"},
-                         {"id", id},
-                         {"function", kKnown},
-                         {"calls", 1000},
-                         {"timeoutMs", 20000}}));
+  ASSERT_OK(WaitForCalls(id, kKnown, 1000, 20000));
 
   // Host 1's daemon killed, then started again: lost, then back.
   cluster_.KillDaemon(1);
@@ -322,11 +280,7 @@ TEST_F(ConsoleStatesTest, ANodeLostAndBackAndTheDaemonUnreachableAndBackAreShown
       browser.Run({{"op", "waitFor"}, {"id", id}, {"notice", "is back"}, {"timeoutMs", 60000}});
   ASSERT_OK(answer);
   EXPECT_EQ(cluster_.beam(1).Eval("orion_workload:call_known(500)."), "ok");
-  ASSERT_OK(browser.Run({{"op", "waitFor"},
-                         {"id", id},
-                         {"function", kKnown},
-                         {"calls", 1500},
-                         {"timeoutMs", 30000}}));
+  ASSERT_OK(WaitForCalls(id, kKnown, 1500, 30000));
 
   // orion ui's own daemon killed: the page says it is unreachable; started again: reachable.
   cluster_.KillDaemon(0);
@@ -345,11 +299,7 @@ TEST_F(ConsoleStatesTest, ANodeLostAndBackAndTheDaemonUnreachableAndBackAreShown
   const std::string again = StartCapture(kOther);
   ASSERT_FALSE(again.empty());
   EXPECT_EQ(cluster_.beam(0).Eval(CallOther(300)), "ok");
-  ASSERT_OK(browser.Run({{"op", "waitFor"},
-                         {"id", again},
-                         {"function", kOther},
-                         {"calls", 300},
-                         {"timeoutMs", 30000}}));
+  ASSERT_OK(WaitForCalls(again, kOther, 300, 30000));
 }
 
 TEST_F(ConsoleStatesTest, AnElixirFunctionIsNamedAsElixirNamesIt) {
@@ -370,15 +320,10 @@ TEST_F(ConsoleStatesTest, AnElixirFunctionIsNamedAsElixirNamesIt) {
   answer = browser.Run({{"op", "start"}});
   ASSERT_OK(answer);
   const std::string id = answer["id"];
-  ASSERT_OK(
-      browser.Run({{"op", "waitFor"}, {"id", id}, {"state", "capturing"}, {"timeoutMs", 20000}}));
+  ASSERT_OK(WaitForState(id, "capturing", 20000));
   app.WriteLine("run 1000");
   ASSERT_EQ(app.WaitForLine("DONE ", std::chrono::seconds(20)), "DONE 1000");
-  answer = browser.Run({{"op", "waitFor"},
-                        {"id", id},
-                        {"function", "Bar.Repo.get/1"},
-                        {"calls", 1000},
-                        {"timeoutMs", 20000}});
+  answer = WaitForCalls(id, "Bar.Repo.get/1", 1000, 20000);
   ASSERT_OK(answer);
   answer = browser.Run({{"op", "api"}, {"path", "/api/captures/" + id}});
   ASSERT_OK(answer);
