@@ -30,8 +30,9 @@
  * top_pid_term_key() with the layout in the programs' read-only `pid_layout`. How a release's
  * terms hold N and S differs (OTP 24-25: the data as is in the low 32 bits; OTP 26 on: the
  * process table's scrambled form of it, erts_ptab_make_id, which depends on the table's size),
- * so the layout is data, not code: OTP 24-25's for now (TOP_PID_LAYOUT_OTP24); on OTP 26 and
- * later the patched emulator is to state its own (docs/top.md). A port "#Port<0.N>" is keyed
+ * so the layout is data, not code: the patched emulator states its own in its pairing table
+ * (erl_orion_pair.h's ErtsOrionPidLayout, table version 5), which the loader copies here; a
+ * BEAM without the table gets OTP 24-25's (TOP_PID_LAYOUT_OTP24). A port "#Port<0.N>" is keyed
  * by N. Userspace prints the strings back from the keys. One loaded object
  * serves one BEAM (the uprobes are attached to its pid; sched_switch filters on target_tgid).
  * Processes, ports and GC histograms live in LRU maps sized by the loader: the least recently

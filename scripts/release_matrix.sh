@@ -34,6 +34,8 @@ readonly ROWS=(
   "25|jit|probes, paired in the BEAM|--otp 25|^Pairing/.*/InBeamJit(FramePointers)?( |$)|^JitCaptureTest\\."
   "25|jit, debug emulator type|probes, paired in the BEAM|--debug|^Pairing/CoreCaptureTest\\..*/InBeamJitDebug( |$)"
   "25|jit|tracer|debian|^StockReleases/TracerReleaseTest\\..*/OTP25( |$)"
+  "25|jit|top|--otp 25|^Flavors/TopTest\\..*/jit( |$)"
+  "25|emu|top|--otp 25|^Flavors/TopTest\\..*/emu( |$)"
   "27|emu|probes, paired in the BEAM|--otp 27|^Pairing/.*/InBeamEmu( |$)"
   "27|emu|probes, paired in BPF|--otp 27|^Pairing/.*/InBpfEmu( |$)|^(ProbeCountBpfTest|UsdtPatchTest)\\."
   "27|jit|probes, paired in the BEAM|--otp 27|^Pairing/.*/InBeamJit(FramePointers)?( |$)|^JitCaptureTest\\.|^ReleaseCaptureTest\\..*/OTP27( |$)"
@@ -44,6 +46,8 @@ readonly ROWS=(
   "29|jit|probes, paired in the BEAM|--otp 29|^Pairing/.*/InBeamJit(FramePointers)?( |$)|^JitCaptureTest\\."
   "29|jit|tracer|--otp 29 --no-patches|^StockReleases/TracerReleaseTest\\..*/OTP29( |$)"
   "29|emu|tracer|--otp 29 --no-patches|^StockReleases/TracerReleaseTest\\..*/OTP29Emu( |$)"
+  "29|jit|top|--otp 29|^Flavors/TopTest\\..*/jit( |$)"
+  "29|emu|top|--otp 29|^Flavors/TopTest\\..*/emu( |$)"
 )
 
 list=0

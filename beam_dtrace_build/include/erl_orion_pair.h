@@ -61,6 +61,15 @@
  *   wakes the emulator; every scheduler fires what it holds, and the emulator writes
  *   `flush_done`.
  *
+ * Pid layout (version 5). `orion top` keys Erlang processes by their pid's number and serial,
+ *   and reads some pids as the emulator's pid terms (Process.common.id, orion__mailbox's
+ *   receiver). How a term holds them differs between releases: OTP 24-25 keep the pid's data
+ *   (serial << 15 | number) as is in the low 32 bits of the term; OTP 26 on keep the process
+ *   table's scrambled form of it (erts_ptab_make_id: the low bits hold the table index with
+ *   its two parts swapped) above the tag, with a 28-bit number. The emulator writes
+ *   `pid_layout` once, when its process table exists, and Orion decodes every release's terms
+ *   with the one rule ErtsOrionPidLayout states (`data_bits` 0: not written yet).
+ *
  * Layout changes bump ERTS_ORION_PAIR_VERSION; Orion checks magic, version and size.
  */
 #ifndef ERL_ORION_PAIR_H__
@@ -69,7 +78,7 @@
 #include <stdint.h>
 
 #define ERTS_ORION_PAIR_MAGIC 0x5250524fU /* "ORPR" */
-#define ERTS_ORION_PAIR_VERSION 4
+#define ERTS_ORION_PAIR_VERSION 5
 #define ERTS_ORION_PAIR_OWNERS 4
 #define ERTS_ORION_PAIR_PATTERNS 16
 #define ERTS_ORION_PAIR_ATOM_LEN 256 /* bytes of a pattern's atom name (max 255 + NUL) */
@@ -153,6 +162,25 @@ typedef struct {
     char name[ERTS_ORION_PAIR_SLOTS][ERTS_ORION_PAIR_MFA_LEN];
 } ErtsOrionPairOwner;
 
+/* How a local pid term holds the pid's number and serial (written by the emulator):
+ *   data   = (term >> 4) & ((1 << data_bits) - 1)             (above the 4-bit pid tag)
+ *   data   = (data & ~pix_mask) | ((data >> pix_cl_shift) & pix_cl_mask)
+ *            | ((data & pix_cli_mask) << pix_cli_shift)       (the process table's
+ *                                                             erts_ptab_pixdata2data)
+ *   number = data & ((1 << number_bits) - 1), serial = data >> number_bits
+ * OTP 24-25: data_bits 28, number_bits 15, the masks 0 (the term holds the data as is).
+ * OTP 26+: data_bits 60, number_bits 28, the masks and shifts of the emulator's process table
+ * (they depend on its size, +P). */
+typedef struct {
+    uint32_t data_bits;
+    uint32_t number_bits;
+    uint64_t pix_mask;
+    uint64_t pix_cl_mask;
+    uint64_t pix_cli_mask;
+    uint32_t pix_cl_shift;
+    uint32_t pix_cli_shift;
+} ErtsOrionPidLayout;
+
 typedef struct {
     uint32_t magic;   /* ERTS_ORION_PAIR_MAGIC */
     uint32_t version; /* ERTS_ORION_PAIR_VERSION */
@@ -167,6 +195,8 @@ typedef struct {
     /* Patch 0010, batches (see below). */
     uint32_t flush_request; /* Orion: bumped (under its lock file) before a wake */
     uint32_t flush_done;    /* emulator: the flush_request every scheduler has flushed for */
+    /* Version 5: the emulator's pid terms (see above). */
+    ErtsOrionPidLayout pid_layout;
     ErtsOrionPairOwner owner[ERTS_ORION_PAIR_OWNERS];
 } ErtsOrionPair;
 

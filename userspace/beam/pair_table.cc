@@ -39,18 +39,42 @@ static_assert(offsetof(ErtsOrionPairOwner, key) - offsetof(ErtsOrionPairOwner, a
                   sizeof(EmulatorHeader),
               "the emulator's header of a record, as erl_orion_pair.h lays it out");
 
+StatusOr<uint64_t> LocatePairTable(const BeamProcess& beam) {
+  return LocateRemoteTable(beam.pid, beam.attach_path, beam.exe,
+                           {kSymbol, sizeof(ErtsOrionPair), ERTS_ORION_PAIR_MAGIC,
+                            ERTS_ORION_PAIR_VERSION, "pairing table", "0007-0008",
+                            "calls are paired in BPF, at two probes per call"});
+}
+
 }  // namespace
 
 uint32_t PairMaxRecords() { return ERTS_ORION_PAIR_OWNERS; }
 uint32_t PairMaxPatterns() { return ERTS_ORION_PAIR_PATTERNS; }
 uint32_t PairMaxSlots() { return ERTS_ORION_PAIR_SLOTS; }
 
+StatusOr<PidLayout> ReadPidLayout(const BeamProcess& beam) {
+  ASSIGN_OR_RETURN(uint64_t address, LocatePairTable(beam));
+  ErtsOrionPidLayout raw;
+  RETURN_IF_ERROR(
+      ReadRemote(beam.pid, address + offsetof(ErtsOrionPair, pid_layout), &raw, sizeof(raw)));
+  if (raw.data_bits == 0) {
+    return Unavailable("pid ", beam.pid, "'s emulator has not written its pid layout yet");
+  }
+  const bool sane = raw.number_bits > 0 && raw.number_bits <= 32 &&
+                    raw.number_bits <= raw.data_bits && raw.data_bits <= 60 &&
+                    raw.data_bits - raw.number_bits <= 32 && raw.pix_cl_shift < 64 &&
+                    raw.pix_cli_shift < 64;
+  if (!sane) {
+    return FailedPrecondition("pid ", beam.pid, "'s pairing table states a pid layout out of ",
+                              "bounds (", raw.data_bits, " data bits, ", raw.number_bits,
+                              " number bits)");
+  }
+  return PidLayout{raw.data_bits,    raw.number_bits,  raw.pix_mask,     raw.pix_cl_mask,
+                   raw.pix_cli_mask, raw.pix_cl_shift, raw.pix_cli_shift};
+}
+
 StatusOr<PairTable> PairTable::Locate(const BeamProcess& beam) {
-  ASSIGN_OR_RETURN(uint64_t address,
-                   LocateRemoteTable(beam.pid, beam.attach_path, beam.exe,
-                                     {kSymbol, sizeof(ErtsOrionPair), ERTS_ORION_PAIR_MAGIC,
-                                      ERTS_ORION_PAIR_VERSION, "pairing table", "0007-0008",
-                                      "calls are paired in BPF, at two probes per call"}));
+  ASSIGN_OR_RETURN(uint64_t address, LocatePairTable(beam));
   struct {
     uint32_t owners;
     int32_t wake_fd;

@@ -14,6 +14,7 @@
 
 #include "bpf/top.h"
 #include "top.skel.h"
+#include "userspace/beam/pair_table.h"
 #include "userspace/probes/percpu.h"
 
 namespace orion::probes {
@@ -280,6 +281,21 @@ Status Top::LoadAndAttach() {
         beam_.mailbox_probe ? QueueLengthSource::kSenders : QueueLengthSource::kReceiverSignals;
   }
   skel_->rodata->sender_queue_len = queue_source_ == QueueLengthSource::kSenders;
+  // How the BEAM's pid terms hold number and serial (bpf/top.h, "Keys"): as its pairing table
+  // states; a BEAM without one (no Orion patches) keeps OTP 24-25's, the programs' default.
+  if (auto layout = beam::ReadPidLayout(beam_); layout.ok()) {
+    auto& l = skel_->rodata->pid_layout;
+    l.data_bits = layout->data_bits;
+    l.number_bits = layout->number_bits;
+    l.pix_mask = layout->pix_mask;
+    l.pix_cl_mask = layout->pix_cl_mask;
+    l.pix_cli_mask = layout->pix_cli_mask;
+    l.pix_cl_shift = layout->pix_cl_shift;
+    l.pix_cli_shift = layout->pix_cli_shift;
+  } else if (layout.status().code() != StatusCode::kNotFound) {
+    spdlog::warn("{}: pids read from the emulator's terms are decoded as OTP 24-25 lay them out",
+                 layout.status().message());
+  }
   bpf_map__set_max_entries(skel_->maps.procs, options_.max_procs);
   bpf_map__set_max_entries(skel_->maps.gc_hists, options_.max_gc_procs);
   bpf_map__set_max_entries(skel_->maps.ports, options_.max_ports);
