@@ -46,8 +46,9 @@ readonly ROWS=(
   "29|jit|probes, paired in the BEAM|--otp 29|^Pairing/.*/InBeamJit(FramePointers)?( |$)|^JitCaptureTest\\."
   "29|jit|tracer|--otp 29 --no-patches|^StockReleases/TracerReleaseTest\\..*/OTP29( |$)"
   "29|emu|tracer|--otp 29 --no-patches|^StockReleases/TracerReleaseTest\\..*/OTP29Emu( |$)"
-  "29|jit|top|--otp 29|^Flavors/TopTest\\..*/jit( |$)"
-  "29|emu|top|--otp 29|^Flavors/TopTest\\..*/emu( |$)"
+  "29|jit|top (not the busy loop, TCP bytes)|--otp 29|^Flavors/TopTest\\.(Mailbox|Selective|SlowAndFast|BurningReductions|Pids|PidLayout|GcCounts|PlainOutput|NothingStays)[A-Za-z0-9]*/jit( |$)"
+  "29|emu|top (not the busy loop, TCP bytes)|--otp 29|^Flavors/TopTest\\.(Mailbox|Selective|SlowAndFast|BurningReductions|Pids|PidLayout|GcCounts|PlainOutput|NothingStays)[A-Za-z0-9]*/emu( |$)"
+  "29|jit, emu|top, pids from the command line|--otp 29 --no-patches|^StockOtp29/TopStockTest\\."
 )
 
 list=0

@@ -26,6 +26,8 @@
 #include "tests/integration/support/probe_state.h"
 #include "tests/integration/support/subprocess.h"
 #include "userspace/beam/beam_process.h"
+#include "userspace/beam/pair_table.h"
+#include "userspace/beam/pid_layout.h"
 #include "userspace/erlang/node_client.h"
 
 namespace orion {
@@ -75,6 +77,18 @@ std::vector<double> ParseIntegerList(std::string text) {
 double LowerQuantile(std::vector<double> v, double q) {
   std::sort(v.begin(), v.end());
   return v[static_cast<size_t>(std::floor(q * (static_cast<double>(v.size()) - 1)))];
+}
+
+// The strings of an Erlang list of strings the REPL printed: "[\"<0.1.0>\",\"<0.2.0>\"]".
+std::vector<std::string> ParseStringList(const std::string& list) {
+  std::vector<std::string> strings;
+  for (size_t q1 = list.find('"'); q1 != std::string::npos; q1 = list.find('"', q1 + 1)) {
+    const size_t q2 = list.find('"', q1 + 1);
+    if (q2 == std::string::npos) break;
+    strings.push_back(list.substr(q1 + 1, q2 - q1 - 1));
+    q1 = q2;
+  }
+  return strings;
 }
 
 const json* FindProcess(const json& doc, const std::string& pid) {
@@ -349,15 +363,10 @@ TEST_P(TopTest, PidsOfTheEmulatorsTermsAreTheNodesOwnReadAfter) {
   json doc = top.Stop();
   ASSERT_FALSE(doc.is_discarded());
   const std::string list = node_.Eval("orion_top_workload:worker_pids(orion_top_workers).");
-  std::vector<std::string> pids;
-  for (size_t q1 = list.find('"'); q1 != std::string::npos; q1 = list.find('"', q1 + 1)) {
-    const size_t q2 = list.find('"', q1 + 1);
-    if (q2 == std::string::npos) break;
-    pids.push_back(list.substr(q1 + 1, q2 - q1 - 1));
-    q1 = q2;
-  }
+  const std::vector<std::string> pids = ParseStringList(list);
   ASSERT_EQ(pids.size(), 20u) << list;
   EXPECT_EQ(doc["queue_source"], "senders");
+  EXPECT_EQ(doc["pid_layout"], "emulator");
   for (const std::string& pid : pids) {
     const json* p = FindProcess(doc, pid);
     ASSERT_NE(p, nullptr) << pid << " is not in top's processes";
@@ -367,6 +376,28 @@ TEST_P(TopTest, PidsOfTheEmulatorsTermsAreTheNodesOwnReadAfter) {
     EXPECT_EQ((*p)["queue_len"].get<uint64_t>(), 1u) << p->dump();
   }
   node_.Eval("orion_top_workload:stop_workers(orion_top_workers).");
+}
+
+// A BEAM without the pairing table (stock, or an older patch set) gets the layout computed from
+// its erts version and -P (userspace/beam/pid_layout.cc): the rule must be the one the patched
+// emulator of the same release states, for the default table and for tables +P makes smaller
+// or larger (rounded up to a power of 2).
+TEST_P(TopTest, PidLayoutComputedFromTheCommandLineIsTheEmulatorsOwn) {
+  for (const std::vector<std::string>& extra :
+       {std::vector<std::string>{}, {"+P", "5000"}, {"+P", "300000"}, {"+P", "1024"}}) {
+    BeamNode node;
+    ASSERT_TRUE(node.Start({.flavor = GetParam(), .extra_args = extra})) << node.error();
+    auto beam = beam::InspectBeam(node.os_pid());
+    ASSERT_TRUE(beam.ok()) << beam.status().message();
+    const auto stated = beam::ReadPidLayout(*beam);
+    ASSERT_TRUE(stated.ok()) << stated.status().message();
+    const auto computed = beam::PidLayoutFromCommandLine(*beam);
+    ASSERT_TRUE(computed.ok()) << computed.status().message();
+    EXPECT_EQ(*computed, *stated) << "+P " << (extra.empty() ? "default" : extra[1]) << ": "
+                                  << stated->pix_mask << " " << stated->pix_cl_mask << " "
+                                  << stated->pix_cli_mask << " " << stated->pix_cl_shift << " "
+                                  << stated->pix_cli_shift;
+  }
 }
 
 TEST_P(TopTest, BusyLoopTopsCpuWithAboutOneSchedulerAndIdleNodeIsIdle) {
@@ -561,6 +592,56 @@ TEST_P(TopTest, NothingStaysAttachedAfterExitSigtermOrKill9) {
 }
 
 INSTANTIATE_TEST_SUITE_P(Flavors, TopTest, ::testing::Values("jit", "emu"),
+                         [](const auto& info) { return info.param; });
+
+// orion top on a stock (unpatched) USDT OTP 29 node, which has no pairing table to state its
+// pid layout: top computes it from the erts version and -P. The node runs with +P 5000 (a table
+// of 8192, not the default's 2^20), so a layout from the wrong size would misread the pids.
+// The workers' reductions (scheduler path: Process.common.id) must land on the pids the node's
+// own pid_to_list/1 gives, read after the measurement.
+class TopStockTest : public ::testing::TestWithParam<std::string> {
+ protected:
+  void SetUp() override {
+    ORION_REQUIRE_BPF_OR_SKIP();
+    const std::string prefix = BeamNode::StockPrefix(29);
+    const std::string erl = prefix + "/bin/erl";
+    if (access(erl.c_str(), X_OK) != 0) {
+      const std::string reason = "no stock OTP 29 build at " + prefix +
+                                 ": build it with beam_dtrace_build/build.sh --otp 29 "
+                                 "--no-patches (or scripts/setup.sh)";
+      if (testing::BpfRequired()) FAIL() << reason << " (ORION_REQUIRE_BPF=1)";
+      GTEST_SKIP() << "SKIPPING: " << reason;
+    }
+    ASSERT_TRUE(node_.Start({.flavor = GetParam(), .erl = erl, .extra_args = {"+P", "5000"}}))
+        << node_.error();
+    ASSERT_EQ(node_.Eval("erlang:system_info(emu_flavor)."), GetParam());
+  }
+  BeamNode node_;
+};
+
+TEST_P(TopStockTest, PidsOfAStockOtp29NodeAreComputedFromItsCommandLine) {
+  ASSERT_EQ(node_.Eval("orion_top_workload:spawn_and_end(40000)."), "ok");
+  RunningTop top;
+  ASSERT_TRUE(top.Start(node_, {"--sort", "reds", "--limit", "0"}));
+  constexpr uint64_t kRounds = 100000;
+  ASSERT_EQ(node_.Eval("orion_top_workload:start_workers(orion_top_workers, 20, 100000)."), "ok");
+  std::this_thread::sleep_for(std::chrono::milliseconds(300));
+  json doc = top.Stop();
+  ASSERT_FALSE(doc.is_discarded());
+  EXPECT_EQ(doc["pid_layout"], "cmdline");
+  const std::string list = node_.Eval("orion_top_workload:worker_pids(orion_top_workers).");
+  const std::vector<std::string> pids = ParseStringList(list);
+  ASSERT_EQ(pids.size(), 20u) << list;
+  for (const std::string& pid : pids) {
+    const json* p = FindProcess(doc, pid);
+    ASSERT_NE(p, nullptr) << pid << " is not in top's processes";
+    EXPECT_GE((*p)["reds"].get<uint64_t>(), kRounds) << p->dump();
+    EXPECT_GE((*p)["sched_count"].get<uint64_t>(), 1u) << p->dump();
+  }
+  node_.Eval("orion_top_workload:stop_workers(orion_top_workers).");
+}
+
+INSTANTIATE_TEST_SUITE_P(StockOtp29, TopStockTest, ::testing::Values("jit", "emu"),
                          [](const auto& info) { return info.param; });
 
 // Errors: the message says what to do, the exit code says what kind of problem.

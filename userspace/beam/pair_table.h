@@ -35,6 +35,7 @@
 
 #include "base/status.h"
 #include "userspace/beam/beam_process.h"
+#include "userspace/beam/pid_layout.h"
 
 namespace orion::beam {
 
@@ -68,19 +69,6 @@ struct PairRecord {
   uint32_t generation = 0;   // what the emulator pairs for (0: reserved, not started)
   uint32_t functions = 0;    // functions given a slot in the current generation
   uint32_t breakpoints = 0;  // functions carrying its breakpoint (patch 0008)
-};
-
-// How the emulator's pid terms hold a pid's number and serial (erl_orion_pair.h's
-// ErtsOrionPidLayout, table version 5), which orion top needs to key the processes whose pid
-// terms it reads; the emulator states it in its table, so orion has no per-release rule.
-struct PidLayout {
-  uint32_t data_bits = 0;
-  uint32_t number_bits = 0;
-  uint64_t pix_mask = 0;
-  uint64_t pix_cl_mask = 0;
-  uint64_t pix_cli_mask = 0;
-  uint32_t pix_cl_shift = 0;
-  uint32_t pix_cli_shift = 0;
 };
 
 // The layout `beam`'s pairing table states, whatever its flavor. NotFound without a table (no

@@ -98,6 +98,7 @@ struct BeamDescription {
   std::string node;
   std::string flavor;
   probes::QueueLengthSource queue_source = probes::QueueLengthSource::kNone;
+  beam::PidLayoutSource pid_layout = beam::PidLayoutSource::kAssumed;
 };
 
 // What the fallback misses, for the warning and the live view.
@@ -527,6 +528,9 @@ std::string RenderView(const probes::TopSnapshot& snap, const BeamDescription& b
     out += std::string("mailboxes   no orion__mailbox probe (Orion's patch 0011): ") +
            kReceiverSignalsCaveat + "\n";
   }
+  if (beam.pid_layout == beam::PidLayoutSource::kAssumed) {
+    out += "pids        decoded as OTP 24-25 lay them out: on OTP 26+ the table's scrambled form\n";
+  }
   out += "\n";
 
   // MEMORY and CURRENT FUNCTION come from the node (with --node/--cookie-file), the rest from
@@ -757,7 +761,8 @@ int RunTopCommand(int argc, char** argv) {
   cli::InstallStopSignals();
   const BeamDescription description{
       beam->pid, options.node.empty() ? beam->node_name : options.node,
-      std::string(beam::FlavorName(beam->flavor)), (*top)->queue_length_source()};
+      std::string(beam::FlavorName(beam->flavor)), (*top)->queue_length_source(),
+      (*top)->pid_layout_source()};
   if (description.queue_source == probes::QueueLengthSource::kReceiverSignals) {
     spdlog::warn(
         "the BEAM of pid {} has no orion__mailbox probe (Orion's patch 0011; "
@@ -811,6 +816,7 @@ int RunTopCommand(int argc, char** argv) {
     doc["sort"] = SortName(options.sort);
     doc["probes"] = probes::TopProbeGroupNames(options.groups);
     doc["queue_source"] = std::string(probes::QueueLengthSourceName(description.queue_source));
+    doc["pid_layout"] = std::string(beam::PidLayoutSourceName(description.pid_layout));
     doc["target_exited"] = target_gone;
     std::printf("%s\n", doc.dump(2).c_str());
     std::fflush(stdout);

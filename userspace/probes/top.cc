@@ -35,6 +35,38 @@ uint64_t MonotonicNs() {  // the clock of bpf_ktime_get_ns()
   return static_cast<uint64_t>(ts.tv_sec) * 1'000'000'000 + ts.tv_nsec;
 }
 
+struct PidLayoutChoice {
+  beam::PidLayout layout;
+  beam::PidLayoutSource source;
+};
+
+// The layout the patched emulator states in its pairing table; else the one computed from the
+// erts version and -P (a BEAM without Orion's patches, or with an older table); else OTP
+// 24-25's, said plainly, as it misreads pids on OTP 26 and later.
+PidLayoutChoice ChoosePidLayout(const beam::BeamProcess& beam) {
+  const StatusOr<beam::PidLayout> computed = beam::PidLayoutFromCommandLine(beam);
+  const StatusOr<beam::PidLayout> stated = beam::ReadPidLayout(beam);
+  if (stated.ok()) {
+    if (computed.ok() && !(*computed == *stated)) {
+      spdlog::warn(
+          "pid {}'s emulator states a pid layout other than the one computed from its erts "
+          "version and -P (userspace/beam/pid_layout.cc): using the emulator's",
+          beam.pid);
+    }
+    return {*stated, beam::PidLayoutSource::kEmulator};
+  }
+  if (stated.status().code() != StatusCode::kNotFound) {
+    spdlog::debug("no pid layout from the pairing table: {}", stated.status().message());
+  }
+  if (computed.ok()) return {*computed, beam::PidLayoutSource::kCommandLine};
+  spdlog::warn(
+      "{}: the pids top reads from the emulator's terms (scheduled processes, mailboxes) are "
+      "decoded as OTP 24-25 lay them out; on OTP 26 or later they show in the process table's "
+      "scrambled form (docs/top.md)",
+      computed.status().message());
+  return {beam::Otp24PidLayout(), beam::PidLayoutSource::kAssumed};
+}
+
 std::string FixedString(const char* s, size_t max) {
   return std::string(s, strnlen(s, max));
 }
@@ -121,19 +153,28 @@ struct ThreadName {
   int index = 0;
 };
 
-// "1_scheduler", "1_dirty_cpu_sch", "10_dirty_io_sch" (comm is cut at 15 characters).
+// OTP 24-25: "1_scheduler", "1_dirty_cpu_sch", "10_dirty_io_sch" (comm is cut at 15
+// characters); OTP 26 on: "erts_sched_1", "erts_dcpus_1", "erts_dios_10".
 ThreadName ClassifyThread(const std::string& comm) {
   ThreadName t{comm};
-  const size_t underscore = comm.find('_');
-  if (underscore == std::string::npos || underscore == 0) return t;
-  const std::string number = comm.substr(0, underscore);
-  if (number.find_first_not_of("0123456789") != std::string::npos) return t;
-  const std::string rest = comm.substr(underscore + 1);
-  if (rest == "scheduler") {
+  std::string number, rest;
+  constexpr std::string_view kErtsPrefix = "erts_";
+  if (comm.rfind(kErtsPrefix, 0) == 0) {
+    const size_t underscore = comm.rfind('_');
+    rest = comm.substr(kErtsPrefix.size(), underscore - kErtsPrefix.size());
+    number = comm.substr(underscore + 1);
+  } else {
+    const size_t underscore = comm.find('_');
+    if (underscore == std::string::npos) return t;
+    number = comm.substr(0, underscore);
+    rest = comm.substr(underscore + 1);
+  }
+  if (number.empty() || number.find_first_not_of("0123456789") != std::string::npos) return t;
+  if (rest == "scheduler" || rest == "sched") {
     t.kind = SchedulerKind::kNormal;
-  } else if (rest.rfind("dirty_cpu", 0) == 0) {
+  } else if (rest.rfind("dirty_cpu", 0) == 0 || rest == "dcpus") {
     t.kind = SchedulerKind::kDirtyCpu;
-  } else if (rest.rfind("dirty_io", 0) == 0) {
+  } else if (rest.rfind("dirty_io", 0) == 0 || rest == "dios") {
     t.kind = SchedulerKind::kDirtyIo;
   } else {
     return t;
@@ -281,21 +322,17 @@ Status Top::LoadAndAttach() {
         beam_.mailbox_probe ? QueueLengthSource::kSenders : QueueLengthSource::kReceiverSignals;
   }
   skel_->rodata->sender_queue_len = queue_source_ == QueueLengthSource::kSenders;
-  // How the BEAM's pid terms hold number and serial (bpf/top.h, "Keys"): as its pairing table
-  // states; a BEAM without one (no Orion patches) keeps OTP 24-25's, the programs' default.
-  if (auto layout = beam::ReadPidLayout(beam_); layout.ok()) {
-    auto& l = skel_->rodata->pid_layout;
-    l.data_bits = layout->data_bits;
-    l.number_bits = layout->number_bits;
-    l.pix_mask = layout->pix_mask;
-    l.pix_cl_mask = layout->pix_cl_mask;
-    l.pix_cli_mask = layout->pix_cli_mask;
-    l.pix_cl_shift = layout->pix_cl_shift;
-    l.pix_cli_shift = layout->pix_cli_shift;
-  } else if (layout.status().code() != StatusCode::kNotFound) {
-    spdlog::warn("{}: pids read from the emulator's terms are decoded as OTP 24-25 lay them out",
-                 layout.status().message());
-  }
+  // How the BEAM's pid terms hold number and serial (bpf/top.h, "Keys").
+  const PidLayoutChoice layout = ChoosePidLayout(beam_);
+  pid_layout_source_ = layout.source;
+  auto& l = skel_->rodata->pid_layout;
+  l.data_bits = layout.layout.data_bits;
+  l.number_bits = layout.layout.number_bits;
+  l.pix_mask = layout.layout.pix_mask;
+  l.pix_cl_mask = layout.layout.pix_cl_mask;
+  l.pix_cli_mask = layout.layout.pix_cli_mask;
+  l.pix_cl_shift = layout.layout.pix_cl_shift;
+  l.pix_cli_shift = layout.layout.pix_cli_shift;
   bpf_map__set_max_entries(skel_->maps.procs, options_.max_procs);
   bpf_map__set_max_entries(skel_->maps.gc_hists, options_.max_gc_procs);
   bpf_map__set_max_entries(skel_->maps.ports, options_.max_ports);

@@ -24,6 +24,7 @@
 #include "base/status.h"
 #include "sketch/ddsketch.h"
 #include "userspace/beam/beam_process.h"
+#include "userspace/beam/pid_layout.h"
 #include "userspace/probes/usdt_links.h"
 
 struct top_bpf;
@@ -181,6 +182,8 @@ class Top {
 
   const beam::BeamProcess& beam() const { return beam_; }
   QueueLengthSource queue_length_source() const { return queue_source_; }
+  // Where the layout top decodes pid terms with came from (userspace/beam/pid_layout.h).
+  beam::PidLayoutSource pid_layout_source() const { return pid_layout_source_; }
 
  private:
   Top() = default;
@@ -195,6 +198,7 @@ class Top {
   TopOptions options_;
   top_bpf* skel_ = nullptr;
   QueueLengthSource queue_source_ = QueueLengthSource::kNone;
+  beam::PidLayoutSource pid_layout_source_ = beam::PidLayoutSource::kAssumed;
   UsdtLinks links_;
   std::vector<bpf_link*> other_links_;  // erts_schedule uprobes, sched_switch
   uint64_t start_ns_ = 0;

@@ -6,8 +6,11 @@
 #include <gtest/gtest.h>
 
 #include <cstdint>
+#include <string>
+#include <vector>
 
 #include "bpf/top.h"
+#include "userspace/beam/pid_layout.h"
 
 namespace orion {
 namespace {
@@ -66,6 +69,71 @@ TEST(TopPidTermKey, Otp29TermReadWithOtp25LayoutIsTheMisreadPid) {
   const Otp29Table table;
   const top_pid_layout otp25 = TOP_PID_LAYOUT_OTP24;
   EXPECT_EQ(top_pid_term_key(&otp25, Otp29Term(table, 89, 0)), top_proc_key(712, 0));
+}
+
+
+// userspace/beam/pid_layout.cc computes, for a BEAM without the pairing table, what
+// erts_ptab_init_table computes from +P (TopTest.PidLayoutComputedFromTheCommandLineIsTheEmulatorsOwn
+// checks it against what patched emulators state).
+top_pid_layout ToBpf(const beam::PidLayout& l) {
+  return {l.data_bits,   l.number_bits,  l.pix_mask, l.pix_cl_mask,
+          l.pix_cli_mask, l.pix_cl_shift, l.pix_cli_shift};
+}
+
+TEST(PidLayoutRule, DefaultTableIsTheOneOtp29Makes) {
+  const Otp29Table t;
+  EXPECT_EQ(beam::Otp26PidLayout(beam::kDefaultMaxProcesses),
+            (beam::PidLayout{60, 28, t.pix_mask, t.pix_cl_mask, t.pix_cli_mask, t.pix_cl_shift,
+                             t.pix_cli_shift}));
+}
+
+TEST(PidLayoutRule, TableSizeIsRoundedUpToAPowerOfTwoAndCappedAt2To27) {
+  // +P 5000: a table of 8192, 1024 cache lines of 8 slots.
+  EXPECT_EQ(beam::Otp26PidLayout(5000), (beam::PidLayout{60, 28, 8191, 1023, 7, 3, 10}));
+  EXPECT_EQ(beam::Otp26PidLayout(1024), (beam::PidLayout{60, 28, 1023, 127, 7, 3, 7}));
+  EXPECT_EQ(beam::Otp26PidLayout(1025), beam::Otp26PidLayout(2048));
+  EXPECT_EQ(beam::Otp26PidLayout((1u << 20) + 1), beam::Otp26PidLayout(1u << 21));
+  EXPECT_EQ(beam::Otp26PidLayout((1u << 27) - 1),
+            (beam::PidLayout{60, 28, (1u << 27) - 1, (1u << 24) - 1, 7, 3, 24}));
+  EXPECT_EQ(beam::Otp24PidLayout(), (beam::PidLayout{28, 15, 0, 0, 0, 0, 0}));
+}
+
+TEST(PidLayoutRule, ComputedLayoutDecodesTermsOfTablesOfEverySize) {
+  for (uint32_t bits = 10; bits <= 27; ++bits) {
+    Otp29Table t;
+    t.pix_mask = (uint64_t{1} << bits) - 1;
+    t.pix_cl_mask = (uint64_t{1} << (bits - 3)) - 1;
+    t.pix_cli_shift = bits - 3;
+    const top_pid_layout layout = ToBpf(beam::Otp26PidLayout(uint64_t{1} << bits));
+    for (uint64_t number : {uint64_t{0}, uint64_t{89}, uint64_t{40000}, (uint64_t{1} << 28) - 1}) {
+      EXPECT_EQ(top_pid_term_key(&layout, Otp29Term(t, number, 5)), top_proc_key(number, 5))
+          << bits << " bits, number " << number;
+    }
+  }
+}
+
+TEST(PidLayoutRule, MaxProcessesIsTheEmulatorsLastValidDashPBeforeDoubleDash) {
+  using Args = std::vector<std::string>;
+  EXPECT_EQ(beam::MaxProcessesFromArgs(Args{"beam.smp", "--", "-root", "/x"}), 1u << 20);
+  // erlexec puts ERL_FLAGS' +P after the command line's: the last one wins, as in erl_init.c.
+  EXPECT_EQ(beam::MaxProcessesFromArgs(Args{"beam.smp", "-P", "3000", "-P", "5000", "--"}), 5000u);
+  EXPECT_EQ(beam::MaxProcessesFromArgs(Args{"beam.smp", "-P5000", "--"}), 5000u);
+  EXPECT_EQ(beam::MaxProcessesFromArgs(Args{"beam.smp", "-P", "5000", "-P", "legacy", "--"}),
+            5000u);
+  // Out of erts' bounds (it would not have started), or after the emulator's options.
+  EXPECT_EQ(beam::MaxProcessesFromArgs(Args{"beam.smp", "-P", "10", "--"}), 1u << 20);
+  EXPECT_EQ(beam::MaxProcessesFromArgs(Args{"beam.smp", "-P", "134217728", "--"}), 1u << 20);
+  EXPECT_EQ(beam::MaxProcessesFromArgs(Args{"beam.smp", "--", "-P", "5000"}), 1u << 20);
+  EXPECT_EQ(beam::MaxProcessesFromArgs(Args{"beam.smp", "-P"}), 1u << 20);
+}
+
+TEST(PidLayoutRule, ErtsVersionFromTheEmulatorsPath) {
+  EXPECT_EQ(beam::ErtsMajorVersion("/usr/lib/erlang/erts-13.1.5/bin/beam.smp"), 13);
+  EXPECT_EQ(beam::ErtsMajorVersion("/var/cache/orion/otp-29/lib/erlang/erts-17.1/bin/beam.smp"),
+            17);
+  EXPECT_EQ(beam::ErtsMajorVersion("/opt/erts-14/bin/beam.smp"), 14);
+  EXPECT_EQ(beam::ErtsMajorVersion("/opt/bin/beam.smp"), std::nullopt);
+  EXPECT_EQ(beam::ErtsMajorVersion("/opt/erts-x/bin/beam.smp"), std::nullopt);
 }
 
 }  // namespace
