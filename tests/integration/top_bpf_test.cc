@@ -151,6 +151,35 @@ class RunningTop {
   int exit_status_ = -1;
 };
 
+// Top over 20 workers of 100,000 reductions each, spawned once 40,000 processes spawned and ended
+// have taken pids past a 15-bit number (OTP 25 counts on in the serial, 26+ in a 28-bit number);
+// with `message`, each worker then gets one message. Top's document and the workers' pids as the
+// node's own pid_to_list/1 gives them, read after top stopped.
+constexpr uint64_t kWorkerRounds = 100000;
+struct WorkersInTop {
+  json doc;
+  std::vector<std::string> pids;
+  std::string listed;  // what worker_pids/1 answered
+};
+WorkersInTop TopOverWorkers(BeamNode& node, bool message) {
+  WorkersInTop seen;
+  EXPECT_EQ(node.Eval("orion_top_workload:spawn_and_end(40000)."), "ok");
+  RunningTop top;
+  if (!top.Start(node, {"--sort", "reds", "--limit", "0"})) {
+    ADD_FAILURE() << "orion top did not attach";
+    return seen;
+  }
+  EXPECT_EQ(node.Eval("orion_top_workload:start_workers(orion_top_workers, 20, " +
+                      std::to_string(kWorkerRounds) + ")."),
+            "ok");
+  if (message) EXPECT_EQ(node.Eval("orion_top_workload:message_workers(orion_top_workers)."), "ok");
+  std::this_thread::sleep_for(std::chrono::milliseconds(300));
+  seen.doc = top.Stop();
+  seen.listed = node.Eval("orion_top_workload:worker_pids(orion_top_workers).");
+  seen.pids = ParseStringList(seen.listed);
+  return seen;
+}
+
 class TopTest : public ::testing::TestWithParam<std::string> {
  protected:
   void SetUp() override {
@@ -353,24 +382,16 @@ TEST_P(TopTest, BurningReductionsTopsSortRedsWithTheNodesColumns) {
 // (mailbox path) must land on the entry of the pid the node's own pid_to_list/1 gives, read
 // after the measurement.
 TEST_P(TopTest, PidsOfTheEmulatorsTermsAreTheNodesOwnReadAfter) {
-  ASSERT_EQ(node_.Eval("orion_top_workload:spawn_and_end(40000)."), "ok");
-  RunningTop top;
-  ASSERT_TRUE(top.Start(node_, {"--sort", "reds", "--limit", "0"}));
-  constexpr uint64_t kRounds = 100000;
-  ASSERT_EQ(node_.Eval("orion_top_workload:start_workers(orion_top_workers, 20, 100000)."), "ok");
-  ASSERT_EQ(node_.Eval("orion_top_workload:message_workers(orion_top_workers)."), "ok");
-  std::this_thread::sleep_for(std::chrono::milliseconds(300));
-  json doc = top.Stop();
+  const WorkersInTop seen = TopOverWorkers(node_, /*message=*/true);
+  const json& doc = seen.doc;
   ASSERT_FALSE(doc.is_discarded());
-  const std::string list = node_.Eval("orion_top_workload:worker_pids(orion_top_workers).");
-  const std::vector<std::string> pids = ParseStringList(list);
-  ASSERT_EQ(pids.size(), 20u) << list;
+  ASSERT_EQ(seen.pids.size(), 20u) << seen.listed;
   EXPECT_EQ(doc["queue_source"], "senders");
   EXPECT_EQ(doc["pid_layout"], "emulator");
-  for (const std::string& pid : pids) {
+  for (const std::string& pid : seen.pids) {
     const json* p = FindProcess(doc, pid);
     ASSERT_NE(p, nullptr) << pid << " is not in top's processes";
-    EXPECT_GE((*p)["reds"].get<uint64_t>(), kRounds) << p->dump();
+    EXPECT_GE((*p)["reds"].get<uint64_t>(), kWorkerRounds) << p->dump();
     EXPECT_GE((*p)["sched_count"].get<uint64_t>(), 1u) << p->dump();
     EXPECT_EQ((*p)["msgs_in"].get<uint64_t>(), 1u) << p->dump();
     EXPECT_EQ((*p)["queue_len"].get<uint64_t>(), 1u) << p->dump();
@@ -620,22 +641,15 @@ class TopStockTest : public ::testing::TestWithParam<std::string> {
 };
 
 TEST_P(TopStockTest, PidsOfAStockOtp29NodeAreComputedFromItsCommandLine) {
-  ASSERT_EQ(node_.Eval("orion_top_workload:spawn_and_end(40000)."), "ok");
-  RunningTop top;
-  ASSERT_TRUE(top.Start(node_, {"--sort", "reds", "--limit", "0"}));
-  constexpr uint64_t kRounds = 100000;
-  ASSERT_EQ(node_.Eval("orion_top_workload:start_workers(orion_top_workers, 20, 100000)."), "ok");
-  std::this_thread::sleep_for(std::chrono::milliseconds(300));
-  json doc = top.Stop();
+  const WorkersInTop seen = TopOverWorkers(node_, /*message=*/false);
+  const json& doc = seen.doc;
   ASSERT_FALSE(doc.is_discarded());
   EXPECT_EQ(doc["pid_layout"], "cmdline");
-  const std::string list = node_.Eval("orion_top_workload:worker_pids(orion_top_workers).");
-  const std::vector<std::string> pids = ParseStringList(list);
-  ASSERT_EQ(pids.size(), 20u) << list;
-  for (const std::string& pid : pids) {
+  ASSERT_EQ(seen.pids.size(), 20u) << seen.listed;
+  for (const std::string& pid : seen.pids) {
     const json* p = FindProcess(doc, pid);
     ASSERT_NE(p, nullptr) << pid << " is not in top's processes";
-    EXPECT_GE((*p)["reds"].get<uint64_t>(), kRounds) << p->dump();
+    EXPECT_GE((*p)["reds"].get<uint64_t>(), kWorkerRounds) << p->dump();
     EXPECT_GE((*p)["sched_count"].get<uint64_t>(), 1u) << p->dump();
   }
   node_.Eval("orion_top_workload:stop_workers(orion_top_workers).");
